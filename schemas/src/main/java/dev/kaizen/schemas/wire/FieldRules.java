@@ -1,0 +1,131 @@
+package dev.kaizen.schemas.wire;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+import dev.kaizen.schemas.ChatMessage;
+import dev.kaizen.schemas.DeadLetter;
+import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.schemas.ResponseLogged;
+
+/** The rules a decoded record must meet beyond its schema, one method per record type. */
+public final class FieldRules {
+
+    public static final int MAX_ID_LENGTH = 128;
+    public static final int MAX_ATTRIBUTES = 64;
+    public static final Instant EARLIEST = Instant.parse("2000-01-01T00:00:00Z");
+    /** How far ahead of our clock a client's clock may run before its times are refused. */
+    public static final Duration MAX_CLOCK_SKEW = Duration.ofHours(24);
+    public static final Set<String> ROLES = Set.of("system", "user", "assistant", "tool");
+
+    private static final Pattern SHA256 = Pattern.compile("[0-9a-f]{64}");
+
+    private FieldRules() {}
+
+    public static Optional<Rejection> feedback(FeedbackEvent e, Instant now) {
+        boolean inlinePrompt = e.getPrompt() != null;
+        return first(
+                id("event_id", e.getEventId()),
+                id("response_id", e.getResponseId()),
+                id("user_id", e.getUserId()),
+                id("model_id", e.getModelId()),
+                time("event_time", e.getEventTime(), now),
+                inlinePrompt == (e.getCompletion() != null) ? Optional.empty()
+                        : invalid("completion", "must come together with prompt: send both or neither"),
+                inlinePrompt ? messages("prompt", e.getPrompt()) : Optional.empty(),
+                e.getAttributes() != null && e.getAttributes().size() > MAX_ATTRIBUTES
+                        ? invalid("attributes", "has " + e.getAttributes().size() + " entries, over " + MAX_ATTRIBUTES)
+                        : Optional.empty());
+    }
+
+    public static Optional<Rejection> response(ResponseLogged r, Instant now) {
+        return first(
+                id("response_id", r.getResponseId()),
+                id("model_id", r.getModelId()),
+                r.getModelVersion() < 0 ? invalid("model_version", "is " + r.getModelVersion() + "; versions start at 0")
+                        : Optional.empty(),
+                messages("prompt", r.getPrompt()),
+                time("created_at", r.getCreatedAt(), now));
+    }
+
+    public static Optional<Rejection> update(ModelUpdate u, Instant now) {
+        return first(
+                id("model_id", u.getModelId()),
+                u.getVersion() < 1 ? invalid("version", "is " + u.getVersion() + "; versions start at 1") : Optional.empty(),
+                u.getParentVersion() < 0 || u.getParentVersion() >= u.getVersion()
+                        ? invalid("parent_version", "is " + u.getParentVersion() + "; it must be in [0, version)")
+                        : Optional.empty(),
+                text("uri", u.getUri()),
+                sha256("sha256", u.getSha256()),
+                u.getFiles().entrySet().stream()
+                        .map(f -> f.getKey().isBlank() ? invalid("files", "has a file with an empty name")
+                                : sha256("files[" + f.getKey() + "]", f.getValue()))
+                        .flatMap(Optional::stream).findFirst(),
+                time("created_at", u.getCreatedAt(), now),
+                u.getFeedbackCount() < 0 ? invalid("feedback_count", "is negative") : Optional.empty(),
+                text("base_model", u.getBaseModel()));
+    }
+
+    public static Optional<Rejection> deadLetter(DeadLetter d, Instant now) {
+        return first(
+                id("source_topic", d.getSourceTopic()),
+                text("reason", d.getReason()),
+                time("time", d.getTime(), now));
+    }
+
+    @SafeVarargs
+    private static Optional<Rejection> first(Optional<Rejection>... checks) {
+        return Stream.of(checks).flatMap(Optional::stream).findFirst();
+    }
+
+    private static Optional<Rejection> invalid(String field, String detail) {
+        return Optional.of(new Rejection.InvalidValue(field, detail));
+    }
+
+    private static Optional<Rejection> text(String field, String value) {
+        return value == null || value.isBlank() ? Optional.of(new Rejection.MissingField(field)) : Optional.empty();
+    }
+
+    static Optional<Rejection> id(String field, String value) {
+        if (value == null || value.isBlank()) {
+            return Optional.of(new Rejection.MissingField(field));
+        }
+        if (value.length() > MAX_ID_LENGTH) {
+            return Optional.of(new Rejection.FieldTooLong(field, value.length(), MAX_ID_LENGTH));
+        }
+        // U+FFFD is what Avro leaves where the bytes were not valid UTF-8.
+        boolean bad = value.chars().anyMatch(c -> Character.isWhitespace(c) || Character.isISOControl(c) || c == 0xFFFD);
+        return bad ? Optional.of(new Rejection.InvalidCharacters(field)) : Optional.empty();
+    }
+
+    private static Optional<Rejection> time(String field, Instant value, Instant now) {
+        Instant latest = now.plus(MAX_CLOCK_SKEW);
+        return value.isBefore(EARLIEST) || value.isAfter(latest)
+                ? Optional.of(new Rejection.TimeOutOfRange(field, value, EARLIEST, latest))
+                : Optional.empty();
+    }
+
+    private static Optional<Rejection> messages(String field, List<ChatMessage> messages) {
+        if (messages.isEmpty()) {
+            return invalid(field, "has no messages");
+        }
+        for (int i = 0; i < messages.size(); i++) {
+            String role = messages.get(i).getRole();
+            if (!ROLES.contains(role)) {
+                return invalid(field + "[" + i + "].role", "is '" + role + "'; expected one of " + ROLES);
+            }
+        }
+        return Optional.empty();
+    }
+
+    private static Optional<Rejection> sha256(String field, String value) {
+        return SHA256.matcher(value).matches() ? Optional.empty()
+                : invalid(field, "is not 64 lowercase hex digits");
+    }
+}

@@ -1,0 +1,61 @@
+package dev.kaizen.schemas.wire;
+
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+
+import dev.kaizen.schemas.ChatMessage;
+import dev.kaizen.schemas.CheckpointFormat;
+import dev.kaizen.schemas.DeadLetter;
+import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.schemas.ResponseLogged;
+import dev.kaizen.schemas.Vote;
+
+/** One valid record of each type, at a fixed time, for tests to copy and break. */
+final class Samples {
+
+    static final Instant NOW = Instant.parse("2026-11-24T12:00:00Z");
+    static final String SHA = "a".repeat(64);
+
+    private Samples() {}
+
+    static List<ChatMessage> prompt() {
+        return List.of(new ChatMessage("system", "Answer briefly."), new ChatMessage("user", "What is Kafka?"));
+    }
+
+    static FeedbackEvent.Builder feedback() {
+        return FeedbackEvent.newBuilder()
+                .setEventId("evt-1").setResponseId("resp-1").setUserId("user-1").setModelId("tiny-chat")
+                .setVote(Vote.UP).setEventTime(NOW.minusSeconds(5))
+                .setPrompt(null).setCompletion(null).setAttributes(null);
+    }
+
+    static FeedbackEvent.Builder feedbackWithText() {
+        return feedback().setPrompt(prompt()).setCompletion("A distributed log.")
+                .setAttributes(Map.of("app", "web-1.2", "locale", "en-GB"));
+    }
+
+    static ResponseLogged.Builder response() {
+        return ResponseLogged.newBuilder()
+                .setResponseId("resp-1").setModelId("tiny-chat").setModelVersion(3)
+                .setPrompt(prompt()).setCompletion("A distributed log.").setCreatedAt(NOW.minusSeconds(60));
+    }
+
+    static ModelUpdate.Builder update() {
+        return ModelUpdate.newBuilder()
+                .setModelId("tiny-chat").setVersion(4).setParentVersion(3).setFormat(CheckpointFormat.ADAPTER)
+                .setUri("file:///var/kaizen/checkpoints/tiny-chat/" + SHA).setSha256(SHA)
+                .setFiles(Map.of("adapter_config.json", "b".repeat(64), "adapter_model.safetensors", "c".repeat(64)))
+                .setCreatedAt(NOW).setFeedbackCount(64)
+                .setMetrics(Map.of("loss", 0.49, "kl", 0.01, "rewards/chosen", 0.12))
+                .setBaseModel("HuggingFaceTB/SmolLM2-135M-Instruct").setRejectionReason(null);
+    }
+
+    static DeadLetter.Builder deadLetter() {
+        return DeadLetter.newBuilder()
+                .setSourceTopic("chat-feedback").setPartition(0).setOffset(42L)
+                .setReason("truncated").setDetail("the message ends before the record does")
+                .setOriginal(java.nio.ByteBuffer.wrap(new byte[] {(byte) 0xC3, 0x01, 7})).setTime(NOW);
+    }
+}
