@@ -1,0 +1,38 @@
+package dev.kaizen.jobs.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.HexFormat;
+
+import org.apache.avro.SchemaNormalization;
+import org.junit.jupiter.api.Test;
+
+import dev.kaizen.schemas.FeedbackEvent;
+
+class KaizenCommandTest {
+
+    @Test
+    void helpListsOnlyTheCommandsThatWork() {
+        CliRun run = CliRun.of("--help");
+        assertThat(run.exitCode()).isZero();
+        assertThat(KaizenCommand.commandLine().getSubcommands().keySet())
+                .containsExactlyInAnyOrder("topics", "schemas", "help");
+        assertThat(run.out()).contains("Usage: kaizen", "topics", "schemas");
+    }
+
+    @Test
+    void anUnknownCommandIsAUsageError() {
+        CliRun run = CliRun.of("fly");
+        assertThat(run.exitCode()).isEqualTo(2);
+        assertThat(run.err()).contains("Unmatched argument", "fly");
+    }
+
+    @Test
+    void schemasPrintsTheFingerprintReadersLookUp() {
+        CliRun run = CliRun.of("schemas");
+        assertThat(run.exitCode()).isZero();
+        String fingerprint = HexFormat.of().toHexDigits(SchemaNormalization.parsingFingerprint64(FeedbackEvent.getClassSchema()));
+        assertThat(run.out()).containsPattern("chat-feedback +FeedbackEvent +v1 +0x" + fingerprint)
+                .contains("model-updates", "ModelUpdate", "chat-feedback-dlq", "DeadLetter");
+    }
+}

@@ -1,0 +1,76 @@
+package dev.kaizen.jobs.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.config.ConfigResource;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import dev.kaizen.schemas.wire.Topic;
+import dev.kaizen.testkit.EmbeddedKafka;
+
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class TopicsCommandTest {
+
+    private static EmbeddedKafka kafka;
+
+    @BeforeAll
+    static void startBroker() {
+        kafka = EmbeddedKafka.start();
+    }
+
+    @AfterAll
+    static void stopBroker() {
+        kafka.close();
+    }
+
+    @Test
+    void createsEveryTopicOnceWithItsConfig() throws Exception {
+        CliRun first = CliRun.of("topics", "create", "--bootstrap-servers", kafka.bootstrapServers(), "--partitions", "4");
+        assertThat(first.exitCode()).as(first.err()).isZero();
+        assertThat(first.out()).containsPattern("chat-feedback +4 +created").containsPattern("model-updates +1 +created");
+
+        try (Admin admin = kafka.admin()) {
+            List<String> names = java.util.Arrays.stream(Topic.values()).map(Topic::topicName).toList();
+            Map<String, TopicDescription> topics = admin.describeTopics(names).allTopicNames().get(30, TimeUnit.SECONDS);
+            assertThat(topics).hasSize(Topic.values().length);
+            assertThat(topics.get("chat-responses").partitions()).hasSize(4);
+            assertThat(topics.get("model-updates").partitions()).hasSize(1);
+            ConfigResource updates = new ConfigResource(ConfigResource.Type.TOPIC, "model-updates");
+            var config = admin.describeConfigs(List.of(updates)).all().get(30, TimeUnit.SECONDS).get(updates);
+            assertThat(config.get("retention.ms").value()).isEqualTo("-1");
+        }
+
+        CliRun again = CliRun.of("topics", "create", "--bootstrap-servers", kafka.bootstrapServers());
+        assertThat(again.exitCode()).isZero();
+        assertThat(again.out()).containsPattern("chat-feedback +3 +exists").doesNotContain("created");
+    }
+
+    @Test
+    void anUnreachableBrokerIsOneClearLine() throws Exception {
+        int closedPort;
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            closedPort = socket.getLocalPort();
+        }
+        CliRun run = CliRun.of("topics", "create", "--bootstrap-servers", "127.0.0.1:" + closedPort, "--timeout", "2");
+        assertThat(run.exitCode()).isEqualTo(1);
+        assertThat(run.err()).startsWith("kaizen topics create: no answer from Kafka at 127.0.0.1:" + closedPort).doesNotContain("\tat ");
+    }
+
+    @Test
+    void aBadPartitionCountIsRefused() {
+        CliRun run = CliRun.of("topics", "create", "--bootstrap-servers", kafka.bootstrapServers(), "--partitions", "0");
+        assertThat(run.exitCode()).isEqualTo(1);
+        assertThat(run.err()).startsWith("kaizen topics create: --partitions must be at least 1");
+    }
+}
