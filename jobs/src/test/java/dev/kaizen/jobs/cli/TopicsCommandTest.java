@@ -11,36 +11,26 @@ import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.common.config.ConfigResource;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import dev.kaizen.schemas.wire.Topic;
-import dev.kaizen.testkit.EmbeddedKafka;
+import dev.kaizen.testkit.EmbeddedKafkaExtension;
 
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class TopicsCommandTest {
 
-    private static EmbeddedKafka kafka;
-
-    @BeforeAll
-    static void startBroker() {
-        kafka = EmbeddedKafka.start();
-    }
-
-    @AfterAll
-    static void stopBroker() {
-        kafka.close();
-    }
+    @RegisterExtension
+    static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
 
     @Test
     void createsEveryTopicOnceWithItsConfig() throws Exception {
-        CliRun first = CliRun.of("topics", "create", "--bootstrap-servers", kafka.bootstrapServers(), "--partitions", "4");
+        CliRun first = CliRun.of("topics", "create", "--bootstrap-servers", KAFKA.kafka().bootstrapServers(), "--partitions", "4");
         assertThat(first.exitCode()).as(first.err()).isZero();
         assertThat(first.out()).containsPattern("chat-feedback +4 +created").containsPattern("model-updates +1 +created");
 
-        try (Admin admin = kafka.admin()) {
+        try (Admin admin = KAFKA.kafka().admin()) {
             List<String> names = java.util.Arrays.stream(Topic.values()).map(Topic::topicName).toList();
             Map<String, TopicDescription> topics = admin.describeTopics(names).allTopicNames().get(30, TimeUnit.SECONDS);
             assertThat(topics).hasSize(Topic.values().length);
@@ -51,7 +41,7 @@ class TopicsCommandTest {
             assertThat(config.get("retention.ms").value()).isEqualTo("-1");
         }
 
-        CliRun again = CliRun.of("topics", "create", "--bootstrap-servers", kafka.bootstrapServers());
+        CliRun again = CliRun.of("topics", "create", "--bootstrap-servers", KAFKA.kafka().bootstrapServers());
         assertThat(again.exitCode()).isZero();
         assertThat(again.out()).containsPattern("chat-feedback +3 +exists").doesNotContain("created");
     }
@@ -69,7 +59,7 @@ class TopicsCommandTest {
 
     @Test
     void aBadPartitionCountIsRefused() {
-        CliRun run = CliRun.of("topics", "create", "--bootstrap-servers", kafka.bootstrapServers(), "--partitions", "0");
+        CliRun run = CliRun.of("topics", "create", "--bootstrap-servers", KAFKA.kafka().bootstrapServers(), "--partitions", "0");
         assertThat(run.exitCode()).isEqualTo(1);
         assertThat(run.err()).startsWith("kaizen topics create: --partitions must be at least 1");
     }

@@ -19,11 +19,8 @@ import java.util.stream.Stream;
 
 import org.apache.avro.Schema;
 import org.apache.avro.SchemaNormalization;
-import org.apache.avro.generic.GenericData;
-import org.apache.avro.generic.GenericRecord;
 import org.apache.avro.io.BinaryEncoder;
 import org.apache.avro.io.EncoderFactory;
-import org.apache.avro.message.BinaryMessageEncoder;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -204,16 +201,7 @@ class BadInputTest {
 
     /** Bytes from a writer whose Vote enum has a symbol that today's reader lacks. */
     private static byte[] mehVote() {
-        Schema meh = mehSchema();
-        GenericRecord event = new GenericData.Record(meh);
-        event.put("event_id", "e");
-        event.put("response_id", "r");
-        event.put("user_id", "u");
-        event.put("model_id", "m");
-        event.put("vote", new GenericData.EnumSymbol(meh.getField("vote").schema(), "MEH"));
-        event.put("event_time", Samples.NOW.toEpochMilli());
-        return new WireCodec<GenericRecord>("FeedbackEvent", new BinaryMessageEncoder<>(GenericData.get(), meh),
-                null, null, WireCodec.MAX_MESSAGE_BYTES, CLOCK).encode(event);
+        return Samples.feedbackWrittenWith(mehSchema(), "MEH");
     }
 
     private static Decoded<?> decodeWithMehHistory(byte[] bytes) {

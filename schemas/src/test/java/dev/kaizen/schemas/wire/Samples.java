@@ -1,8 +1,17 @@
 package dev.kaizen.schemas.wire;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.time.Instant;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+
+import org.apache.avro.Schema;
+import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.message.BinaryMessageEncoder;
 
 import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.CheckpointFormat;
@@ -52,10 +61,27 @@ final class Samples {
                 .setBaseModel("HuggingFaceTB/SmolLM2-135M-Instruct").setRejectionReason(null);
     }
 
+    /** Bytes of a FeedbackEvent written with another version of its schema, carrying only the required fields. */
+    static byte[] feedbackWrittenWith(Schema writer, String vote) {
+        GenericRecord event = new GenericData.Record(writer);
+        event.put("event_id", "evt-9");
+        event.put("response_id", "resp-9");
+        event.put("user_id", "user-9");
+        event.put("model_id", "tiny-chat");
+        event.put("vote", new GenericData.EnumSymbol(writer.getField("vote").schema(), vote));
+        event.put("event_time", NOW.toEpochMilli());
+        try {
+            ByteBuffer buffer = new BinaryMessageEncoder<GenericRecord>(GenericData.get(), writer).encode(event);
+            return Arrays.copyOfRange(buffer.array(), buffer.arrayOffset() + buffer.position(), buffer.arrayOffset() + buffer.limit());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     static DeadLetter.Builder deadLetter() {
         return DeadLetter.newBuilder()
                 .setSourceTopic("chat-feedback").setPartition(0).setOffset(42L)
                 .setReason("truncated").setDetail("the message ends before the record does")
-                .setOriginal(java.nio.ByteBuffer.wrap(new byte[] {(byte) 0xC3, 0x01, 7})).setTime(NOW);
+                .setOriginal(ByteBuffer.wrap(new byte[] {(byte) 0xC3, 0x01, 7})).setTime(NOW);
     }
 }

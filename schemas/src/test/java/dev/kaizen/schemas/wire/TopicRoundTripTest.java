@@ -20,28 +20,27 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import dev.kaizen.testkit.EmbeddedKafka;
+import dev.kaizen.testkit.EmbeddedKafkaExtension;
 
 /** Every record type, encoded as the job and serving will, survives a trip through a real broker. */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class TopicRoundTripTest {
 
+    @RegisterExtension
+    static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
+
     private static EmbeddedKafka kafka;
 
     @BeforeAll
-    static void startBroker() {
-        kafka = EmbeddedKafka.start();
+    static void createTopics() {
+        kafka = KAFKA.kafka();
         kafka.createTopics(2, Arrays.stream(Topic.values()).map(Topic::topicName).toArray(String[]::new));
-    }
-
-    @AfterAll
-    static void stopBroker() {
-        kafka.close();
     }
 
     @Test

@@ -69,15 +69,7 @@ class WireCodecTest {
     @Test
     void anOlderWriterWithoutAFieldDecodesToItsDefault() {
         Schema older = withoutField(FeedbackEvent.getClassSchema(), "attributes");
-        GenericRecord event = new GenericData.Record(older);
-        event.put("event_id", "evt-9");
-        event.put("response_id", "resp-9");
-        event.put("user_id", "user-9");
-        event.put("model_id", "tiny-chat");
-        event.put("vote", new GenericData.EnumSymbol(older.getField("vote").schema(), "DOWN"));
-        event.put("event_time", Samples.NOW.toEpochMilli());
-        byte[] bytes = new WireCodec<GenericRecord>("FeedbackEvent", new BinaryMessageEncoder<>(GenericData.get(), older),
-                null, null, WireCodec.MAX_MESSAGE_BYTES, CLOCK).encode(event);
+        byte[] bytes = Samples.feedbackWrittenWith(older, "DOWN");
 
         WireCodec<FeedbackEvent> withOlderReleased =
                 WireCodec.feedbackEvents(CLOCK, SchemaHistory.released("FeedbackEvent").with(older));
