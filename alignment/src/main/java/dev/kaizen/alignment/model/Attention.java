@@ -1,0 +1,52 @@
+package dev.kaizen.alignment.model;
+
+import ai.djl.ndarray.NDArray;
+
+/** Multi-head self-attention with grouped key/value heads, rotary positions and an optional cache. */
+final class Attention {
+
+    final Linear qProj;
+    final Linear kProj;
+    final Linear vProj;
+    final Linear oProj;
+    private final int heads;
+    private final int kvHeads;
+    private final int headDim;
+
+    Attention(LlamaConfig config, Linear qProj, Linear kProj, Linear vProj, Linear oProj) {
+        this.qProj = qProj;
+        this.kProj = kProj;
+        this.vProj = vProj;
+        this.oProj = oProj;
+        this.heads = config.numHeads();
+        this.kvHeads = config.numKvHeads();
+        this.headDim = config.headDim();
+    }
+
+    /**
+     * x [B, T, hidden]; cos/sin [B, 1, T, headDim]; mask [B, 1, T, S] additive (0 or a large
+     * negative) over all S = past + T keys; cache, if any, receives this step's keys and values.
+     */
+    NDArray forward(NDArray x, NDArray cos, NDArray sin, NDArray mask, KvCache.Layer cache) {
+        long b = x.getShape().get(0);
+        long t = x.getShape().get(1);
+        NDArray q = qProj.forward(x).reshape(b, t, heads, headDim).transpose(0, 2, 1, 3);
+        NDArray k = kProj.forward(x).reshape(b, t, kvHeads, headDim).transpose(0, 2, 1, 3);
+        NDArray v = vProj.forward(x).reshape(b, t, kvHeads, headDim).transpose(0, 2, 1, 3);
+        q = RotaryEmbedding.apply(q, cos, sin);
+        k = RotaryEmbedding.apply(k, cos, sin);
+        if (cache != null) {
+            NDArray[] kv = cache.append(k, v);
+            k = kv[0];
+            v = kv[1];
+        }
+        if (heads != kvHeads) {
+            // Key/value head j serves query heads j·g … j·g+g−1, as Hugging Face's repeat_kv.
+            k = k.repeat(1, heads / kvHeads);
+            v = v.repeat(1, heads / kvHeads);
+        }
+        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(1.0f / (float) Math.sqrt(headDim)).add(mask);
+        NDArray out = scores.softmax(-1).matMul(v).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * headDim);
+        return oProj.forward(out);
+    }
+}

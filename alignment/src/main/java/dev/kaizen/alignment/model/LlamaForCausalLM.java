@@ -1,0 +1,214 @@
+package dev.kaizen.alignment.model;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.nn.core.Embedding;
+
+import dev.kaizen.alignment.weights.Dtype;
+import dev.kaizen.alignment.weights.ModelWeights;
+import dev.kaizen.alignment.weights.Tensor;
+
+/**
+ * A Llama-family decoder with its language-model head, its weights held as DJL arrays under
+ * Hugging Face's tensor names. The blocks mirror modeling_llama.py one for one.
+ */
+public final class LlamaForCausalLM implements AutoCloseable {
+
+    /** Added to attention scores of keys a query must not see; finite so fully masked rows stay finite. */
+    static final float MASKED = -1e30f;
+
+    private final LlamaConfig config;
+    private final NDManager manager;
+    private final Map<String, NDArray> parameters;
+    private final Map<String, Dtype> storedAs;
+    private final NDArray embedTokens;
+    private final List<DecoderLayer> layers = new ArrayList<>();
+    private final RMSNorm norm;
+    private final Linear lmHead;
+    private final RotaryEmbedding rope;
+
+    private LlamaForCausalLM(LlamaConfig config, NDManager manager, Map<String, NDArray> parameters,
+                             Map<String, Dtype> storedAs) {
+        this.config = config;
+        this.manager = manager;
+        this.parameters = parameters;
+        this.storedAs = storedAs;
+        this.embedTokens = parameters.get("model.embed_tokens.weight");
+        for (int i = 0; i < config.numLayers(); i++) {
+            String p = "model.layers." + i + ".";
+            Attention attention = new Attention(config, linear(p + "self_attn.q_proj"), linear(p + "self_attn.k_proj"),
+                    linear(p + "self_attn.v_proj"), linear(p + "self_attn.o_proj"));
+            MLP mlp = new MLP(linear(p + "mlp.gate_proj"), linear(p + "mlp.up_proj"), linear(p + "mlp.down_proj"));
+            layers.add(new DecoderLayer(new RMSNorm(parameters.get(p + "input_layernorm.weight"), config.rmsNormEps()),
+                    attention, new RMSNorm(parameters.get(p + "post_attention_layernorm.weight"), config.rmsNormEps()), mlp));
+        }
+        this.norm = new RMSNorm(parameters.get("model.norm.weight"), config.rmsNormEps());
+        this.lmHead = new Linear(config.tieWordEmbeddings() ? embedTokens : parameters.get("lm_head.weight"), null);
+        this.rope = new RotaryEmbedding(config);
+    }
+
+    private Linear linear(String name) {
+        return new Linear(parameters.get(name + ".weight"), parameters.get(name + ".bias"));
+    }
+
+    /** Every tensor the config implies, by Hugging Face name, with its shape. */
+    public static Map<String, long[]> expectedShapes(LlamaConfig c) {
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        long h = c.hiddenSize();
+        long q = (long) c.numHeads() * c.headDim();
+        long kv = (long) c.numKvHeads() * c.headDim();
+        long inter = c.intermediateSize();
+        shapes.put("model.embed_tokens.weight", new long[] {c.vocabSize(), h});
+        for (int i = 0; i < c.numLayers(); i++) {
+            String p = "model.layers." + i + ".";
+            projection(shapes, p + "self_attn.q_proj", q, h, c.qkvBias());
+            projection(shapes, p + "self_attn.k_proj", kv, h, c.qkvBias());
+            projection(shapes, p + "self_attn.v_proj", kv, h, c.qkvBias());
+            projection(shapes, p + "self_attn.o_proj", h, q, c.outputBias());
+            projection(shapes, p + "mlp.gate_proj", inter, h, c.mlpBias());
+            projection(shapes, p + "mlp.up_proj", inter, h, c.mlpBias());
+            projection(shapes, p + "mlp.down_proj", h, inter, c.mlpBias());
+            shapes.put(p + "input_layernorm.weight", new long[] {h});
+            shapes.put(p + "post_attention_layernorm.weight", new long[] {h});
+        }
+        shapes.put("model.norm.weight", new long[] {h});
+        if (!c.tieWordEmbeddings()) {
+            shapes.put("lm_head.weight", new long[] {c.vocabSize(), h});
+        }
+        return shapes;
+    }
+
+    private static void projection(Map<String, long[]> shapes, String name, long out, long in, boolean bias) {
+        shapes.put(name + ".weight", new long[] {out, in});
+        if (bias) {
+            shapes.put(name + ".bias", new long[] {out});
+        }
+    }
+
+    /** Loads config.json and the safetensors weights of a Hugging Face model directory. */
+    public static LlamaForCausalLM load(Path dir, Device device) {
+        LlamaConfig config = LlamaConfig.read(dir.resolve("config.json"));
+        try (ModelWeights weights = ModelWeights.open(dir)) {
+            Map<String, Tensor> tensors = new LinkedHashMap<>();
+            for (var e : expectedShapes(config).entrySet()) {
+                if (!weights.names().contains(e.getKey())) {
+                    Path where = dir.resolve(weights.names().isEmpty() ? ModelWeights.SINGLE_FILE : "");
+                    throw new ModelDirectoryException(where, "has no tensor " + e.getKey() + ", which config.json ("
+                            + config.architecture() + ", " + config.numLayers() + " layers) requires");
+                }
+                long[] actual = weights.entry(e.getKey()).shape();
+                if (!Arrays.equals(actual, e.getValue())) {
+                    throw new ModelDirectoryException(weights.fileOf(e.getKey()), "tensor " + e.getKey() + " has shape "
+                            + Arrays.toString(actual) + " but config.json implies " + Arrays.toString(e.getValue()));
+                }
+                tensors.put(e.getKey(), weights.read(e.getKey()));
+            }
+            return fromTensors(config, tensors, device);
+        }
+    }
+
+    /** A model from tensors already in memory (named and shaped as {@link #expectedShapes}). */
+    public static LlamaForCausalLM fromTensors(LlamaConfig config, Map<String, Tensor> tensors, Device device) {
+        NDManager manager = NDManager.newBaseManager(device);
+        Map<String, NDArray> parameters = new LinkedHashMap<>();
+        Map<String, Dtype> storedAs = new LinkedHashMap<>();
+        try {
+            for (var e : expectedShapes(config).entrySet()) {
+                Tensor t = tensors.get(e.getKey());
+                if (t == null || !Arrays.equals(t.shape(), e.getValue())) {
+                    throw new IllegalArgumentException("tensor " + e.getKey() + " is missing or misshapen");
+                }
+                NDArray array = manager.create(t.values(), new Shape(t.shape()));
+                array.setName(e.getKey());
+                parameters.put(e.getKey(), array);
+                storedAs.put(e.getKey(), t.dtype());
+            }
+        } catch (RuntimeException ex) {
+            manager.close();
+            throw ex;
+        }
+        return new LlamaForCausalLM(config, manager, parameters, storedAs);
+    }
+
+    public LlamaConfig config() {
+        return config;
+    }
+
+    public NDManager manager() {
+        return manager;
+    }
+
+    /** The weights under their Hugging Face names, in checkpoint order. */
+    public Map<String, NDArray> parameters() {
+        return java.util.Collections.unmodifiableMap(parameters);
+    }
+
+    /**
+     * Logits [B, T, vocab] for token ids [B, T]. {@code attentionMask} [B, T] is 1 for real tokens
+     * and 0 for padding (null: all real); positions count real tokens only, so left-padded rows
+     * match unpadded ones. With a cache, ids are the new tokens and the cache grows by T.
+     */
+    public NDArray forward(NDArray inputIds, NDArray attentionMask, KvCache cache) {
+        long b = inputIds.getShape().get(0);
+        long t = inputIds.getShape().get(1);
+        NDManager m = inputIds.getManager();
+        NDArray step = attentionMask == null ? m.ones(new Shape(b, t)) : attentionMask.toType(DataType.FLOAT32, false);
+        NDArray full = cache == null ? step : cache.extendMask(step);
+        long s = full.getShape().get(1);
+        long past = s - t;
+        NDArray positions = full.cumSum(1).sub(1).maximum(0).get(":, " + past + ":");
+        NDList cosSin = rope.cosSin(positions);
+        NDArray mask = attentionMask(m, full, past, t, s);
+
+        NDArray h = Embedding.embedding(inputIds.toType(DataType.INT64, false), embedTokens, SparseFormat.DENSE)
+                .singletonOrThrow();
+        for (int i = 0; i < layers.size(); i++) {
+            h = layers.get(i).forward(h, cosSin.get(0), cosSin.get(1), mask, cache == null ? null : cache.layer(i));
+        }
+        return lmHead.forward(norm.forward(h));
+    }
+
+    /** Additive mask [B, 1, T, S]: a query at position past+i sees keys j ≤ past+i that are not padding. */
+    private NDArray attentionMask(NDManager m, NDArray full, long past, long t, long s) {
+        NDArray rows = m.arange(past, past + t).toType(DataType.FLOAT32, false).reshape(t, 1);
+        NDArray cols = m.arange(0, s).toType(DataType.FLOAT32, false).reshape(1, s);
+        NDArray allowed = cols.lte(rows);
+        if (config.slidingWindow() != null) {
+            allowed = allowed.logicalAnd(cols.gt(rows.sub(config.slidingWindow())));
+        }
+        NDArray keys = full.reshape(full.getShape().get(0), 1, 1, s);
+        return allowed.toType(DataType.FLOAT32, false).mul(keys).sub(1).mul(-MASKED);
+    }
+
+    /** The weights as tensors, each in the dtype it was loaded from. */
+    public Map<String, Tensor> tensors() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        parameters.forEach((name, array) -> out.put(name,
+                new Tensor(storedAs.get(name), array.getShape().getShape(), array.toFloatArray())));
+        return out;
+    }
+
+    /** Writes config.json and the weights (sharded past {@code maxShardBytes}) into {@code dir}. */
+    public void save(Path dir, long maxShardBytes) throws IOException {
+        ModelWeights.write(dir, tensors(), maxShardBytes);
+        config.write(dir.resolve("config.json"));
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}

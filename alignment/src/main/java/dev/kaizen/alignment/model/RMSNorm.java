@@ -1,0 +1,20 @@
+package dev.kaizen.alignment.model;
+
+import ai.djl.ndarray.NDArray;
+
+/** x / sqrt(mean(x²) + ε) · w, over the hidden dimension. */
+final class RMSNorm {
+
+    private final NDArray weight;
+    private final float eps;
+
+    RMSNorm(NDArray weight, double eps) {
+        this.weight = weight;
+        this.eps = (float) eps;
+    }
+
+    NDArray forward(NDArray x) {
+        NDArray variance = x.square().mean(new int[] {-1}, true);
+        return x.mul(variance.add(eps).pow(-0.5f)).mul(weight);
+    }
+}
