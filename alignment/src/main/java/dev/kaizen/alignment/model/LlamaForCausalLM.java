@@ -105,8 +105,7 @@ public final class LlamaForCausalLM implements AutoCloseable {
             Map<String, Tensor> tensors = new LinkedHashMap<>();
             for (var e : expectedShapes(config).entrySet()) {
                 if (!weights.names().contains(e.getKey())) {
-                    Path where = dir.resolve(weights.names().isEmpty() ? ModelWeights.SINGLE_FILE : "");
-                    throw new ModelDirectoryException(where, "has no tensor " + e.getKey() + ", which config.json ("
+                    throw new ModelDirectoryException(weights.source(), "has no tensor " + e.getKey() + ", which config.json ("
                             + config.architecture() + ", " + config.numLayers() + " layers) requires");
                 }
                 long[] actual = weights.entry(e.getKey()).shape();

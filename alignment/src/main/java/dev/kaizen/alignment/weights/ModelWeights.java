@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.regex.Pattern;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -27,11 +28,14 @@ public final class ModelWeights implements AutoCloseable {
     public static final long DEFAULT_SHARD_BYTES = 5L * 1000 * 1000 * 1000;
 
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Pattern SHARD = Pattern.compile("model-\\d{5}-of-\\d{5}\\.safetensors");
 
+    private final Path source;
     private final List<SafetensorsFile> files;
     private final Map<String, SafetensorsFile> byName;
 
-    private ModelWeights(List<SafetensorsFile> files, Map<String, SafetensorsFile> byName) {
+    private ModelWeights(Path source, List<SafetensorsFile> files, Map<String, SafetensorsFile> byName) {
+        this.source = source;
         this.files = files;
         this.byName = byName;
     }
@@ -42,7 +46,7 @@ public final class ModelWeights implements AutoCloseable {
             SafetensorsFile file = SafetensorsFile.open(dir.resolve(SINGLE_FILE));
             Map<String, SafetensorsFile> byName = new LinkedHashMap<>();
             file.entries().keySet().forEach(n -> byName.put(n, file));
-            return new ModelWeights(List.of(file), byName);
+            return new ModelWeights(file.path(), List.of(file), byName);
         }
         JsonNode weightMap;
         try {
@@ -73,7 +77,12 @@ public final class ModelWeights implements AutoCloseable {
             shards.values().forEach(SafetensorsFile::close);
             throw e;
         }
-        return new ModelWeights(new ArrayList<>(shards.values()), byName);
+        return new ModelWeights(index, new ArrayList<>(shards.values()), byName);
+    }
+
+    /** The file that lists the tensors: model.safetensors, or the shard index. */
+    public Path source() {
+        return source;
     }
 
     public Set<String> names() {
@@ -124,8 +133,7 @@ public final class ModelWeights implements AutoCloseable {
             total += size;
         }
         shards.add(current);
-        Files.deleteIfExists(dir.resolve(SINGLE_FILE));
-        Files.deleteIfExists(dir.resolve(INDEX_FILE));
+        deleteWeights(dir);
         if (shards.size() == 1) {
             SafetensorsWriter.write(dir.resolve(SINGLE_FILE), shards.get(0), metadata);
             return;
@@ -138,6 +146,18 @@ public final class ModelWeights implements AutoCloseable {
         }
         Map<String, Object> index = Map.of("metadata", Map.of("total_size", total), "weight_map", weightMap);
         Files.writeString(dir.resolve(INDEX_FILE), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(index) + "\n");
+    }
+
+    /** Removes an earlier save's weights, so shards of a larger model cannot linger beside new ones. */
+    private static void deleteWeights(Path dir) throws IOException {
+        try (var files = Files.list(dir)) {
+            for (Path f : files.toList()) {
+                String name = f.getFileName().toString();
+                if (name.equals(SINGLE_FILE) || name.equals(INDEX_FILE) || SHARD.matcher(name).matches()) {
+                    Files.delete(f);
+                }
+            }
+        }
     }
 
     @Override
