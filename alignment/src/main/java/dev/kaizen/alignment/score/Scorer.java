@@ -1,0 +1,66 @@
+package dev.kaizen.alignment.score;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.pytorch.jni.JniUtils;
+
+import dev.kaizen.alignment.model.LlamaForCausalLM;
+
+/** Per-token log-probabilities of completions given prompts, for a batch, without gradients. */
+public final class Scorer {
+
+    /** Token ids with the index of the first completion token (1 when the whole sequence is scored). */
+    public record Sequence(int[] ids, int completionStart) {
+        public Sequence {
+            if (ids.length < 2 || completionStart < 1 || completionStart > ids.length) {
+                throw new IllegalArgumentException("a scored sequence needs at least 2 ids and 1 ≤ completion_start ≤ "
+                        + ids.length + "; got " + ids.length + " ids, completion_start " + completionStart);
+            }
+        }
+    }
+
+    /** logprobs[i−1] = log p(ids[i] | ids[&lt;i]) for i ≥ 1; completionSum adds those of completion tokens. */
+    public record Scored(float[] logprobs, double completionSum) {}
+
+    private Scorer() {}
+
+    /** Scores the sequences in one right-padded batch. */
+    public static List<Scored> score(LlamaForCausalLM model, List<Sequence> batch) {
+        JniUtils.setGradMode(false);  // grad mode is per thread; scoring never needs a graph
+        int t = batch.stream().mapToInt(s -> s.ids().length).max().orElseThrow();
+        long[][] ids = new long[batch.size()][t];
+        float[][] attention = new float[batch.size()][t];
+        int[] lengths = new int[batch.size()];
+        int[] starts = new int[batch.size()];
+        for (int b = 0; b < batch.size(); b++) {
+            int[] seq = batch.get(b).ids();
+            for (int i = 0; i < seq.length; i++) {
+                ids[b][i] = seq[i];
+                attention[b][i] = 1;
+            }
+            lengths[b] = seq.length;
+            starts[b] = batch.get(b).completionStart();
+        }
+        float[] flat;
+        try (NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {
+            NDArray input = m.create(ids);
+            flat = TokenLogProbs.of(model.forward(input, m.create(attention), null), input).toFloatArray();
+        }
+        float[][] mask = TokenLogProbs.completionMask(lengths, starts, t);
+        List<Scored> out = new ArrayList<>();
+        for (int b = 0; b < batch.size(); b++) {
+            float[] row = Arrays.copyOfRange(flat, b * (t - 1), b * (t - 1) + lengths[b] - 1);
+            double sum = 0;
+            for (int i = 0; i < row.length; i++) {
+                sum += mask[b][i] * row[i];
+            }
+            out.add(new Scored(row, sum));
+        }
+        return out;
+    }
+}

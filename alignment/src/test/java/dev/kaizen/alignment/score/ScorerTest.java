@@ -1,0 +1,93 @@
+package dev.kaizen.alignment.score;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import java.util.List;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import dev.kaizen.alignment.TestModels;
+import dev.kaizen.alignment.model.LlamaForCausalLM;
+
+class ScorerTest {
+
+    static LlamaForCausalLM model;
+
+    @BeforeAll
+    static void load() {
+        model = LlamaForCausalLM.load(TestModels.tiny(), Device.cpu());
+    }
+
+    @AfterAll
+    static void close() {
+        model.close();
+    }
+
+    private static final int[] LONG = {5, 80, 31, 200, 7, 64, 99, 12, 150, 3};
+    private static final int[] SHORT = {17, 42, 9, 300};
+
+    @Test
+    void logprobsAreTheLogSoftmaxOfTheNextToken() {
+        Scorer.Scored scored = Scorer.score(model, List.of(new Scorer.Sequence(LONG, 1))).get(0);
+        assertThat(scored.logprobs()).hasSize(LONG.length - 1);
+        try (NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {
+            NDArray logits = model.forward(m.create(new long[][] {java.util.Arrays.stream(LONG).asLongStream().toArray()}), null, null);
+            for (int i = 1; i < LONG.length; i++) {
+                float[] row = logits.get("0, " + (i - 1) + ", :").toFloatArray();
+                double max = Double.NEGATIVE_INFINITY;
+                for (float v : row) {
+                    max = Math.max(max, v);
+                }
+                double sum = 0;
+                for (float v : row) {
+                    sum += Math.exp(v - max);
+                }
+                double expected = row[LONG[i]] - max - Math.log(sum);
+                assertThat((double) scored.logprobs()[i - 1]).isCloseTo(expected, within(1e-5));
+            }
+        }
+    }
+
+    @Test
+    void theCompletionSumCoversOnlyCompletionTokens() {
+        Scorer.Scored all = Scorer.score(model, List.of(new Scorer.Sequence(LONG, 1))).get(0);
+        Scorer.Scored tail = Scorer.score(model, List.of(new Scorer.Sequence(LONG, 6))).get(0);
+        double expected = 0;
+        for (int i = 6; i < LONG.length; i++) {
+            expected += all.logprobs()[i - 1];
+        }
+        assertThat(tail.completionSum()).isCloseTo(expected, within(1e-5));
+        double whole = 0;
+        for (float v : all.logprobs()) {
+            whole += v;
+        }
+        assertThat(all.completionSum()).isCloseTo(whole, within(1e-5));
+    }
+
+    @Test
+    void aPaddedBatchScoresEachSequenceAsAlone() {
+        List<Scorer.Scored> batch = Scorer.score(model, List.of(new Scorer.Sequence(LONG, 4), new Scorer.Sequence(SHORT, 2)));
+        Scorer.Scored longAlone = Scorer.score(model, List.of(new Scorer.Sequence(LONG, 4))).get(0);
+        Scorer.Scored shortAlone = Scorer.score(model, List.of(new Scorer.Sequence(SHORT, 2))).get(0);
+        assertThat(batch.get(1).logprobs()).hasSize(SHORT.length - 1);
+        for (int i = 0; i < SHORT.length - 1; i++) {
+            assertThat(batch.get(1).logprobs()[i]).isCloseTo(shortAlone.logprobs()[i], within(1e-5f));
+        }
+        assertThat(batch.get(0).completionSum()).isCloseTo(longAlone.completionSum(), within(1e-4));
+        assertThat(batch.get(1).completionSum()).isCloseTo(shortAlone.completionSum(), within(1e-4));
+    }
+
+    @Test
+    void aSequenceTooShortToScoreIsRefused() {
+        assertThatThrownBy(() -> new Scorer.Sequence(new int[] {5}, 1)).hasMessageContaining("at least 2 ids");
+        assertThatThrownBy(() -> new Scorer.Sequence(LONG, 0)).hasMessageContaining("completion_start");
+    }
+}
