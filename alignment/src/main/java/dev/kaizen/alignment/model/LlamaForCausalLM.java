@@ -7,11 +7,14 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BiFunction;
+import java.util.function.Function;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
@@ -102,7 +105,6 @@ public final class LlamaForCausalLM implements AutoCloseable {
     public static LlamaForCausalLM load(Path dir, Device device) {
         LlamaConfig config = LlamaConfig.read(dir.resolve("config.json"));
         try (ModelWeights weights = ModelWeights.open(dir)) {
-            Map<String, Tensor> tensors = new LinkedHashMap<>();
             for (var e : expectedShapes(config).entrySet()) {
                 if (!weights.names().contains(e.getKey())) {
                     throw new ModelDirectoryException(weights.source(), "has no tensor " + e.getKey() + ", which config.json ("
@@ -113,31 +115,38 @@ public final class LlamaForCausalLM implements AutoCloseable {
                     throw new ModelDirectoryException(weights.fileOf(e.getKey()), "tensor " + e.getKey() + " has shape "
                             + Arrays.toString(actual) + " but config.json implies " + Arrays.toString(e.getValue()));
                 }
-                tensors.put(e.getKey(), weights.read(e.getKey()));
             }
-            return fromTensors(config, tensors, device);
+            return build(config, device, weights::toNDArray, name -> weights.entry(name).dtype());
         }
     }
 
     /** A model from tensors already in memory (named and shaped as {@link #expectedShapes}). */
     public static LlamaForCausalLM fromTensors(LlamaConfig config, Map<String, Tensor> tensors, Device device) {
+        expectedShapes(config).forEach((name, shape) -> {
+            Tensor t = tensors.get(name);
+            if (t == null || !Arrays.equals(t.shape(), shape)) {
+                throw new IllegalArgumentException("tensor " + name + " is missing or misshapen");
+            }
+        });
+        return build(config, device, (name, manager) -> manager.create(tensors.get(name).values(),
+                new Shape(tensors.get(name).shape())), name -> tensors.get(name).dtype());
+    }
+
+    private static LlamaForCausalLM build(LlamaConfig config, Device device, BiFunction<String, NDManager, NDArray> source,
+                                          Function<String, Dtype> dtype) {
         NDManager manager = NDManager.newBaseManager(device);
         Map<String, NDArray> parameters = new LinkedHashMap<>();
         Map<String, Dtype> storedAs = new LinkedHashMap<>();
         try {
-            for (var e : expectedShapes(config).entrySet()) {
-                Tensor t = tensors.get(e.getKey());
-                if (t == null || !Arrays.equals(t.shape(), e.getValue())) {
-                    throw new IllegalArgumentException("tensor " + e.getKey() + " is missing or misshapen");
-                }
-                NDArray array = manager.create(t.values(), new Shape(t.shape()));
-                array.setName(e.getKey());
-                parameters.put(e.getKey(), array);
-                storedAs.put(e.getKey(), t.dtype());
+            for (String name : expectedShapes(config).keySet()) {
+                NDArray array = source.apply(name, manager);
+                array.setName(name);
+                parameters.put(name, array);
+                storedAs.put(name, dtype.apply(name));
             }
-        } catch (RuntimeException ex) {
+        } catch (RuntimeException e) {
             manager.close();
-            throw ex;
+            throw e;
         }
         return new LlamaForCausalLM(config, manager, parameters, storedAs);
     }
@@ -175,7 +184,17 @@ public final class LlamaForCausalLM implements AutoCloseable {
         NDArray h = Embedding.embedding(inputIds.toType(DataType.INT64, false), embedTokens, SparseFormat.DENSE)
                 .singletonOrThrow();
         for (int i = 0; i < layers.size(); i++) {
-            h = layers.get(i).forward(h, cosSin.get(0), cosSin.get(1), mask, cache == null ? null : cache.layer(i));
+            // Each layer's intermediates are freed when it ends, not when the caller's scope does: at
+            // 30 layers that is the difference between one layer's activations and all of them.
+            // Autograd keeps its own references to what backward needs.
+            NDArray next;
+            try (NDScope layerScope = new NDScope()) {
+                next = layers.get(i).forward(h, cosSin.get(0), cosSin.get(1), mask, cache == null ? null : cache.layer(i));
+                NDScope.unregister(next);
+            }
+            NDScope.register(next);
+            h.close();
+            h = next;
         }
         return lmHead.forward(norm.forward(h));
     }

@@ -23,9 +23,9 @@ public final class TokenizerFiles {
     public static final String IM_END = "<|im_end|>";
     public static final List<String> CHATML_SPECIALS = List.of(END_OF_TEXT, IM_START, IM_END);
 
-    /** ChatML, as SmolLM2-Instruct's tokenizer_config.json has it (with its default system prompt). */
+    /** ChatML as SmolLM2-Instruct's tokenizer_config.json writes it, with a neutral default system prompt. */
     public static final String CHATML_TEMPLATE = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
-            + "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
+            + "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}"
             + "{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
             + "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 

@@ -11,6 +11,8 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.regex.Pattern;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
@@ -95,6 +97,11 @@ public final class ModelWeights implements AutoCloseable {
 
     public Tensor read(String name) {
         return file(name).read(name);
+    }
+
+    /** The tensor as an F32 array of {@code manager}; see {@link SafetensorsFile#toNDArray}. */
+    public NDArray toNDArray(String name, NDManager manager) {
+        return file(name).toNDArray(name, manager);
     }
 
     /** Where a tensor lives, for error messages. */

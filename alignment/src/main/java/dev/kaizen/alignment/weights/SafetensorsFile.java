@@ -14,6 +14,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
@@ -196,6 +200,32 @@ public final class SafetensorsFile implements AutoCloseable {
             }
         }
         return new Tensor(e.dtype(), e.shape(), values);
+    }
+
+    /**
+     * The tensor as an F32 array of {@code manager}, copied from the mapped file without a Java
+     * heap copy: F32 directly, F16 widened by the engine, BF16 (which DJL cannot hold) widened here
+     * into a direct buffer.
+     */
+    public NDArray toNDArray(String name, NDManager manager) {
+        Entry e = entry(name);
+        Shape shape = new Shape(e.shape());
+        ByteBuffer bytes = bytes(name);
+        return switch (e.dtype()) {
+            case F32 -> manager.create(bytes, shape, DataType.FLOAT32);
+            case F16 -> {
+                try (NDArray half = manager.create(bytes, shape, DataType.FLOAT16)) {
+                    yield half.toType(DataType.FLOAT32, true);
+                }
+            }
+            case BF16 -> {
+                ByteBuffer wide = ByteBuffer.allocateDirect(bytes.capacity() * 2).order(ByteOrder.nativeOrder());
+                for (int i = 0; i < bytes.capacity() / 2; i++) {
+                    wide.putFloat(Dtype.bfloat16ToFloat(bytes.getShort(2 * i)));
+                }
+                yield manager.create(wide.flip(), shape, DataType.FLOAT32);
+            }
+        };
     }
 
     private Entry entry(String name) {

@@ -1,5 +1,6 @@
 package dev.kaizen.alignment.weights;
 
+import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
@@ -17,6 +18,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 public final class SafetensorsWriter {
 
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final int CHUNK = 1 << 20;
 
     private SafetensorsWriter() {}
 
@@ -36,32 +38,31 @@ public final class SafetensorsWriter {
         byte[] json = JSON.writeValueAsBytes(header);
         // Pad the header with spaces so the data starts 8-byte aligned, as the reference writer does.
         int padded = (json.length + 7) / 8 * 8;
-        try (OutputStream out = Files.newOutputStream(file)) {
+        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(file), CHUNK)) {
             out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).array());
             out.write(json);
             out.write(" ".repeat(padded - json.length).getBytes(StandardCharsets.US_ASCII));
+            ByteBuffer chunk = ByteBuffer.allocate(CHUNK).order(ByteOrder.LITTLE_ENDIAN);
             for (Tensor t : tensors.values()) {
-                out.write(encode(t));
+                encode(t, chunk, out);
             }
         }
     }
 
-    static byte[] encode(Tensor t) {
-        float[] v = t.values();
-        ByteBuffer buffer = ByteBuffer.allocate(v.length * t.dtype().bytes()).order(ByteOrder.LITTLE_ENDIAN);
-        switch (t.dtype()) {
-            case F32 -> buffer.asFloatBuffer().put(v);
-            case F16 -> {
-                for (float f : v) {
-                    buffer.putShort(Dtype.floatToHalf(f));
-                }
+    /** Encodes through one reused chunk, so writing a large model never doubles it in memory. */
+    private static void encode(Tensor t, ByteBuffer chunk, OutputStream out) throws IOException {
+        for (float f : t.values()) {
+            if (chunk.remaining() < 4) {
+                out.write(chunk.array(), 0, chunk.position());
+                chunk.clear();
             }
-            case BF16 -> {
-                for (float f : v) {
-                    buffer.putShort(Dtype.floatToBfloat16(f));
-                }
+            switch (t.dtype()) {
+                case F32 -> chunk.putFloat(f);
+                case F16 -> chunk.putShort(Dtype.floatToHalf(f));
+                case BF16 -> chunk.putShort(Dtype.floatToBfloat16(f));
             }
         }
-        return buffer.array();
+        out.write(chunk.array(), 0, chunk.position());
+        chunk.clear();
     }
 }

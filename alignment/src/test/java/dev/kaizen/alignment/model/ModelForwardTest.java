@@ -103,6 +103,21 @@ class ModelForwardTest {
         }
     }
 
+    /** Callers without a scope of their own get the same logits; the per-layer scopes hand results up safely. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("configs")
+    void aForwardOutsideAnyScopeGivesTheSameLogits(String name, ObjectNode json) {
+        LlamaConfig config = LlamaConfig.parse(json);
+        try (LlamaForCausalLM model = LlamaForCausalLM.fromTensors(config, TinyConfigs.randomWeights(config, 19, Dtype.F32), Device.cpu());
+             NDManager m = model.manager().newSubManager()) {
+            float[][] scoped = logits(model, new long[][] {toLong(IDS)}, null)[0];
+            float[][] unscoped = reshape(model.forward(m.create(new long[][] {toLong(IDS)}), null, null))[0];
+            for (int t = 0; t < IDS.length; t++) {
+                assertClose(unscoped[t], scoped[t]);
+            }
+        }
+    }
+
     static float[][][] logits(LlamaForCausalLM model, long[][] ids, float[][] mask) {
         try (NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {
             NDArray out = model.forward(m.create(ids), mask == null ? null : m.create(mask), null);

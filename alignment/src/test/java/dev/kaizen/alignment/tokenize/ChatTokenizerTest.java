@@ -56,7 +56,7 @@ class ChatTokenizerTest {
     @Test
     void theChatTemplateRendersChatMlAsSmolLm2Does() {
         String prompt = tokenizer.applyChatTemplate(List.of(new ChatTemplate.Message("user", "What is Kafka?")), true);
-        assertThat(prompt).isEqualTo("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+        assertThat(prompt).isEqualTo("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
                 + "<|im_start|>user\nWhat is Kafka?<|im_end|>\n<|im_start|>assistant\n");
         String withSystem = tokenizer.applyChatTemplate(List.of(new ChatTemplate.Message("system", "Be brief."),
                 new ChatTemplate.Message("user", "Hi"), new ChatTemplate.Message("assistant", "Hello.")), false);

@@ -8,10 +8,15 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = KaizenCommand.Version.class,
         description = "Keeps a deployed chat model improving from its users' thumbs up and down, on Kafka and Flink.",
-        subcommands = {TopicsCommand.class, SchemasCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {ModelCommand.class, GenerateCommand.class, BenchCommand.class, TopicsCommand.class,
+                SchemasCommand.class, CommandLine.HelpCommand.class})
 public final class KaizenCommand {
 
     public static void main(String[] args) {
+        // DJL's natives come from the jar; it must never try to download them.
+        if (System.getProperty("ai.djl.offline") == null) {
+            System.setProperty("ai.djl.offline", "true");
+        }
         System.exit(commandLine().execute(args));
     }
 

@@ -1,0 +1,132 @@
+package dev.kaizen.jobs.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.ModelPresets;
+import dev.kaizen.alignment.score.Scorer;
+import dev.kaizen.alignment.tokenize.ChatTemplate;
+import dev.kaizen.alignment.tokenize.ChatTokenizer;
+
+@Command(name = "model", description = "Make and inspect Hugging Face model directories.",
+        mixinStandardHelpOptions = true, subcommands = {ModelCommand.Init.class, ModelCommand.LogProbs.class})
+final class ModelCommand {
+
+    @Command(name = "init", mixinStandardHelpOptions = true,
+            description = "Write a randomly initialised Llama model directory (config.json, model.safetensors, "
+                    + "tokenizer.json, tokenizer_config.json) with a tokenizer Kaizen learns itself.")
+    static final class Init implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Option(names = "--preset", required = true, paramLabel = "NAME",
+                description = "tiny (about 1M parameters) or smollm2-135m (SmolLM2-135M's shape).")
+        String preset;
+
+        @Option(names = "--out", required = true, paramLabel = "DIR", description = "Directory to create; must be absent or empty.")
+        Path out;
+
+        @Option(names = "--seed", defaultValue = "0", description = "Seed of the random weights (default: ${DEFAULT-VALUE}).")
+        long seed;
+
+        @Override
+        public Integer call() throws Exception {
+            ModelPresets p = ModelPresets.byId(preset);
+            if (Files.exists(out) && (!Files.isDirectory(out) || Files.list(out).findAny().isPresent())) {
+                throw new IllegalArgumentException(out + " exists and is not an empty directory");
+            }
+            p.write(out, seed);
+            spec.commandLine().getOut().println("wrote " + p.id() + " model to " + out);
+            return 0;
+        }
+    }
+
+    @Command(name = "logprobs", mixinStandardHelpOptions = true,
+            description = "Print {\"ids\", \"completion_start\", \"logprobs\"} where logprobs[i-1] = log p(ids[i] | ids[<i]), "
+                    + "tokenized exactly as the trainer tokenizes.")
+    static final class LogProbs implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Option(names = "--model", required = true, paramLabel = "DIR", description = "Hugging Face model directory.")
+        Path model;
+
+        @ArgGroup(exclusive = true, multiplicity = "1")
+        Input input;
+
+        static final class Input {
+            @Option(names = "--ids", split = ",", paramLabel = "ID", description = "Token ids, used exactly as given.")
+            int[] ids;
+
+            @ArgGroup(exclusive = false)
+            Text text;
+        }
+
+        static final class Text {
+            @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "Prompt text.")
+            String prompt;
+
+            @Option(names = "--completion", required = true, paramLabel = "TEXT", description = "Completion text.")
+            String completion;
+
+            @Option(names = "--chat", description = "Apply the chat template to the prompt as one user message.")
+            boolean chat;
+        }
+
+        @Mixin
+        DeviceOption device;
+
+        @Override
+        public Integer call() throws Exception {
+            int[] ids;
+            int completionStart;
+            if (input.ids != null) {
+                ids = input.ids;
+                completionStart = 1;
+            } else {
+                try (ChatTokenizer tokenizer = ChatTokenizer.load(model)) {
+                    String prompt = input.text.chat
+                            ? tokenizer.applyChatTemplate(List.of(new ChatTemplate.Message("user", input.text.prompt)), true)
+                            : input.text.prompt;
+                    int[] promptIds = tokenizer.encode(prompt);
+                    int[] completionIds = tokenizer.encode(input.text.completion);
+                    ids = Arrays.copyOf(promptIds, promptIds.length + completionIds.length);
+                    System.arraycopy(completionIds, 0, ids, promptIds.length, completionIds.length);
+                    completionStart = Math.max(1, promptIds.length);
+                }
+            }
+            try (LlamaForCausalLM m = LlamaForCausalLM.load(model, device.device())) {
+                int vocab = m.config().vocabSize();
+                for (int id : ids) {
+                    if (id < 0 || id >= vocab) {
+                        throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + vocab + ")");
+                    }
+                }
+                Scorer.Scored scored = Scorer.score(m, List.of(new Scorer.Sequence(ids, completionStart))).get(0);
+                Map<String, Object> json = new LinkedHashMap<>();
+                json.put("ids", ids);
+                json.put("completion_start", completionStart);
+                json.put("logprobs", scored.logprobs());
+                json.put("completion_logprob_sum", scored.completionSum());
+                PrintWriter out = spec.commandLine().getOut();
+                out.println(new ObjectMapper().writeValueAsString(json));
+            }
+            return 0;
+        }
+    }
+}
