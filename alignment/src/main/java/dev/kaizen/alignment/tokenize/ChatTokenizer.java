@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -83,6 +84,26 @@ public final class ChatTokenizer implements AutoCloseable {
             longs[i] = ids[i];
         }
         return tokenizer.decode(longs, skipSpecialTokens);
+    }
+
+    /** Prompt then completion tokens, as the trainer tokenizes a sample, and where the completion starts. */
+    public record PromptCompletion(int[] ids, int completionStart) {}
+
+    /**
+     * The prompt's tokens: the text as it is, or with {@code chat} the chat template applied to it
+     * as one user message with the generation prompt, as for an instruct model.
+     */
+    public int[] encodePrompt(String prompt, boolean chat) {
+        return encode(chat ? applyChatTemplate(List.of(new ChatTemplate.Message("user", prompt)), true) : prompt);
+    }
+
+    /** {@link #encodePrompt} followed by the completion's own tokens (nothing added between or after). */
+    public PromptCompletion encodePromptCompletion(String prompt, String completion, boolean chat) {
+        int[] promptIds = encodePrompt(prompt, chat);
+        int[] completionIds = encode(completion);
+        int[] ids = Arrays.copyOf(promptIds, promptIds.length + completionIds.length);
+        System.arraycopy(completionIds, 0, ids, promptIds.length, completionIds.length);
+        return new PromptCompletion(ids, promptIds.length);
     }
 
     public boolean hasChatTemplate() {

@@ -41,19 +41,15 @@ public final class TokenizerFiles {
         tokenizer.putNull("padding");
         ArrayNode added = tokenizer.putArray("added_tokens");
         for (String special : v.specialTokens()) {
-            ObjectNode t = added.addObject();
-            t.put("id", v.vocab().get(special));
-            t.put("content", special);
-            t.put("single_word", false);
-            t.put("lstrip", false);
-            t.put("rstrip", false);
-            t.put("normalized", false);
-            t.put("special", true);
+            Map<String, Object> entry = new LinkedHashMap<>();
+            entry.put("id", v.vocab().get(special));
+            entry.putAll(addedToken(special));
+            added.add(JSON.valueToTree(entry));
         }
         tokenizer.putNull("normalizer");
-        tokenizer.set("pre_tokenizer", byteLevel(false));
-        tokenizer.set("post_processor", byteLevel(false));
-        tokenizer.set("decoder", byteLevel(false));
+        tokenizer.set("pre_tokenizer", byteLevel());
+        tokenizer.set("post_processor", byteLevel());
+        tokenizer.set("decoder", byteLevel());
         ObjectNode model = tokenizer.putObject("model");
         model.put("type", "BPE");
         model.putNull("dropout");
@@ -73,8 +69,7 @@ public final class TokenizerFiles {
         config.put("add_prefix_space", false);
         Map<String, Object> decoder = new LinkedHashMap<>();
         for (String special : v.specialTokens()) {
-            decoder.put(String.valueOf(v.vocab().get(special)), Map.of("content", special, "lstrip", false,
-                    "normalized", false, "rstrip", false, "single_word", false, "special", true));
+            decoder.put(String.valueOf(v.vocab().get(special)), addedToken(special));
         }
         config.put("added_tokens_decoder", decoder);
         config.put("additional_special_tokens", List.of(IM_START, IM_END));
@@ -90,10 +85,23 @@ public final class TokenizerFiles {
         Files.writeString(dir.resolve("tokenizer_config.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(config) + "\n");
     }
 
-    private static ObjectNode byteLevel(boolean addPrefixSpace) {
+    /** A special token as both files describe it: matched whole, never normalised or stripped. */
+    private static Map<String, Object> addedToken(String content) {
+        Map<String, Object> token = new LinkedHashMap<>();
+        token.put("content", content);
+        token.put("single_word", false);
+        token.put("lstrip", false);
+        token.put("rstrip", false);
+        token.put("normalized", false);
+        token.put("special", true);
+        return token;
+    }
+
+    /** GPT-2's byte-level stage, without a prefix space, as SmolLM2's tokenizer has it. */
+    private static ObjectNode byteLevel() {
         ObjectNode n = JSON.createObjectNode();
         n.put("type", "ByteLevel");
-        n.put("add_prefix_space", addPrefixSpace);
+        n.put("add_prefix_space", false);
         n.put("trim_offsets", true);
         n.put("use_regex", true);
         return n;

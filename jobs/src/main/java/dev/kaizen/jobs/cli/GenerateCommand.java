@@ -14,7 +14,6 @@ import picocli.CommandLine.Spec;
 import dev.kaizen.alignment.generate.Generator;
 import dev.kaizen.alignment.generate.SamplingParams;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
-import dev.kaizen.alignment.tokenize.ChatTemplate;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 
 @Command(name = "generate", mixinStandardHelpOptions = true,
@@ -60,8 +59,7 @@ final class GenerateCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         try (ChatTokenizer tokenizer = ChatTokenizer.load(model);
              LlamaForCausalLM m = LlamaForCausalLM.load(model, device.device())) {
-            String text = chat ? tokenizer.applyChatTemplate(List.of(new ChatTemplate.Message("user", prompt)), true) : prompt;
-            new Generator(m, tokenizer).generate(tokenizer.encode(text), params, piece -> {
+            new Generator(m, tokenizer).generate(tokenizer.encodePrompt(prompt, chat), params, piece -> {
                 out.print(piece);
                 out.flush();
             });

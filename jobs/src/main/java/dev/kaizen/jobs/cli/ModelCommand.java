@@ -3,7 +3,6 @@ package dev.kaizen.jobs.cli;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -20,7 +19,6 @@ import picocli.CommandLine.Spec;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.score.Scorer;
-import dev.kaizen.alignment.tokenize.ChatTemplate;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 
 @Command(name = "model", description = "Make and inspect Hugging Face model directories.",
@@ -100,14 +98,10 @@ final class ModelCommand {
                 completionStart = 1;
             } else {
                 try (ChatTokenizer tokenizer = ChatTokenizer.load(model)) {
-                    String prompt = input.text.chat
-                            ? tokenizer.applyChatTemplate(List.of(new ChatTemplate.Message("user", input.text.prompt)), true)
-                            : input.text.prompt;
-                    int[] promptIds = tokenizer.encode(prompt);
-                    int[] completionIds = tokenizer.encode(input.text.completion);
-                    ids = Arrays.copyOf(promptIds, promptIds.length + completionIds.length);
-                    System.arraycopy(completionIds, 0, ids, promptIds.length, completionIds.length);
-                    completionStart = Math.max(1, promptIds.length);
+                    ChatTokenizer.PromptCompletion sample =
+                            tokenizer.encodePromptCompletion(input.text.prompt, input.text.completion, input.text.chat);
+                    ids = sample.ids();
+                    completionStart = Math.max(1, sample.completionStart());
                 }
             }
             try (LlamaForCausalLM m = LlamaForCausalLM.load(model, device.device())) {
