@@ -24,8 +24,4 @@ public record SamplingParams(int maxNewTokens, double temperature, int topK, dou
         }
         stop = List.copyOf(stop);
     }
-
-    public static SamplingParams greedy(int maxNewTokens) {
-        return new SamplingParams(maxNewTokens, 0, 0, 1, 0, List.of(), true);
-    }
 }

@@ -16,8 +16,4 @@ public final class Linear {
     public NDArray forward(NDArray x) {
         return ai.djl.nn.core.Linear.linear(x, weight, bias).singletonOrThrow();
     }
-
-    public NDArray weight() {
-        return weight;
-    }
 }

@@ -106,10 +106,6 @@ public record LlamaConfig(
                 json.deepCopy());
     }
 
-    public int kvGroups() {
-        return numHeads / numKvHeads;
-    }
-
     public void write(Path file) throws IOException {
         Files.writeString(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(json) + "\n");
     }

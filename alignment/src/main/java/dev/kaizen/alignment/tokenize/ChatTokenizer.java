@@ -106,10 +106,6 @@ public final class ChatTokenizer implements AutoCloseable {
         return new PromptCompletion(ids, promptIds.length);
     }
 
-    public boolean hasChatTemplate() {
-        return template != null;
-    }
-
     public String applyChatTemplate(List<ChatTemplate.Message> messages, boolean addGenerationPrompt) {
         if (template == null) {
             throw new IllegalStateException("this tokenizer has no chat_template in tokenizer_config.json");
