@@ -9,10 +9,10 @@ import java.util.function.Consumer;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
-import ai.djl.pytorch.jni.JniUtils;
 
 import dev.kaizen.alignment.model.KvCache;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.NoGrad;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 
 /** Continues a prompt token by token with the KV cache, streaming the text as it grows. */
@@ -42,13 +42,12 @@ public final class Generator {
         if (promptIds.length == 0) {
             throw new IllegalArgumentException("the prompt has no tokens");
         }
-        JniUtils.setGradMode(false);  // grad mode is per thread; generation never needs a graph
         Random random = new Random(p.seed());
         int[] out = new int[p.maxNewTokens()];
         int n = 0;
         String emitted = "";
         int[] step = promptIds;
-        try (KvCache cache = new KvCache(model.manager(), model.config().numLayers())) {
+        try (NoGrad noGrad = NoGrad.enter(); KvCache cache = new KvCache(model.manager(), model.config().numLayers())) {
             while (n < p.maxNewTokens()) {
                 int next = Sampler.next(lastLogits(step, cache), p, random);
                 if (p.stopOnEos() && eosIds.contains(next)) {

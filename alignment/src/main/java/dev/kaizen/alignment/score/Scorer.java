@@ -7,9 +7,9 @@ import java.util.List;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
-import ai.djl.pytorch.jni.JniUtils;
 
 import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.NoGrad;
 
 /** Per-token log-probabilities of completions given prompts, for a batch, without gradients. */
 public final class Scorer {
@@ -31,7 +31,6 @@ public final class Scorer {
 
     /** Scores the sequences in one right-padded batch. */
     public static List<Scored> score(LlamaForCausalLM model, List<Sequence> batch) {
-        JniUtils.setGradMode(false);  // grad mode is per thread; scoring never needs a graph
         int t = batch.stream().mapToInt(s -> s.ids().length).max().orElseThrow();
         long[][] ids = new long[batch.size()][t];
         float[][] attention = new float[batch.size()][t];
@@ -47,7 +46,7 @@ public final class Scorer {
             starts[b] = batch.get(b).completionStart();
         }
         float[] flat;
-        try (NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {
+        try (NoGrad noGrad = NoGrad.enter(); NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {
             NDArray input = m.create(ids);
             flat = TokenLogProbs.of(model.forward(input, m.create(attention), null), input).toFloatArray();
         }

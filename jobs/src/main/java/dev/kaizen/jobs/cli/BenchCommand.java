@@ -12,7 +12,6 @@ import java.util.stream.Stream;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
-import ai.djl.pytorch.jni.JniUtils;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -23,6 +22,7 @@ import dev.kaizen.alignment.generate.Generator;
 import dev.kaizen.alignment.generate.SamplingParams;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.ModelPresets;
+import dev.kaizen.alignment.model.NoGrad;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 
 @Command(name = "bench", description = "Measure Kaizen's speed and memory and print the figures.",
@@ -79,7 +79,6 @@ final class BenchCommand {
         }
 
         private double forwardTokensPerSecond(LlamaForCausalLM model) {
-            JniUtils.setGradMode(false);
             Random random = new Random(7);
             long[][] ids = new long[BATCH][LENGTH];
             for (long[] row : ids) {
@@ -90,7 +89,7 @@ final class BenchCommand {
             long elapsed = 0;
             for (int i = 0; i <= iterations; i++) {
                 long start = System.nanoTime();
-                try (NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {
+                try (NoGrad noGrad = NoGrad.enter(); NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {
                     model.forward(m.create(ids), null, null).get(":, -1, 0").toFloatArray();
                 }
                 if (i > 0) {
