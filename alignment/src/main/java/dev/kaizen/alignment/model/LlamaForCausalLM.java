@@ -39,6 +39,7 @@ public final class LlamaForCausalLM implements AutoCloseable {
     private final Map<String, Dtype> storedAs;
     private final NDArray embedTokens;
     private final List<DecoderLayer> layers = new ArrayList<>();
+    private final Map<String, Linear> projections = new LinkedHashMap<>();
     private final RMSNorm norm;
     private final Linear lmHead;
     private final RotaryEmbedding rope;
@@ -59,12 +60,19 @@ public final class LlamaForCausalLM implements AutoCloseable {
                     attention, new RMSNorm(parameters.get(p + "post_attention_layernorm.weight"), config.rmsNormEps()), mlp));
         }
         this.norm = new RMSNorm(parameters.get("model.norm.weight"), config.rmsNormEps());
-        this.lmHead = new Linear(config.tieWordEmbeddings() ? embedTokens : parameters.get("lm_head.weight"), null);
+        this.lmHead = new Linear("lm_head", config.tieWordEmbeddings() ? embedTokens : parameters.get("lm_head.weight"), null);
         this.rope = new RotaryEmbedding(config);
     }
 
     private Linear linear(String name) {
-        return new Linear(parameters.get(name + ".weight"), parameters.get(name + ".bias"));
+        Linear linear = new Linear(name, parameters.get(name + ".weight"), parameters.get(name + ".bias"));
+        projections.put(name, linear);
+        return linear;
+    }
+
+    /** The attention and MLP projections by Hugging Face module name, for adapters. */
+    Map<String, Linear> projections() {
+        return java.util.Collections.unmodifiableMap(projections);
     }
 
     /** Every tensor the config implies, by Hugging Face name, with its shape. */

@@ -1,0 +1,89 @@
+package dev.kaizen.alignment.train;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+
+import dev.kaizen.alignment.model.NoGrad;
+
+/**
+ * Adam with decoupled weight decay (Loshchilov & Hutter), with global-norm gradient clipping. Its
+ * moments live in a manager of their own, outside every step's scope, so they persist across steps.
+ */
+public final class AdamW implements AutoCloseable {
+
+    public record Config(double beta1, double beta2, double eps, double weightDecay, double maxGradNorm) {
+        /** transformers' TrainingArguments defaults. */
+        public static Config defaults() {
+            return new Config(0.9, 0.999, 1e-8, 0.0, 1.0);
+        }
+    }
+
+    private final Map<String, NDArray> params;
+    private final Config config;
+    private final NDManager state;
+    private final Map<String, NDArray> m = new LinkedHashMap<>();
+    private final Map<String, NDArray> v = new LinkedHashMap<>();
+    private long steps;
+
+    public AdamW(Map<String, NDArray> params, Config config) {
+        this.params = Map.copyOf(params);
+        this.config = config;
+        this.state = params.values().iterator().next().getManager().newSubManager();
+        params.forEach((name, p) -> {
+            p.setRequiresGradient(true);
+            m.put(name, state.zeros(p.getShape()));
+            v.put(name, state.zeros(p.getShape()));
+        });
+    }
+
+    /**
+     * Clips the accumulated gradients to the configured global norm, applies one update at learning
+     * rate {@code lr} and zeroes the gradients. Returns the global gradient norm before clipping.
+     */
+    public double step(double lr) {
+        try (NoGrad noGrad = NoGrad.enter(); NDManager scratch = state.newSubManager()) {
+            Map<String, NDArray> grads = new LinkedHashMap<>();
+            double squares = 0;
+            for (var e : params.entrySet()) {
+                NDArray g = e.getValue().getGradient();
+                g.attach(scratch);
+                grads.put(e.getKey(), g);
+                squares += g.square().sum().getFloat();
+            }
+            double norm = Math.sqrt(squares);
+            float clip = config.maxGradNorm() > 0 && norm > config.maxGradNorm() ? (float) (config.maxGradNorm() / (norm + 1e-6)) : 1f;
+            steps++;
+            double bias1 = 1 - Math.pow(config.beta1(), steps);
+            double bias2 = 1 - Math.pow(config.beta2(), steps);
+            for (var e : params.entrySet()) {
+                NDArray p = e.getValue();
+                NDArray g = grads.get(e.getKey()).mul(clip);
+                NDArray mt = m.get(e.getKey());
+                NDArray vt = v.get(e.getKey());
+                mt.muli((float) config.beta1()).addi(g.mul((float) (1 - config.beta1())));
+                vt.muli((float) config.beta2()).addi(g.square().mul((float) (1 - config.beta2())));
+                NDArray update = mt.div((float) bias1).div(vt.div((float) bias2).sqrt().add((float) config.eps()));
+                if (config.weightDecay() > 0) {
+                    p.muli((float) (1 - lr * config.weightDecay()));
+                }
+                p.subi(update.mul((float) lr));
+                JniUtils.zeroGrad((PtNDArray) p);
+            }
+            return norm;
+        }
+    }
+
+    public long steps() {
+        return steps;
+    }
+
+    @Override
+    public void close() {
+        state.close();
+    }
+}
