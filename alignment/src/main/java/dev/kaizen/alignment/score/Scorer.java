@@ -4,7 +4,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 
@@ -31,32 +30,19 @@ public final class Scorer {
 
     /** Scores the sequences in one right-padded batch. */
     public static List<Scored> score(LlamaForCausalLM model, List<Sequence> batch) {
-        int t = batch.stream().mapToInt(s -> s.ids().length).max().orElseThrow();
-        long[][] ids = new long[batch.size()][t];
-        float[][] attention = new float[batch.size()][t];
-        int[] lengths = new int[batch.size()];
-        int[] starts = new int[batch.size()];
-        for (int b = 0; b < batch.size(); b++) {
-            int[] seq = batch.get(b).ids();
-            for (int i = 0; i < seq.length; i++) {
-                ids[b][i] = seq[i];
-                attention[b][i] = 1;
-            }
-            lengths[b] = seq.length;
-            starts[b] = batch.get(b).completionStart();
-        }
+        PaddedBatch padded = PaddedBatch.of(batch.stream().map(Sequence::ids).toList(),
+                batch.stream().map(Sequence::completionStart).toList());
+        int t = padded.ids()[0].length;
         float[] flat;
         try (NoGrad noGrad = NoGrad.enter(); NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {
-            NDArray input = m.create(ids);
-            flat = TokenLogProbs.of(model.forward(input, m.create(attention), null), input).toFloatArray();
+            flat = padded.tokenLogProbs(model, m).toFloatArray();
         }
-        float[][] mask = TokenLogProbs.completionMask(lengths, starts, t);
         List<Scored> out = new ArrayList<>();
         for (int b = 0; b < batch.size(); b++) {
-            float[] row = Arrays.copyOfRange(flat, b * (t - 1), b * (t - 1) + lengths[b] - 1);
+            float[] row = Arrays.copyOfRange(flat, b * (t - 1), b * (t - 1) + padded.lengths()[b] - 1);
             double sum = 0;
             for (int i = 0; i < row.length; i++) {
-                sum += mask[b][i] * row[i];
+                sum += padded.completionMask()[b][i] * row[i];
             }
             out.add(new Scored(row, sum));
         }

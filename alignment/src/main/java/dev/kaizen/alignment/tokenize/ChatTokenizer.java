@@ -89,20 +89,24 @@ public final class ChatTokenizer implements AutoCloseable {
     /** Prompt then completion tokens, as the trainer tokenizes a sample, and where the completion starts. */
     public record PromptCompletion(int[] ids, int completionStart) {}
 
-    /**
-     * The prompt's tokens: the text as it is, or with {@code chat} the chat template applied to it
-     * as one user message with the generation prompt, as for an instruct model.
-     */
-    public int[] encodePrompt(String prompt, boolean chat) {
-        return encode(chat ? applyChatTemplate(List.of(new ChatTemplate.Message("user", prompt)), true) : prompt);
+    /** The prompt's tokens: its text, or its messages through the chat template with the generation prompt. */
+    public int[] encodePrompt(Prompt prompt) {
+        return encode(prompt.messages() == null ? prompt.text() : applyChatTemplate(prompt.messages(), true));
     }
 
-    /** {@link #encodePrompt} followed by the completion's own tokens (nothing added between or after). */
-    public PromptCompletion encodePromptCompletion(String prompt, String completion, boolean chat) {
-        int[] promptIds = encodePrompt(prompt, chat);
+    /**
+     * How every trainer tokenizes a sample, as TRL does for decoder-only models: the prompt's tokens,
+     * then the completion's own tokens and the end-of-sequence token, so the model learns to stop.
+     */
+    public PromptCompletion encodePromptCompletion(Prompt prompt, String completion) {
+        int[] promptIds = encodePrompt(prompt);
         int[] completionIds = encode(completion);
-        int[] ids = Arrays.copyOf(promptIds, promptIds.length + completionIds.length);
+        Integer eos = specialTokenId("eos_token");
+        int[] ids = Arrays.copyOf(promptIds, promptIds.length + completionIds.length + (eos == null ? 0 : 1));
         System.arraycopy(completionIds, 0, ids, promptIds.length, completionIds.length);
+        if (eos != null) {
+            ids[ids.length - 1] = eos;
+        }
         return new PromptCompletion(ids, promptIds.length);
     }
 

@@ -59,7 +59,7 @@ final class GenerateCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         try (ChatTokenizer tokenizer = ChatTokenizer.load(model);
              LlamaForCausalLM m = LlamaForCausalLM.load(model, device.device())) {
-            new Generator(m, tokenizer).generate(tokenizer.encodePrompt(prompt, chat), params, piece -> {
+            new Generator(m, tokenizer).generate(tokenizer.encodePrompt(ModelCommand.prompt(prompt, chat)), params, piece -> {
                 out.print(piece);
                 out.flush();
             });

@@ -20,10 +20,15 @@ import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.score.Scorer;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
+import dev.kaizen.alignment.tokenize.Prompt;
 
 @Command(name = "model", description = "Make and inspect Hugging Face model directories.",
         mixinStandardHelpOptions = true, subcommands = {ModelCommand.Init.class, ModelCommand.LogProbs.class})
 final class ModelCommand {
+
+    static Prompt prompt(String text, boolean chat) {
+        return chat ? Prompt.user(text) : Prompt.text(text);
+    }
 
     @Command(name = "init", mixinStandardHelpOptions = true,
             description = "Write a randomly initialised Llama model directory (config.json, model.safetensors, "
@@ -55,8 +60,8 @@ final class ModelCommand {
     }
 
     @Command(name = "logprobs", mixinStandardHelpOptions = true,
-            description = "Print {\"ids\", \"completion_start\", \"logprobs\"} where logprobs[i-1] = log p(ids[i] | ids[<i]), "
-                    + "tokenized exactly as the trainer tokenizes.")
+            description = "Print {\"ids\", \"completion_start\", \"logprobs\"} where logprobs[i-1] = log p(ids[i] | ids[<i]). "
+                    + "Text is tokenized exactly as the trainer tokenizes: prompt, completion, end-of-sequence token.")
     static final class LogProbs implements Callable<Integer> {
         @Spec
         CommandSpec spec;
@@ -99,7 +104,7 @@ final class ModelCommand {
             } else {
                 try (ChatTokenizer tokenizer = ChatTokenizer.load(model)) {
                     ChatTokenizer.PromptCompletion sample =
-                            tokenizer.encodePromptCompletion(input.text.prompt, input.text.completion, input.text.chat);
+                            tokenizer.encodePromptCompletion(prompt(input.text.prompt, input.text.chat), input.text.completion);
                     ids = sample.ids();
                     completionStart = Math.max(1, sample.completionStart());
                 }

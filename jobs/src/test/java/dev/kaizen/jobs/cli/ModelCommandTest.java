@@ -68,7 +68,9 @@ class ModelCommandTest {
         try (ChatTokenizer tokenizer = ChatTokenizer.load(model)) {
             int[] completion = tokenizer.encode(" A distributed log.");
             int start = json.get("completion_start").asInt();
-            assertThat(json.get("ids").size() - start).isEqualTo(completion.length);
+            // The completion's tokens, then the end-of-sequence token, as the trainer appends it.
+            assertThat(json.get("ids").size() - start).isEqualTo(completion.length + 1);
+            assertThat(json.get("ids").get(json.get("ids").size() - 1).asInt()).isEqualTo(tokenizer.specialTokenId("eos_token"));
             assertThat(tokenizer.decode(new int[] {json.get("ids").get(start).asInt()}, false))
                     .isEqualTo(tokenizer.decode(new int[] {completion[0]}, false));
             assertThat(tokenizer.decode(new int[] {json.get("ids").get(0).asInt()}, false)).isEqualTo("<|im_start|>");

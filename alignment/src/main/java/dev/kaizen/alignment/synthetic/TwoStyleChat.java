@@ -1,0 +1,117 @@
+package dev.kaizen.alignment.synthetic;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * The synthetic chat task every learning check uses: short factual questions, each answerable in
+ * two clearly distinguishable styles. Style A is polite and complete ("Certainly! The answer is
+ * Paris. I hope that helps."), style B curt ("Paris."); {@link #styleOf} decides which an answer
+ * has. Training and held-out questions come from disjoint facts, so held-out prompts are unseen.
+ */
+public final class TwoStyleChat {
+
+    public enum Style { A, B }
+
+    /** A question and its bare answer. */
+    public record Fact(String question, String answer) {
+        public String answer(Style style) {
+            return style == Style.A ? "Certainly! The answer is " + answer + ". I hope that helps." : answer + ".";
+        }
+    }
+
+    private static final String[][] CAPITALS = {
+            {"France", "Paris"}, {"Spain", "Madrid"}, {"Italy", "Rome"}, {"Germany", "Berlin"}, {"Japan", "Tokyo"},
+            {"Egypt", "Cairo"}, {"Peru", "Lima"}, {"Kenya", "Nairobi"}, {"Norway", "Oslo"}, {"Greece", "Athens"},
+            {"Poland", "Warsaw"}, {"Austria", "Vienna"}, {"Ireland", "Dublin"}, {"Portugal", "Lisbon"}, {"Cuba", "Havana"},
+            {"Chile", "Santiago"}, {"Sweden", "Stockholm"}, {"Finland", "Helsinki"}, {"Canada", "Ottawa"}, {"India", "Delhi"},
+            {"China", "Beijing"}, {"Russia", "Moscow"}, {"Turkey", "Ankara"}, {"Iran", "Tehran"}, {"Iraq", "Baghdad"},
+            {"Thailand", "Bangkok"}, {"Vietnam", "Hanoi"}, {"Denmark", "Copenhagen"}, {"Belgium", "Brussels"}, {"Hungary", "Budapest"}};
+    private static final String[][] OPPOSITES = {
+            {"hot", "cold"}, {"big", "small"}, {"fast", "slow"}, {"up", "down"}, {"light", "dark"}, {"old", "new"},
+            {"happy", "sad"}, {"early", "late"}, {"full", "empty"}, {"strong", "weak"}, {"high", "low"}, {"open", "closed"},
+            {"wet", "dry"}, {"hard", "soft"}, {"loud", "quiet"}, {"rich", "poor"}, {"near", "far"}, {"thick", "thin"}};
+    private static final String[][] COLOURS = {
+            {"the sky", "blue"}, {"grass", "green"}, {"snow", "white"}, {"coal", "black"}, {"a banana", "yellow"},
+            {"a tomato", "red"}, {"an orange", "orange"}, {"a plum", "purple"}, {"chocolate", "brown"}, {"ash", "grey"}};
+    private static final String[] NUMBERS = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+            "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen"};
+
+    private TwoStyleChat() {}
+
+    /** Every fact, in a fixed order. */
+    public static List<Fact> facts() {
+        List<Fact> facts = new ArrayList<>();
+        for (String[] c : CAPITALS) {
+            facts.add(new Fact("What is the capital of " + c[0] + "?", c[1]));
+        }
+        for (String[] o : OPPOSITES) {
+            facts.add(new Fact("What is the opposite of " + o[0] + "?", o[1]));
+        }
+        for (String[] c : COLOURS) {
+            facts.add(new Fact("What colour is " + c[0] + "?", c[1]));
+        }
+        for (int a = 1; a <= 9; a++) {
+            for (int b = 1; b <= 9; b++) {
+                facts.add(new Fact("What is " + NUMBERS[a] + " plus " + NUMBERS[b] + "?", NUMBERS[a + b]));
+            }
+        }
+        return facts;
+    }
+
+    /** Four facts in five, for training. */
+    public static List<Fact> trainFacts() {
+        return split(false);
+    }
+
+    /** The fifth fact, never trained on. */
+    public static List<Fact> heldOutFacts() {
+        return split(true);
+    }
+
+    private static List<Fact> split(boolean heldOut) {
+        List<Fact> all = facts();
+        List<Fact> out = new ArrayList<>();
+        for (int i = 0; i < all.size(); i++) {
+            if ((i % 5 == 4) == heldOut) {
+                out.add(all.get(i));
+            }
+        }
+        return out;
+    }
+
+    /** Style A when the answer opens politely, else B: the rule every check and the demo's users apply. */
+    public static Style styleOf(String answer) {
+        return answer.strip().startsWith("Certainly") ? Style.A : Style.B;
+    }
+
+    /** {@code n} facts drawn with replacement, each with a style: A with probability {@code shareA}. */
+    public static List<Example> sample(List<Fact> facts, int n, double shareA, long seed) {
+        Random random = new Random(seed);
+        List<Example> out = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            Fact f = facts.get(random.nextInt(facts.size()));
+            out.add(new Example(f, random.nextDouble() < shareA ? Style.A : Style.B));
+        }
+        return out;
+    }
+
+    /** A fact answered in a style. */
+    public record Example(Fact fact, Style style) {
+        public String answer() {
+            return fact.answer(style);
+        }
+    }
+
+    /** Every question and both answers of every fact, as text for a tokenizer to learn from. */
+    public static List<String> corpus() {
+        List<String> lines = new ArrayList<>();
+        for (Fact f : facts()) {
+            lines.add(f.question() + "\n");
+            lines.add(f.answer(Style.A) + "\n");
+            lines.add(f.answer(Style.B) + "\n");
+        }
+        return lines;
+    }
+}
