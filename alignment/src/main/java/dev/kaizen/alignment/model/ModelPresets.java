@@ -68,7 +68,14 @@ public enum ModelPresets {
 
     /** Writes config.json, model.safetensors, tokenizer.json and tokenizer_config.json into {@code dir}. */
     public void write(Path dir, long seed) throws IOException {
-        BpeTrainer.Vocabulary v = BpeTrainer.train(corpus(), TOKENIZER_VOCAB, TokenizerFiles.CHATML_SPECIALS);
+        write(dir, seed, List.of());
+    }
+
+    /** As {@link #write(Path, long)}, the tokenizer also learning from {@code taskCorpus} (a task's own text). */
+    public void write(Path dir, long seed, List<String> taskCorpus) throws IOException {
+        List<String> corpus = new java.util.ArrayList<>(corpus());
+        corpus.addAll(taskCorpus);
+        BpeTrainer.Vocabulary v = BpeTrainer.train(corpus, TOKENIZER_VOCAB, TokenizerFiles.CHATML_SPECIALS);
         TokenizerFiles.write(dir, v, 2048);
         LlamaConfig config = LlamaConfig.parse(config(Math.max(vocab, v.vocab().size()), v));
         ModelWeights.write(dir, randomWeights(config, seed), ModelWeights.DEFAULT_SHARD_BYTES);

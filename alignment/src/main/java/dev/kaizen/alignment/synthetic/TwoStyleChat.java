@@ -4,6 +4,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 
+import dev.kaizen.alignment.data.Row;
+import dev.kaizen.alignment.generate.Generator;
+import dev.kaizen.alignment.generate.SamplingParams;
+import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.tokenize.ChatTokenizer;
+import dev.kaizen.alignment.tokenize.Prompt;
+
 /**
  * The synthetic chat task every learning check uses: short factual questions, each answerable in
  * two clearly distinguishable styles. Style A is polite and complete ("Certainly! The answer is
@@ -102,6 +109,43 @@ public final class TwoStyleChat {
         public String answer() {
             return fact.answer(style);
         }
+    }
+
+    /** SFT rows: each example's question as a user message, answered in its style. */
+    public static List<Row> sftRows(List<Example> examples) {
+        return examples.stream().<Row>map(e -> new Row.Sft(Prompt.user(e.fact().question()), e.answer())).toList();
+    }
+
+    /** KTO rows: each example labelled desirable exactly when it is in style A. */
+    public static List<Row> ktoRows(List<Example> examples) {
+        return examples.stream().<Row>map(e -> new Row.Unpaired(Prompt.user(e.fact().question()), e.answer(),
+                e.style() == Style.A)).toList();
+    }
+
+    /** Preference rows: style A chosen over style B for each fact. */
+    public static List<Row> preferenceRows(List<Fact> facts) {
+        return facts.stream().<Row>map(f -> new Row.Preference(Prompt.user(f.question()), f.answer(Style.A),
+                f.answer(Style.B), null)).toList();
+    }
+
+    /**
+     * The share of style A among answers sampled (temperature 1) from {@code model} for each of
+     * {@code facts}, {@code samplesPerFact} times: the number every learning check moves.
+     */
+    public static double shareOfStyleA(LlamaForCausalLM model, ChatTokenizer tokenizer, List<Fact> facts,
+                                       int samplesPerFact, long seed) {
+        Generator generator = new Generator(model, tokenizer);
+        int a = 0;
+        int n = 0;
+        for (Fact f : facts) {
+            int[] prompt = tokenizer.encodePrompt(Prompt.user(f.question()));
+            for (int k = 0; k < samplesPerFact; k++) {
+                SamplingParams params = new SamplingParams(24, 1.0, 0, 1.0, seed + 1000L * n, List.of(), true);
+                a += styleOf(generator.generate(prompt, params, null).text()) == Style.A ? 1 : 0;
+                n++;
+            }
+        }
+        return (double) a / n;
     }
 
     /** Every question and both answers of every fact, as text for a tokenizer to learn from. */

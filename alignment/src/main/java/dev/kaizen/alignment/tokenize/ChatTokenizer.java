@@ -100,14 +100,22 @@ public final class ChatTokenizer implements AutoCloseable {
      */
     public PromptCompletion encodePromptCompletion(Prompt prompt, String completion) {
         int[] promptIds = encodePrompt(prompt);
-        int[] completionIds = encode(completion);
-        Integer eos = specialTokenId("eos_token");
-        int[] ids = Arrays.copyOf(promptIds, promptIds.length + completionIds.length + (eos == null ? 0 : 1));
+        int[] completionIds = encodeCompletion(completion);
+        int[] ids = Arrays.copyOf(promptIds, promptIds.length + completionIds.length);
         System.arraycopy(completionIds, 0, ids, promptIds.length, completionIds.length);
-        if (eos != null) {
-            ids[ids.length - 1] = eos;
-        }
         return new PromptCompletion(ids, promptIds.length);
+    }
+
+    /** A completion's own tokens followed by the end-of-sequence token, when the tokenizer names one. */
+    public int[] encodeCompletion(String completion) {
+        int[] ids = encode(completion);
+        Integer eos = specialTokenId("eos_token");
+        if (eos == null) {
+            return ids;
+        }
+        int[] withEos = Arrays.copyOf(ids, ids.length + 1);
+        withEos[ids.length] = eos;
+        return withEos;
     }
 
     public String applyChatTemplate(List<ChatTemplate.Message> messages, boolean addGenerationPrompt) {

@@ -203,16 +203,22 @@ public final class SafetensorsFile implements AutoCloseable {
     }
 
     /**
-     * The tensor as an F32 array of {@code manager}, copied from the mapped file without a Java
-     * heap copy: F32 directly, F16 widened by the engine, BF16 (which DJL cannot hold) widened here
-     * into a direct buffer.
+     * The tensor as an F32 array of {@code manager} that owns its memory, copied from the mapped
+     * file without a Java heap copy: F32 cloned by the engine, F16 widened by the engine, BF16
+     * (which DJL cannot hold) widened here into a direct buffer. DJL wraps a direct buffer in
+     * place rather than copying it, so an uncloned F32 array would alias the read-only mapping
+     * and crash the first in-place update.
      */
     public NDArray toNDArray(String name, NDManager manager) {
         Entry e = entry(name);
         Shape shape = new Shape(e.shape());
         ByteBuffer bytes = bytes(name);
         return switch (e.dtype()) {
-            case F32 -> manager.create(bytes, shape, DataType.FLOAT32);
+            case F32 -> {
+                try (NDArray mapped = manager.create(bytes, shape, DataType.FLOAT32)) {
+                    yield mapped.duplicate();
+                }
+            }
             case F16 -> {
                 try (NDArray half = manager.create(bytes, shape, DataType.FLOAT16)) {
                     yield half.toType(DataType.FLOAT32, true);

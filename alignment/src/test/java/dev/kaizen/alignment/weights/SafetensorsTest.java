@@ -100,6 +100,26 @@ class SafetensorsTest {
         }
     }
 
+    /** Loaded weights own their memory: updating them in place (as an optimizer does) leaves the file as it was. */
+    @ParameterizedTest
+    @EnumSource(Dtype.class)
+    void loadedArraysCanBeUpdatedInPlace(Dtype dtype) throws IOException {
+        Path file = dir.resolve("w.safetensors");
+        Map<String, Tensor> written = tensors(dtype, 5);
+        SafetensorsWriter.write(file, written, Map.of());
+        byte[] before = Files.readAllBytes(file);
+        try (SafetensorsFile f = SafetensorsFile.open(file); ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager()) {
+            ai.djl.ndarray.NDArray a = f.toNDArray("model.norm.weight", m);
+            a.subi(1f);
+            float[] expected = written.get("model.norm.weight").values().clone();
+            for (int i = 0; i < expected.length; i++) {
+                expected[i] -= 1f;
+            }
+            assertThat(a.toFloatArray()).containsExactly(expected);
+        }
+        assertThat(Files.readAllBytes(file)).isEqualTo(before);
+    }
+
     private static int[] bits(float[] values) {
         int[] bits = new int[values.length];
         for (int i = 0; i < values.length; i++) {

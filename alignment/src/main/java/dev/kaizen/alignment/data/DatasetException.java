@@ -1,0 +1,11 @@
+package dev.kaizen.alignment.data;
+
+import java.nio.file.Path;
+
+/** A row Kaizen cannot train on, named by file and line. */
+public class DatasetException extends RuntimeException {
+
+    public DatasetException(Path file, long line, String problem) {
+        super(file + ":" + line + ": " + problem);
+    }
+}

@@ -1,0 +1,267 @@
+package dev.kaizen.alignment.train;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.Consumer;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.training.GradientCollector;
+
+import dev.kaizen.alignment.data.Row;
+import dev.kaizen.alignment.loss.DpoLoss;
+import dev.kaizen.alignment.loss.KtoLoss;
+import dev.kaizen.alignment.loss.LossOutput;
+import dev.kaizen.alignment.loss.SftLoss;
+import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.LoraAdapter;
+import dev.kaizen.alignment.model.NoGrad;
+import dev.kaizen.alignment.score.PaddedBatch;
+import dev.kaizen.alignment.tokenize.ChatTokenizer;
+import dev.kaizen.alignment.weights.ModelWeights;
+
+/**
+ * Trains a policy with SFT, DPO or KTO over rows in batches: each micro-batch's loss is
+ * differentiated under the JVM's gradient lease inside its own scope, gradients accumulate over
+ * {@code gradientAccumulationSteps}, then AdamW steps on the schedule. With LoRA the reference is
+ * the policy with its adapter off; with full fine-tuning it is a separate model.
+ */
+public final class Trainer implements AutoCloseable {
+
+    /** One optimizer step's metrics, averaged over its micro-batches, under TRL's names. */
+    public record Step(int step, int totalSteps, double epoch, Map<String, Double> metrics) {}
+
+    /** A row's token ids: prompt, completion (chosen, for preferences) and, for preferences, the rejected one. */
+    private record Encoded(int[] prompt, int[] completion, int[] rejected, boolean desirable) {}
+
+    private final LlamaForCausalLM policy;
+    private final ChatTokenizer tokenizer;
+    private final LlamaForCausalLM reference;
+    private final TrainingOptions options;
+    private final LoraAdapter adapter;
+    private final AdamW adam;
+
+    /** {@code reference} may be null with LoRA (the adapter switched off is the reference). */
+    public Trainer(LlamaForCausalLM policy, ChatTokenizer tokenizer, LlamaForCausalLM reference, TrainingOptions options) {
+        if (options.method() == TrainingOptions.Method.RM) {
+            throw new UnsupportedOperationException("reward modelling needs a reward head; train it with RewardTrainer");
+        }
+        boolean needsReference = options.method() != TrainingOptions.Method.SFT;
+        if (needsReference && options.lora() == null && reference == null) {
+            throw new IllegalArgumentException("full fine-tuning with " + options.method() + " needs a reference model");
+        }
+        this.policy = policy;
+        this.tokenizer = tokenizer;
+        this.reference = reference;
+        this.options = options;
+        Engine.getInstance().setRandomSeed((int) options.seed());
+        this.adapter = options.lora() == null ? null : LoraAdapter.attach(policy, options.lora(), options.seed());
+        this.adam = new AdamW(adapter == null ? policy.parameters() : adapter.parameters(), options.adam());
+    }
+
+    public LoraAdapter adapter() {
+        return adapter;
+    }
+
+    /** Runs the configured epochs or steps over {@code rows}, reporting each optimizer step. */
+    public List<Step> train(List<Row> rows, Consumer<Step> onStep) {
+        List<Encoded> encoded = rows.stream().map(this::encode).toList();
+        KtoLoss.Config kto = ktoConfig(encoded);
+        int minBatch = options.method() == TrainingOptions.Method.KTO ? 2 : 1;
+        int batchesPerEpoch = encoded.size() / options.batchSize() + (encoded.size() % options.batchSize() >= minBatch ? 1 : 0);
+        if (batchesPerEpoch == 0) {
+            throw new IllegalArgumentException("the dataset has " + encoded.size() + " rows, too few for one batch");
+        }
+        int total = options.maxSteps() > 0 ? options.maxSteps()
+                : (int) Math.ceil((double) options.epochs() * batchesPerEpoch / options.gradientAccumulationSteps());
+        LearningRateSchedule schedule = new LearningRateSchedule(options.learningRate(),
+                (int) Math.round(options.warmupRatio() * total), total, options.schedule());
+        List<Step> steps = new ArrayList<>();
+        Map<String, Double> sums = new LinkedHashMap<>();
+        int micro = 0;
+        if (adapter != null) {
+            adapter.setTraining(true);
+        }
+        try {
+            for (int epoch = 0; steps.size() < total; epoch++) {
+                List<Encoded> order = new ArrayList<>(encoded);
+                if (options.shuffle()) {
+                    Collections.shuffle(order, new Random(options.seed() + epoch));
+                }
+                for (int b = 0; b < batchesPerEpoch && steps.size() < total; b++) {
+                    List<Encoded> batch = order.subList(b * options.batchSize(), Math.min(order.size(), (b + 1) * options.batchSize()));
+                    accumulate(sums, backward(batch, kto));
+                    if (++micro % options.gradientAccumulationSteps() == 0 || (b == batchesPerEpoch - 1 && steps.size() == total - 1)) {
+                        int n = (micro - 1) % options.gradientAccumulationSteps() + 1;
+                        double lr = schedule.at(steps.size());
+                        Map<String, Double> metrics = new LinkedHashMap<>();
+                        sums.forEach((k, v) -> metrics.put(k, v / n));
+                        metrics.put("grad_norm", adam.step(lr));
+                        metrics.put("learning_rate", lr);
+                        sums.clear();
+                        micro = 0;
+                        Step step = new Step(steps.size() + 1, total, epoch + (b + 1.0) / batchesPerEpoch, metrics);
+                        steps.add(step);
+                        onStep.accept(step);
+                    }
+                }
+            }
+        } finally {
+            if (adapter != null) {
+                adapter.setTraining(false);
+            }
+        }
+        return steps;
+    }
+
+    private Map<String, Double> backward(List<Encoded> batch, KtoLoss.Config kto) {
+        try (GradientLease lease = GradientLease.acquire();
+             GradientCollector collector = Engine.getInstance().newGradientCollector();
+             NDScope scope = new NDScope();
+             NDManager m = policy.manager().newSubManager()) {
+            LossOutput out = switch (options.method()) {
+                case SFT -> sft(batch, m);
+                case DPO -> dpo(batch, m);
+                case KTO -> kto(batch, kto, m);
+                case RM -> throw new IllegalStateException("unreachable");
+            };
+            double loss = out.loss().getFloat();
+            if (!Double.isFinite(loss)) {
+                throw new NonFiniteLossException(out.metrics());
+            }
+            collector.backward(out.loss().div(options.gradientAccumulationSteps()));
+            return out.metrics();
+        }
+    }
+
+    private LossOutput sft(List<Encoded> batch, NDManager m) {
+        PaddedBatch padded = pad(batch.stream().map(e -> sequence(e.prompt(), e.completion())).toList());
+        return SftLoss.compute(padded.tokenLogProbs(policy, m), m.create(padded.completionMask()));
+    }
+
+    private LossOutput dpo(List<Encoded> batch, NDManager m) {
+        List<int[][]> seqs = new ArrayList<>();
+        batch.forEach(e -> seqs.add(sequence(e.prompt(), e.completion())));
+        batch.forEach(e -> seqs.add(sequence(e.prompt(), e.rejected())));
+        PaddedBatch padded = pad(seqs);
+        NDArray policySums = padded.completionSums(policy, m);
+        NDArray refSums = referenceSums(padded, m);
+        if (options.dpoLoss() == DpoLoss.Type.IPO) {
+            NDArray tokens = m.create(padded.completionTokens());
+            policySums = policySums.div(tokens);
+            refSums = refSums.div(tokens);
+        }
+        long n = batch.size();
+        return DpoLoss.compute(policySums.get(":" + n), policySums.get(n + ":"), refSums.get(":" + n), refSums.get(n + ":"),
+                options.dpoLoss(), options.beta(), options.labelSmoothing());
+    }
+
+    private LossOutput kto(List<Encoded> batch, KtoLoss.Config config, NDManager m) {
+        int n = batch.size();
+        List<int[][]> seqs = new ArrayList<>();
+        List<int[][]> mismatched = new ArrayList<>();
+        float[] desirable = new float[n];
+        for (int i = 0; i < n; i++) {
+            Encoded e = batch.get(i);
+            seqs.add(sequence(e.prompt(), e.completion()));
+            mismatched.add(sequence(e.prompt(), batch.get(KtoLoss.mismatchedPartner(i, n)).completion()));
+            desirable[i] = e.desirable() ? 1 : 0;
+        }
+        PaddedBatch own = pad(seqs);
+        PaddedBatch pairs = pad(mismatched);
+        NDArray policySums = own.completionSums(policy, m);
+        NDArray policyKl;
+        try (NoGrad noGrad = NoGrad.enter()) {
+            policyKl = pairs.completionSums(policy, m);
+        }
+        return KtoLoss.compute(policySums, referenceSums(own, m), policyKl, referenceSums(pairs, m), m.create(desirable), config);
+    }
+
+    private NDArray referenceSums(PaddedBatch batch, NDManager m) {
+        try (NoGrad noGrad = NoGrad.enter()) {
+            if (reference != null) {
+                return batch.completionSums(reference, m);
+            }
+            try (LoraAdapter.Scope off = adapter.disabled()) {
+                return batch.completionSums(policy, m);
+            }
+        }
+    }
+
+    private KtoLoss.Config ktoConfig(List<Encoded> encoded) {
+        KtoLoss.Config base = new KtoLoss.Config(options.ktoLoss(), options.beta(), 1, 1);
+        if (options.desirableWeight() != null || options.undesirableWeight() != null) {
+            return new KtoLoss.Config(options.ktoLoss(), options.beta(),
+                    options.desirableWeight() == null ? 1 : options.desirableWeight(),
+                    options.undesirableWeight() == null ? 1 : options.undesirableWeight());
+        }
+        long desirable = encoded.stream().filter(Encoded::desirable).count();
+        return KtoLoss.weighted(base, desirable, encoded.size() - desirable);
+    }
+
+    private Encoded encode(Row row) {
+        int[] prompt = tokenizer.encodePrompt(row.prompt());
+        if (row instanceof Row.Sft s) {
+            return new Encoded(prompt, tokenizer.encodeCompletion(s.completion()), null, true);
+        }
+        if (row instanceof Row.Unpaired u) {
+            return new Encoded(prompt, tokenizer.encodeCompletion(u.completion()), null, u.desirable());
+        }
+        Row.Preference p = (Row.Preference) row;
+        return new Encoded(prompt, tokenizer.encodeCompletion(p.chosen()), tokenizer.encodeCompletion(p.rejected()), true);
+    }
+
+    /** Prompt then completion, cut to max length: the completion keeps its start, the prompt its end. */
+    private int[][] sequence(int[] prompt, int[] completion) {
+        int max = options.maxLength();
+        int[] c = completion.length > max - 1 ? Arrays.copyOf(completion, max - 1) : completion;
+        int[] p = prompt.length + c.length > max ? Arrays.copyOfRange(prompt, prompt.length - (max - c.length), prompt.length) : prompt;
+        int[] ids = Arrays.copyOf(p, p.length + c.length);
+        System.arraycopy(c, 0, ids, p.length, c.length);
+        return new int[][] {ids, {Math.max(1, p.length)}};
+    }
+
+    private static PaddedBatch pad(List<int[][]> sequences) {
+        return PaddedBatch.of(sequences.stream().map(s -> s[0]).toList(), sequences.stream().map(s -> s[1][0]).toList());
+    }
+
+    private static void accumulate(Map<String, Double> sums, Map<String, Double> metrics) {
+        metrics.forEach((k, v) -> sums.merge(k, v, Double::sum));
+    }
+
+    /**
+     * Writes the result: a PEFT adapter directory with LoRA, else a full Hugging Face model
+     * directory with the base's tokenizer files.
+     */
+    public void save(Path out, Path baseDir) throws IOException {
+        if (adapter != null) {
+            adapter.save(out, baseDir.toString());
+            return;
+        }
+        policy.save(out, ModelWeights.DEFAULT_SHARD_BYTES);
+        for (String file : List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json")) {
+            if (Files.exists(baseDir.resolve(file))) {
+                Files.copy(baseDir.resolve(file), out.resolve(file), StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        adam.close();
+        if (adapter != null) {
+            adapter.close();
+        }
+    }
+}
