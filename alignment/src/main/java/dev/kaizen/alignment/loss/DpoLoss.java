@@ -4,6 +4,9 @@ import java.util.Map;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.nn.Activation;
+
+import dev.kaizen.alignment.model.Scalar;
 
 /**
  * Direct preference optimisation over per-sequence log-prob sums, with Δ = (log πθ(y⁺) − log πref(y⁺))
@@ -30,16 +33,17 @@ public final class DpoLoss {
         NDArray rejectedRatio = policyRejected.sub(refRejected);
         NDArray delta = chosenRatio.sub(rejectedRatio);
         NDArray losses = switch (type) {
-            case SIGMOID -> LossOutput.negLogSigmoid(delta.mul((float) beta)).mul((float) (1 - labelSmoothing))
-                    .add(LossOutput.negLogSigmoid(delta.mul((float) -beta)).mul((float) labelSmoothing));
-            case ROBUST -> LossOutput.negLogSigmoid(delta.mul((float) beta)).mul((float) (1 - labelSmoothing))
-                    .sub(LossOutput.negLogSigmoid(delta.mul((float) -beta)).mul((float) labelSmoothing)).div((float) (1 - 2 * labelSmoothing));
-            case IPO -> delta.sub((float) (1 / (2 * beta))).square();
-            case HINGE -> delta.mul((float) -beta).add(1).maximum(0);
+            case SIGMOID -> LossOutput.negLogSigmoid(delta.mul(Scalar.of(delta, beta))).mul(Scalar.of(delta, 1 - labelSmoothing))
+                    .add(LossOutput.negLogSigmoid(delta.mul(Scalar.of(delta, -beta))).mul(Scalar.of(delta, labelSmoothing)));
+            case ROBUST -> LossOutput.negLogSigmoid(delta.mul(Scalar.of(delta, beta))).mul(Scalar.of(delta, 1 - labelSmoothing))
+                    .sub(LossOutput.negLogSigmoid(delta.mul(Scalar.of(delta, -beta))).mul(Scalar.of(delta, labelSmoothing)))
+                    .div(Scalar.of(delta, 1 - 2 * labelSmoothing));
+            case IPO -> delta.sub(Scalar.of(delta, 1 / (2 * beta))).square();
+            case HINGE -> Activation.relu(delta.mul(Scalar.of(delta, -beta)).add(Scalar.of(delta, 1)));
         };
         NDArray loss = losses.mean();
-        NDArray chosenRewards = chosenRatio.mul((float) beta).stopGradient();
-        NDArray rejectedRewards = rejectedRatio.mul((float) beta).stopGradient();
+        NDArray chosenRewards = chosenRatio.mul(Scalar.of(delta, beta)).stopGradient();
+        NDArray rejectedRewards = rejectedRatio.mul(Scalar.of(delta, beta)).stopGradient();
         Map<String, Double> metrics = LossOutput.metrics(loss);
         metrics.put("rewards/chosen", LossOutput.scalar(chosenRewards.mean()));
         metrics.put("rewards/rejected", LossOutput.scalar(rejectedRewards.mean()));

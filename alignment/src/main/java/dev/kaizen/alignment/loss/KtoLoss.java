@@ -5,6 +5,8 @@ import java.util.Map;
 import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Activation;
 
+import dev.kaizen.alignment.model.Scalar;
+
 /**
  * Kahneman–Tversky optimisation with TRL's semantics. r = log πθ(y|x) − log πref(y|x) summed over
  * the completion; the reference point z0 = max(0, mean over the batch of the same log ratio on
@@ -47,16 +49,22 @@ public final class KtoLoss {
         NDArray ratio = policyLogps.sub(refLogps);
         NDArray kl = policyKlLogps.sub(refKlLogps).mean().maximum(0).stopGradient();
         NDArray undesirable = desirable.neg().add(1);
-        NDArray losses = switch (c.type()) {
-            case KTO -> Activation.sigmoid(ratio.sub(kl).mul((float) c.beta())).neg().add(1).mul(desirable).mul((float) c.desirableWeight())
-                    .add(Activation.sigmoid(kl.sub(ratio).mul((float) c.beta())).neg().add(1).mul(undesirable).mul((float) c.undesirableWeight()));
-            case APO_ZERO_UNPAIRED -> Activation.sigmoid(ratio.mul((float) c.beta())).neg().add(1).mul(desirable).mul((float) c.desirableWeight())
-                    .add(Activation.sigmoid(ratio.mul((float) c.beta())).mul(undesirable).mul((float) c.undesirableWeight()));
+        NDArray beta = Scalar.of(ratio, c.beta());
+        NDArray one = Scalar.of(ratio, 1);
+        NDArray desirableLoss = switch (c.type()) {
+            case KTO -> one.sub(Activation.sigmoid(ratio.sub(kl).mul(beta)));
+            case APO_ZERO_UNPAIRED -> one.sub(Activation.sigmoid(ratio.mul(beta)));
         };
+        NDArray undesirableLoss = switch (c.type()) {
+            case KTO -> one.sub(Activation.sigmoid(kl.sub(ratio).mul(beta)));
+            case APO_ZERO_UNPAIRED -> Activation.sigmoid(ratio.mul(beta));
+        };
+        NDArray losses = desirableLoss.mul(desirable).mul(Scalar.of(ratio, c.desirableWeight()))
+                .add(undesirableLoss.mul(undesirable).mul(Scalar.of(ratio, c.undesirableWeight())));
         NDArray loss = losses.mean();
         Map<String, Double> metrics = LossOutput.metrics(loss);
         metrics.put("kl", LossOutput.scalar(kl));
-        NDArray rewards = ratio.mul((float) c.beta()).stopGradient();
+        NDArray rewards = ratio.mul(beta).stopGradient();
         double nChosen = LossOutput.scalar(desirable.sum());
         double nRejected = n - nChosen;
         if (nChosen > 0) {

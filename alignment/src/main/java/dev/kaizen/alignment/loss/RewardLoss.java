@@ -4,6 +4,8 @@ import java.util.Map;
 
 import ai.djl.ndarray.NDArray;
 
+import dev.kaizen.alignment.model.Scalar;
+
 /** Bradley–Terry reward modelling, as TRL's RewardTrainer: −log σ(r⁺ − r⁻ − m) + c·mean((r⁺ + r⁻)²). */
 public final class RewardLoss {
 
@@ -14,7 +16,7 @@ public final class RewardLoss {
         NDArray diff = chosen.sub(rejected);
         NDArray loss = LossOutput.negLogSigmoid(margin == null ? diff : diff.sub(margin)).mean();
         if (centerCoefficient != 0) {
-            loss = loss.add(chosen.add(rejected).square().mean().mul((float) centerCoefficient));
+            loss = loss.add(chosen.add(rejected).square().mean().mul(Scalar.of(chosen, centerCoefficient)));
         }
         Map<String, Double> metrics = LossOutput.metrics(loss);
         metrics.put("accuracy", LossOutput.scalar(diff.gt(0).toType(ai.djl.ndarray.types.DataType.FLOAT32, false).mean()));

@@ -45,7 +45,7 @@ final class Attention {
             k = k.repeat(1, heads / kvHeads);
             v = v.repeat(1, heads / kvHeads);
         }
-        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(1.0f / (float) Math.sqrt(headDim)).add(mask);
+        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(Scalar.of(x, 1 / Math.sqrt(headDim))).add(mask);
         NDArray out = scores.softmax(-1).matMul(v).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * headDim);
         return oProj.forward(out);
     }

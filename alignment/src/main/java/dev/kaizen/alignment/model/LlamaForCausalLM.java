@@ -18,6 +18,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.nn.core.Embedding;
 
 import dev.kaizen.alignment.weights.Dtype;
@@ -191,13 +192,20 @@ public final class LlamaForCausalLM implements AutoCloseable {
 
         NDArray h = Embedding.embedding(inputIds.toType(DataType.INT64, false), embedTokens, SparseFormat.DENSE)
                 .singletonOrThrow();
+        boolean inference = !JniUtils.isGradMode();
         for (int i = 0; i < layers.size(); i++) {
-            // Each layer's intermediates are freed when it ends, not when the caller's scope does: at
-            // 30 layers that is the difference between one layer's activations and all of them.
-            // Autograd keeps its own references to what backward needs.
+            KvCache.Layer layerCache = cache == null ? null : cache.layer(i);
+            if (!inference) {
+                h = layers.get(i).forward(h, cosSin.get(0), cosSin.get(1), mask, layerCache);
+                continue;
+            }
+            // Without a graph, each layer's intermediates are freed when it ends, not when the
+            // caller's scope does: at 30 layers, one layer's activations instead of all of them.
+            // Never while training: DJL wraps the Java buffers of constants (every scalar) in
+            // place, and autograd reads the saved ones at backward, after this scope would free them.
             NDArray next;
             try (NDScope layerScope = new NDScope()) {
-                next = layers.get(i).forward(h, cosSin.get(0), cosSin.get(1), mask, cache == null ? null : cache.layer(i));
+                next = layers.get(i).forward(h, cosSin.get(0), cosSin.get(1), mask, layerCache);
                 NDScope.unregister(next);
             }
             NDScope.register(next);

@@ -196,7 +196,12 @@ public final class LoraAdapter implements AutoCloseable {
         Map<String, Tensor> tensors = model.tensors();
         modules.forEach((name, m) -> {
             Tensor base = tensors.get(name + ".weight");
-            float[] delta = m.b.matMul(m.a).mul((float) config.scale()).toFloatArray();
+            float[] delta;
+            try (NoGrad noGrad = NoGrad.enter(); NDManager scratch = manager.newSubManager()) {
+                NDArray product = m.b.matMul(m.a);
+                product.attach(scratch);
+                delta = product.mul(Scalar.of(product, config.scale())).toFloatArray();
+            }
             float[] merged = base.values().clone();
             for (int i = 0; i < merged.length; i++) {
                 merged[i] += delta[i];
@@ -229,7 +234,7 @@ public final class LoraAdapter implements AutoCloseable {
             NDArray in = training && config.dropout() > 0
                     ? Dropout.dropout(x, (float) config.dropout(), true).singletonOrThrow() : x;
             NDArray low = ai.djl.nn.core.Linear.linear(in, a).singletonOrThrow();
-            return y.add(ai.djl.nn.core.Linear.linear(low, b).singletonOrThrow().mul((float) config.scale()));
+            return y.add(ai.djl.nn.core.Linear.linear(low, b).singletonOrThrow().mul(Scalar.of(x, config.scale())));
         }
     }
 }

@@ -15,6 +15,6 @@ final class RMSNorm {
 
     NDArray forward(NDArray x) {
         NDArray variance = x.square().mean(new int[] {-1}, true);
-        return x.mul(variance.add(eps).pow(-0.5f)).mul(weight);
+        return x.div(variance.add(Scalar.of(x, eps)).sqrt()).mul(weight);
     }
 }

@@ -27,6 +27,7 @@ import dev.kaizen.alignment.loss.SftLoss;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.NoGrad;
+import dev.kaizen.alignment.model.Scalar;
 import dev.kaizen.alignment.score.PaddedBatch;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.alignment.weights.ModelWeights;
@@ -140,7 +141,7 @@ public final class Trainer implements AutoCloseable {
             if (!Double.isFinite(loss)) {
                 throw new NonFiniteLossException(out.metrics());
             }
-            collector.backward(out.loss().div(options.gradientAccumulationSteps()));
+            collector.backward(out.loss().div(Scalar.of(out.loss(), options.gradientAccumulationSteps())));
             return out.metrics();
         }
     }
