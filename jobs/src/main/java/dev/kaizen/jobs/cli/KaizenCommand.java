@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = KaizenCommand.Version.class,
         description = "Keeps a deployed chat model improving from its users' thumbs up and down, on Kafka and Flink.",
-        subcommands = {ModelCommand.class, GenerateCommand.class, BenchCommand.class, TopicsCommand.class,
+        subcommands = {ModelCommand.class, GenerateCommand.class, TrainCommand.class, BenchCommand.class, TopicsCommand.class,
                 SchemasCommand.class, CommandLine.HelpCommand.class})
 public final class KaizenCommand {
 
@@ -22,7 +22,7 @@ public final class KaizenCommand {
 
     /** The command tree, with errors reported as one line instead of a stack trace. */
     public static CommandLine commandLine() {
-        CommandLine cli = new CommandLine(new KaizenCommand());
+        CommandLine cli = new CommandLine(new KaizenCommand()).setCaseInsensitiveEnumValuesAllowed(true);
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
             cmd.getErr().println(cmd.getCommandSpec().qualifiedName() + ": " + e.getMessage());
             return 1;

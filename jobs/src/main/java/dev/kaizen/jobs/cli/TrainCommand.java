@@ -1,0 +1,237 @@
+package dev.kaizen.jobs.cli;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import dev.kaizen.alignment.data.TrlDataset;
+import dev.kaizen.alignment.loss.DpoLoss;
+import dev.kaizen.alignment.loss.KtoLoss;
+import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.LoraAdapter;
+import dev.kaizen.alignment.tokenize.ChatTokenizer;
+import dev.kaizen.alignment.train.LearningRateSchedule;
+import dev.kaizen.alignment.train.Trainer;
+import dev.kaizen.alignment.train.TrainingOptions;
+
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Train a Hugging Face model directory on a TRL-format JSONL dataset: sft (prompt/completion or "
+                + "messages), dpo (prompt/chosen/rejected) or kto (prompt/completion/label). Writes a PEFT adapter "
+                + "directory, or with --lora-rank 0 a full model directory.")
+final class TrainCommand implements Callable<Integer> {
+
+    enum Method { SFT, DPO, KTO }
+
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "METHOD", description = "sft, dpo or kto.")
+    Method method;
+
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "The starting Hugging Face model directory.")
+    Path model;
+
+    @Option(names = "--data", required = true, paramLabel = "FILE", description = "TRL-format JSONL dataset.")
+    Path data;
+
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Where to write the result; absent or empty.")
+    Path out;
+
+    @Option(names = "--ref-model", paramLabel = "DIR",
+            description = "Reference model for dpo/kto. Default: with LoRA the starting model with the adapter off; "
+                    + "with full fine-tuning a second copy of the starting model.")
+    Path refModel;
+
+    @Option(names = "--lora-rank", defaultValue = "16", paramLabel = "R", description = "LoRA rank; 0 trains every weight (default: ${DEFAULT-VALUE}).")
+    int loraRank;
+
+    @Option(names = "--lora-alpha", defaultValue = "32", paramLabel = "A", description = "LoRA alpha (default: ${DEFAULT-VALUE}).")
+    double loraAlpha;
+
+    @Option(names = "--lora-dropout", defaultValue = "0.05", paramLabel = "P", description = "LoRA dropout (default: ${DEFAULT-VALUE}).")
+    double loraDropout;
+
+    @Option(names = "--lora-target-modules", split = ",", paramLabel = "NAME",
+            defaultValue = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", description = "Projections to adapt (default: all).")
+    List<String> loraTargets;
+
+    @Option(names = "--batch-size", defaultValue = "8", paramLabel = "N", description = "Rows per batch (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    @Option(names = "--gradient-accumulation-steps", defaultValue = "1", paramLabel = "N", description = "Default: ${DEFAULT-VALUE}.")
+    int accumulation;
+
+    @Option(names = "--max-steps", defaultValue = "-1", paramLabel = "N", description = "Optimizer steps; overrides --epochs when positive.")
+    int maxSteps;
+
+    @Option(names = "--epochs", defaultValue = "1", paramLabel = "N", description = "Passes over the data (default: ${DEFAULT-VALUE}).")
+    int epochs;
+
+    @Option(names = "--learning-rate", paramLabel = "LR", description = "Default: TRL's for the method (sft 2e-5, dpo and kto 1e-6).")
+    Double learningRate;
+
+    @Option(names = "--warmup-ratio", defaultValue = "0", paramLabel = "R", description = "Share of steps spent warming up (default: ${DEFAULT-VALUE}).")
+    double warmupRatio;
+
+    @Option(names = "--lr-scheduler-type", defaultValue = "linear", paramLabel = "TYPE", description = "linear, cosine or constant (default: ${DEFAULT-VALUE}).")
+    LearningRateSchedule.Decay schedule;
+
+    @Option(names = "--beta", defaultValue = "0.1", paramLabel = "B", description = "β of dpo and kto (default: ${DEFAULT-VALUE}).")
+    double beta;
+
+    @Option(names = "--loss-type", paramLabel = "TYPE",
+            description = "dpo: sigmoid (default), robust, ipo, hinge; kto: kto (default), apo_zero_unpaired.")
+    String lossType;
+
+    @Option(names = "--label-smoothing", defaultValue = "0", paramLabel = "E", description = "dpo's ε (default: ${DEFAULT-VALUE}).")
+    double labelSmoothing;
+
+    @Option(names = "--desirable-weight", paramLabel = "W", description = "kto's λD; default: the [1, 4/3] rule from the label counts.")
+    Double desirableWeight;
+
+    @Option(names = "--undesirable-weight", paramLabel = "W", description = "kto's λU; default: the [1, 4/3] rule from the label counts.")
+    Double undesirableWeight;
+
+    @Option(names = "--shuffle", description = "Shuffle each epoch; batches are taken in file order otherwise.")
+    boolean shuffle;
+
+    @Option(names = "--seed", defaultValue = "42", description = "Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Option(names = "--max-length", defaultValue = "1024", paramLabel = "N", description = "Tokens per sequence (default: ${DEFAULT-VALUE}).")
+    int maxLength;
+
+    @Option(names = "--metrics", paramLabel = "FILE", description = "Write one JSON object per optimizer step, keys as TRL names them.")
+    Path metrics;
+
+    @Option(names = "--skip-bad-rows", description = "Skip and count rows that cannot be used, instead of stopping at the first.")
+    boolean skipBadRows;
+
+    @Mixin
+    DeviceOption device;
+
+    @Override
+    public Integer call() throws Exception {
+        if (Files.exists(out) && (!Files.isDirectory(out) || Files.list(out).findAny().isPresent())) {
+            throw new IllegalArgumentException(out + " exists and is not an empty directory");
+        }
+        PrintWriter err = spec.commandLine().getErr();
+        TrlDataset.Format format = switch (method) {
+            case SFT -> TrlDataset.Format.SFT;
+            case DPO -> TrlDataset.Format.PREFERENCE;
+            case KTO -> TrlDataset.Format.UNPAIRED;
+        };
+        TrlDataset.Contents contents = TrlDataset.read(data, format, skipBadRows, err::println);
+        if (contents.skipped() > 0) {
+            err.println("skipped " + contents.skipped() + " bad rows of " + data);
+        }
+        TrainingOptions options = options();
+        ObjectMapper json = new ObjectMapper();
+        try (ChatTokenizer tokenizer = ChatTokenizer.load(model);
+             LlamaForCausalLM policy = LlamaForCausalLM.load(model, device.device());
+             LlamaForCausalLM reference = loadReference();
+             BufferedWriter metricsOut = metrics == null ? null : Files.newBufferedWriter(metrics);
+             Trainer trainer = new Trainer(policy, tokenizer, reference, options)) {
+            ProgressBar[] bar = new ProgressBar[1];  // made at the first step, when the total is known
+            List<Trainer.Step> steps;
+            try {
+                steps = trainer.train(contents.rows(), step -> {
+                    writeMetrics(json, metricsOut, step);
+                    if (bar[0] == null) {
+                        bar[0] = new ProgressBarBuilder().setTaskName("train " + method.name().toLowerCase())
+                                .setInitialMax(step.totalSteps()).setStyle(ProgressBarStyle.ASCII).build();
+                    }
+                    bar[0].stepTo(step.step());
+                    bar[0].setExtraMessage(summary(step.metrics()));
+                });
+            } finally {
+                if (bar[0] != null) {
+                    bar[0].close();
+                }
+            }
+            trainer.save(out, model);
+            Trainer.Step last = steps.get(steps.size() - 1);
+            spec.commandLine().getOut().printf("trained %s for %d steps on %d rows: loss %.4f; wrote %s%n",
+                    method.name().toLowerCase(), steps.size(), contents.rows().size(), last.metrics().get("loss"), out);
+        }
+        return 0;
+    }
+
+    private TrainingOptions options() {
+        TrainingOptions.Method m = TrainingOptions.Method.valueOf(method.name());
+        TrainingOptions.Builder b = TrainingOptions.builder(m)
+                .batchSize(batchSize).gradientAccumulationSteps(accumulation).maxSteps(maxSteps).epochs(epochs)
+                .warmupRatio(warmupRatio).schedule(schedule).beta(beta).labelSmoothing(labelSmoothing)
+                .desirableWeight(desirableWeight).undesirableWeight(undesirableWeight).shuffle(shuffle).seed(seed)
+                .maxLength(maxLength)
+                .lora(loraRank == 0 ? null : new LoraAdapter.Config(loraRank, loraAlpha, loraDropout, loraTargets));
+        if (learningRate != null) {
+            b.learningRate(learningRate);
+        }
+        if (lossType != null) {
+            String t = lossType.toUpperCase();
+            try {
+                switch (method) {
+                    case DPO -> b.dpoLoss(DpoLoss.Type.valueOf(t));
+                    case KTO -> b.ktoLoss(KtoLoss.Type.valueOf(t));
+                    case SFT -> throw new IllegalArgumentException("--loss-type does not apply to sft");
+                }
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(e.getMessage().startsWith("--") ? e.getMessage()
+                        : "unknown --loss-type '" + lossType + "' for " + method.name().toLowerCase()
+                        + "; dpo takes sigmoid, robust, ipo or hinge, kto takes kto or apo_zero_unpaired", e);
+            }
+        }
+        return b.build();
+    }
+
+    /** The figures a TRL user watches: loss, kl and the rewards, on the progress bar. */
+    private static String summary(Map<String, Double> metrics) {
+        return List.of("loss", "kl", "rewards/chosen", "rewards/rejected", "rewards/margins").stream()
+                .filter(metrics::containsKey)
+                .map(k -> String.format("%s %.4f", k, metrics.get(k)))
+                .collect(Collectors.joining("  "));
+    }
+
+    private static void writeMetrics(ObjectMapper json, BufferedWriter out, Trainer.Step step) {
+        if (out == null) {
+            return;
+        }
+        Map<String, Object> line = new LinkedHashMap<>();
+        line.put("step", step.step());
+        line.put("epoch", step.epoch());
+        line.putAll(step.metrics());
+        try {
+            out.write(json.writeValueAsString(line));
+            out.newLine();
+            out.flush();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("cannot write metrics", e);
+        }
+    }
+
+    private LlamaForCausalLM loadReference() {
+        if (refModel != null) {
+            return LlamaForCausalLM.load(refModel, device.device());
+        }
+        return method != Method.SFT && loraRank == 0 ? LlamaForCausalLM.load(model, device.device()) : null;
+    }
+}
