@@ -5,6 +5,7 @@ import java.util.Map;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 
@@ -46,7 +47,8 @@ public final class AdamW implements AutoCloseable {
      * rate {@code lr} and zeroes the gradients. Returns the global gradient norm before clipping.
      */
     public double step(double lr) {
-        try (NoGrad noGrad = NoGrad.enter(); NDManager scratch = state.newSubManager()) {
+        // Results of ops on the moments attach to their long-lived manager; the scope frees them.
+        try (NoGrad noGrad = NoGrad.enter(); NDScope scope = new NDScope(); NDManager scratch = state.newSubManager()) {
             Map<String, NDArray> grads = new LinkedHashMap<>();
             double squares = 0;
             for (var e : params.entrySet()) {
