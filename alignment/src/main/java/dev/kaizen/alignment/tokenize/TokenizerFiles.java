@@ -85,6 +85,15 @@ public final class TokenizerFiles {
         Files.writeString(dir.resolve("tokenizer_config.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(config) + "\n");
     }
 
+    /** Copies the tokenizer files a model directory carries, so a derived model directory is complete. */
+    public static void copy(Path fromDir, Path toDir) throws IOException {
+        for (String file : List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json")) {
+            if (Files.exists(fromDir.resolve(file))) {
+                Files.copy(fromDir.resolve(file), toDir.resolve(file), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+    }
+
     /** A special token as both files describe it: matched whole, never normalised or stripped. */
     private static Map<String, Object> addedToken(String content) {
         Map<String, Object> token = new LinkedHashMap<>();

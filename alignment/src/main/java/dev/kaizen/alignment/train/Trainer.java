@@ -1,9 +1,7 @@
 package dev.kaizen.alignment.train;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -30,6 +28,7 @@ import dev.kaizen.alignment.model.NoGrad;
 import dev.kaizen.alignment.model.Scalar;
 import dev.kaizen.alignment.score.PaddedBatch;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
+import dev.kaizen.alignment.tokenize.TokenizerFiles;
 import dev.kaizen.alignment.weights.ModelWeights;
 
 /**
@@ -251,11 +250,7 @@ public final class Trainer implements AutoCloseable {
             return;
         }
         policy.save(out, ModelWeights.DEFAULT_SHARD_BYTES);
-        for (String file : List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json")) {
-            if (Files.exists(baseDir.resolve(file))) {
-                Files.copy(baseDir.resolve(file), out.resolve(file), StandardCopyOption.REPLACE_EXISTING);
-            }
-        }
+        TokenizerFiles.copy(baseDir, out);
     }
 
     @Override

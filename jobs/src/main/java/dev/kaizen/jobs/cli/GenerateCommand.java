@@ -26,6 +26,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Hugging Face model directory.")
     Path model;
 
+    @Option(names = "--adapter", paramLabel = "DIR", description = "A PEFT LoRA adapter directory to apply.")
+    Path adapter;
+
     @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt.")
     String prompt;
 
@@ -58,7 +61,7 @@ final class GenerateCommand implements Callable<Integer> {
         SamplingParams params = new SamplingParams(maxNewTokens, temperature, topK, topP, seed, stop, true);
         PrintWriter out = spec.commandLine().getOut();
         try (ChatTokenizer tokenizer = ChatTokenizer.load(model);
-             LlamaForCausalLM m = LlamaForCausalLM.load(model, device.device())) {
+             LlamaForCausalLM m = ModelCommand.load(model, adapter, device)) {
             new Generator(m, tokenizer).generate(tokenizer.encodePrompt(ModelCommand.prompt(prompt, chat)), params, piece -> {
                 out.print(piece);
                 out.flush();

@@ -17,17 +17,69 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.score.Scorer;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.alignment.tokenize.Prompt;
+import dev.kaizen.alignment.tokenize.TokenizerFiles;
+import dev.kaizen.alignment.weights.ModelWeights;
 
 @Command(name = "model", description = "Make and inspect Hugging Face model directories.",
-        mixinStandardHelpOptions = true, subcommands = {ModelCommand.Init.class, ModelCommand.LogProbs.class})
+        mixinStandardHelpOptions = true, subcommands = {ModelCommand.Init.class, ModelCommand.LogProbs.class, ModelCommand.Merge.class})
 final class ModelCommand {
 
     static Prompt prompt(String text, boolean chat) {
         return chat ? Prompt.user(text) : Prompt.text(text);
+    }
+
+    /** The model of {@code dir}, with the PEFT adapter of {@code adapter} applied when given. */
+    static LlamaForCausalLM load(Path dir, Path adapter, DeviceOption device) {
+        LlamaForCausalLM model = LlamaForCausalLM.load(dir, device.device());
+        if (adapter != null) {
+            try {
+                LoraAdapter.load(model, adapter);  // owned by the model's manager: closed with it
+            } catch (RuntimeException e) {
+                model.close();
+                throw e;
+            }
+        }
+        return model;
+    }
+
+    @Command(name = "merge", mixinStandardHelpOptions = true,
+            description = "Fold a PEFT LoRA adapter into its base: write a full Hugging Face model directory.")
+    static final class Merge implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Option(names = "--model", required = true, paramLabel = "DIR", description = "The base model directory.")
+        Path model;
+
+        @Option(names = "--adapter", required = true, paramLabel = "DIR", description = "The PEFT adapter directory.")
+        Path adapter;
+
+        @Option(names = "--out", required = true, paramLabel = "DIR", description = "Directory to create; must be absent or empty.")
+        Path out;
+
+        @Override
+        public Integer call() throws Exception {
+            requireEmpty(out);
+            try (LlamaForCausalLM base = LlamaForCausalLM.load(model, ai.djl.Device.cpu());
+                 LoraAdapter lora = LoraAdapter.load(base, adapter)) {
+                ModelWeights.write(out, lora.mergedTensors(), ModelWeights.DEFAULT_SHARD_BYTES);
+                base.config().write(out.resolve("config.json"));
+                TokenizerFiles.copy(model, out);
+            }
+            spec.commandLine().getOut().println("merged " + adapter + " into " + model + ": wrote " + out);
+            return 0;
+        }
+    }
+
+    static void requireEmpty(Path out) throws java.io.IOException {
+        if (Files.exists(out) && (!Files.isDirectory(out) || Files.list(out).findAny().isPresent())) {
+            throw new IllegalArgumentException(out + " exists and is not an empty directory");
+        }
     }
 
     @Command(name = "init", mixinStandardHelpOptions = true,
@@ -50,9 +102,7 @@ final class ModelCommand {
         @Override
         public Integer call() throws Exception {
             ModelPresets p = ModelPresets.byId(preset);
-            if (Files.exists(out) && (!Files.isDirectory(out) || Files.list(out).findAny().isPresent())) {
-                throw new IllegalArgumentException(out + " exists and is not an empty directory");
-            }
+            requireEmpty(out);
             p.write(out, seed);
             spec.commandLine().getOut().println("wrote " + p.id() + " model to " + out);
             return 0;
@@ -68,6 +118,9 @@ final class ModelCommand {
 
         @Option(names = "--model", required = true, paramLabel = "DIR", description = "Hugging Face model directory.")
         Path model;
+
+        @Option(names = "--adapter", paramLabel = "DIR", description = "A PEFT LoRA adapter directory to apply.")
+        Path adapter;
 
         @ArgGroup(exclusive = true, multiplicity = "1")
         Input input;
@@ -109,7 +162,7 @@ final class ModelCommand {
                     completionStart = Math.max(1, sample.completionStart());
                 }
             }
-            try (LlamaForCausalLM m = LlamaForCausalLM.load(model, device.device())) {
+            try (LlamaForCausalLM m = load(model, adapter, device)) {
                 int vocab = m.config().vocabSize();
                 for (int id : ids) {
                     if (id < 0 || id >= vocab) {

@@ -130,9 +130,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (Files.exists(out) && (!Files.isDirectory(out) || Files.list(out).findAny().isPresent())) {
-            throw new IllegalArgumentException(out + " exists and is not an empty directory");
-        }
+        ModelCommand.requireEmpty(out);
         PrintWriter err = spec.commandLine().getErr();
         TrlDataset.Format format = switch (method) {
             case SFT -> TrlDataset.Format.SFT;

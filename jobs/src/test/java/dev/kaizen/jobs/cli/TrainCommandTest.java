@@ -1,0 +1,112 @@
+package dev.kaizen.jobs.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import dev.kaizen.alignment.synthetic.TwoStyleChat;
+
+/** The train, merge and adapter options of the command line, on a tiny model and the synthetic task. */
+class TrainCommandTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    static Path root;
+
+    static Path base;
+    static Path ktoData;
+
+    @BeforeAll
+    static void baseAndData() throws Exception {
+        base = root.resolve("base");
+        assertThat(CliRun.of("model", "init", "--preset", "tiny", "--out", base.toString()).exitCode()).isZero();
+        ktoData = root.resolve("kto.jsonl");
+        List<String> lines = new ArrayList<>();
+        for (TwoStyleChat.Example e : TwoStyleChat.sample(TwoStyleChat.trainFacts(), 24, 0.5, 1)) {
+            lines.add(JSON.writeValueAsString(Map.of(
+                    "prompt", List.of(Map.of("role", "user", "content", e.fact().question())),
+                    "completion", List.of(Map.of("role", "assistant", "content", e.answer())),
+                    "label", e.style() == TwoStyleChat.Style.A)));
+        }
+        Files.write(ktoData, lines);
+    }
+
+    @Test
+    void ktoWritesAnAdapterAndTrlNamedMetrics() throws Exception {
+        Path out = root.resolve("kto-adapter");
+        Path metrics = root.resolve("kto-metrics.jsonl");
+        CliRun run = CliRun.of("train", "kto", "--model", base.toString(), "--data", ktoData.toString(), "--out", out.toString(),
+                "--batch-size", "4", "--learning-rate", "1e-3", "--metrics", metrics.toString(), "--lora-rank", "4");
+        assertThat(run.exitCode()).as(run.err()).isZero();
+        assertThat(run.out()).contains("trained kto for 6 steps on 24 rows");
+        assertThat(out.resolve("adapter_config.json")).exists();
+        assertThat(out.resolve("adapter_model.safetensors")).exists();
+        List<String> lines = Files.readAllLines(metrics);
+        assertThat(lines).hasSize(6);
+        JsonNode last = JSON.readTree(lines.get(5));
+        assertThat(last.get("step").asInt()).isEqualTo(6);
+        for (String key : List.of("loss", "kl", "rewards/chosen", "rewards/rejected", "logps/chosen", "grad_norm", "learning_rate")) {
+            assertThat(last.has(key)).as(key).isTrue();
+        }
+
+        Path merged = root.resolve("merged");
+        CliRun merge = CliRun.of("model", "merge", "--model", base.toString(), "--adapter", out.toString(), "--out", merged.toString());
+        assertThat(merge.exitCode()).as(merge.err()).isZero();
+        JsonNode withAdapter = logprobs("--model", base.toString(), "--adapter", out.toString());
+        JsonNode fromMerged = logprobs("--model", merged.toString());
+        JsonNode plainBase = logprobs("--model", base.toString());
+        double moved = 0;
+        for (int i = 0; i < withAdapter.get("logprobs").size(); i++) {
+            double a = withAdapter.get("logprobs").get(i).asDouble();
+            assertThat(fromMerged.get("logprobs").get(i).asDouble()).isCloseTo(a, within(1e-4));
+            moved += Math.abs(a - plainBase.get("logprobs").get(i).asDouble());
+        }
+        assertThat(moved).as("training changed the model").isGreaterThan(1e-3);
+    }
+
+    @Test
+    void aBadRowStopsTrainingWithFileAndLine() throws Exception {
+        Path bad = root.resolve("bad.jsonl");
+        Files.write(bad, List.of(Files.readAllLines(ktoData).get(0), "{\"prompt\": \"Q\", \"completion\": \"A\"}"));
+        CliRun run = CliRun.of("train", "kto", "--model", base.toString(), "--data", bad.toString(), "--out", root.resolve("x").toString());
+        assertThat(run.exitCode()).isEqualTo(1);
+        assertThat(run.err()).contains(bad + ":2: 'label' must be true or false");
+        assertThat(root.resolve("x")).doesNotExist();
+    }
+
+    @Test
+    void fullFineTuningWritesAWholeModel() throws Exception {
+        Path sft = root.resolve("sft.jsonl");
+        Files.write(sft, List.of("{\"prompt\": \"What is Kafka?\", \"completion\": \" A log.\"}",
+                "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello.\"}]}"));
+        Path out = root.resolve("sft-full");
+        CliRun run = CliRun.of("train", "sft", "--model", base.toString(), "--data", sft.toString(), "--out", out.toString(),
+                "--lora-rank", "0", "--batch-size", "2", "--epochs", "3", "--learning-rate", "1e-3");
+        assertThat(run.exitCode()).as(run.err()).isZero();
+        assertThat(out.resolve("model.safetensors")).exists();
+        assertThat(out.resolve("tokenizer.json")).exists();
+        assertThat(logprobs("--model", out.toString()).get("completion_logprob_sum").asDouble())
+                .isGreaterThan(logprobs("--model", base.toString()).get("completion_logprob_sum").asDouble());
+    }
+
+    private static JsonNode logprobs(String... model) throws Exception {
+        List<String> args = new ArrayList<>(List.of("model", "logprobs"));
+        args.addAll(List.of(model));
+        args.addAll(List.of("--prompt", "What is Kafka?", "--completion", " A log."));
+        CliRun run = CliRun.of(args.toArray(String[]::new));
+        assertThat(run.exitCode()).as(run.err()).isZero();
+        return JSON.readTree(run.out());
+    }
+}
