@@ -22,12 +22,85 @@ import dev.kaizen.alignment.generate.Generator;
 import dev.kaizen.alignment.generate.SamplingParams;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.ModelPresets;
+import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.NoGrad;
+import dev.kaizen.alignment.data.Row;
+import dev.kaizen.alignment.synthetic.TwoStyleChat;
+import dev.kaizen.alignment.train.Trainer;
+import dev.kaizen.alignment.train.TrainingOptions;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 
 @Command(name = "bench", description = "Measure Kaizen's speed and memory and print the figures.",
-        mixinStandardHelpOptions = true, subcommands = BenchCommand.Model.class)
+        mixinStandardHelpOptions = true, subcommands = {BenchCommand.Model.class, BenchCommand.Train.class})
 final class BenchCommand {
+
+    @Command(name = "train", mixinStandardHelpOptions = true,
+            description = "KTO step throughput (policy and reference log-probs of a batch and its mismatched pairs, "
+                    + "backward, optimizer step) in tokens/s and peak resident memory, for the presets with LoRA and "
+                    + "with full fine-tuning.")
+    static final class Train implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Option(names = "--presets", split = ",", defaultValue = "tiny,smollm2-135m", paramLabel = "NAME",
+                description = "Presets to measure (default: ${DEFAULT-VALUE}).")
+        List<String> presets;
+
+        @Option(names = "--steps", defaultValue = "3", paramLabel = "N",
+                description = "Timed KTO steps per case, after one warm-up step (default: ${DEFAULT-VALUE}).")
+        int steps;
+
+        @Option(names = "--batch-size", defaultValue = "8", paramLabel = "N", description = "Default: ${DEFAULT-VALUE}.")
+        int batchSize;
+
+        @Mixin
+        DeviceOption device;
+
+        @Override
+        public Integer call() throws Exception {
+            PrintWriter out = spec.commandLine().getOut();
+            out.printf("%-14s %-5s %10s %14s %12s %14s%n", "PRESET", "MODE", "TOKENS/STEP", "KTO TOKENS/S", "S/STEP", "PEAK RSS MIB");
+            List<Row> rows = TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), batchSize * (steps + 1), 0.5, 1));
+            for (String name : presets) {
+                ModelPresets preset = ModelPresets.byId(name);
+                Path dir = Files.createTempDirectory("kaizen-bench-");
+                try {
+                    preset.write(dir, 1, TwoStyleChat.corpus());
+                    for (boolean lora : new boolean[] {true, false}) {
+                        resetPeakResident();
+                        double[] result = ktoSteps(dir, rows, lora);
+                        out.printf("%-14s %-5s %10.0f %14.1f %12.2f %14d%n", preset.id(), lora ? "lora" : "full",
+                                result[0], result[0] / result[1], result[1], peakResidentMiB());
+                        out.flush();
+                    }
+                } finally {
+                    deleteTree(dir);
+                }
+            }
+            return 0;
+        }
+
+        /** {tokens per step, seconds per step} over the timed steps. */
+        private double[] ktoSteps(Path dir, List<Row> rows, boolean lora) {
+            TrainingOptions options = TrainingOptions.builder(TrainingOptions.Method.KTO).batchSize(batchSize)
+                    .maxSteps(steps + 1).learningRate(1e-5)
+                    .lora(lora ? new LoraAdapter.Config(16, 32, 0, LoraAdapter.ALL_TARGETS) : null).build();
+            long[] marks = new long[steps + 2];
+            try (ChatTokenizer tokenizer = ChatTokenizer.load(dir);
+                 LlamaForCausalLM policy = LlamaForCausalLM.load(dir, device.device());
+                 LlamaForCausalLM reference = lora ? null : LlamaForCausalLM.load(dir, device.device());
+                 Trainer trainer = new Trainer(policy, tokenizer, reference, options)) {
+                marks[0] = System.nanoTime();
+                trainer.train(rows, step -> marks[step.step()] = System.nanoTime());
+                long tokens = 0;
+                for (int i = batchSize; i < rows.size(); i++) {
+                    Row.Unpaired r = (Row.Unpaired) rows.get(i);
+                    tokens += tokenizer.encodePromptCompletion(r.prompt(), r.completion()).ids().length;
+                }
+                return new double[] {(double) tokens / steps, (marks[steps + 1] - marks[1]) / 1e9 / steps};
+            }
+        }
+    }
 
     @Command(name = "model", mixinStandardHelpOptions = true,
             description = "Forward tokens/s (batch 8 x 256 tokens), generation tokens/s (KV cache, greedy) and peak "
@@ -109,27 +182,28 @@ final class BenchCommand {
             return produced / ((System.nanoTime() - start) / 1e9);
         }
 
-        /** Makes VmHWM start again from the current size, so writing the preset does not count. */
-        private static void resetPeakResident() throws IOException {
-            System.gc();
-            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
-        }
+    }
 
-        /** VmHWM: the most resident memory this process has held, Java heap and native tensors together. */
-        private static long peakResidentMiB() throws IOException {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("VmHWM:")) {
-                    return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024;
-                }
+    /** Makes VmHWM start again from the current size, so writing the preset does not count. */
+    static void resetPeakResident() throws IOException {
+        System.gc();
+        Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+    }
+
+    /** VmHWM: the most resident memory this process has held, Java heap and native tensors together. */
+    static long peakResidentMiB() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("VmHWM:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024;
             }
-            return -1;
         }
+        return -1;
+    }
 
-        private static void deleteTree(Path dir) throws IOException {
-            try (Stream<Path> paths = Files.walk(dir)) {
-                for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                    Files.delete(p);
-                }
+    static void deleteTree(Path dir) throws IOException {
+        try (Stream<Path> paths = Files.walk(dir)) {
+            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
             }
         }
     }
