@@ -37,9 +37,11 @@ public record LlamaConfig(
         Integer bosTokenId,
         List<Integer> eosTokenIds,
         Integer padTokenId,
+        int numLabels,
         ObjectNode json) {
 
-    public static final Set<String> ARCHITECTURES = Set.of("LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM");
+    public static final Set<String> ARCHITECTURES = Set.of("LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM",
+            "LlamaForSequenceClassification", "Qwen2ForSequenceClassification", "MistralForSequenceClassification");
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -75,7 +77,7 @@ public record LlamaConfig(
         if (!act.equals("silu")) {
             throw new IllegalArgumentException("hidden_act '" + act + "' is not supported; Llama-family models use silu");
         }
-        boolean qwen = architecture.equals("Qwen2ForCausalLM");
+        boolean qwen = architecture.startsWith("Qwen2");
         if (qwen && json.path("use_sliding_window").asBoolean(false)) {
             throw new IllegalArgumentException("Qwen2 with use_sliding_window=true is not supported");
         }
@@ -94,7 +96,7 @@ public record LlamaConfig(
             throw new IllegalArgumentException("head_dim " + headDim + " must be even for rotary embeddings");
         }
         boolean attentionBias = json.path("attention_bias").asBoolean(false);
-        Integer window = architecture.equals("MistralForCausalLM") && json.hasNonNull("sliding_window")
+        Integer window = architecture.startsWith("Mistral") && json.hasNonNull("sliding_window")
                 ? positive(json, "sliding_window") : null;
         return new LlamaConfig(architecture, hidden, positive(json, "intermediate_size"), heads, kvHeads, headDim,
                 positive(json, "num_hidden_layers"), json.path("rms_norm_eps").asDouble(1e-6),
@@ -103,7 +105,23 @@ public record LlamaConfig(
                 json.path("tie_word_embeddings").asBoolean(false),
                 qwen || attentionBias, !qwen && attentionBias, json.path("mlp_bias").asBoolean(false), window,
                 optionalId(json, "bos_token_id"), ids(json.get("eos_token_id")), optionalId(json, "pad_token_id"),
+                architecture.endsWith("ForSequenceClassification") ? Math.max(1, json.path("num_labels").asInt(1)) : 0,
                 json.deepCopy());
+    }
+
+    /** True for a *ForSequenceClassification model: a score head instead of the language-model head. */
+    public boolean sequenceClassification() {
+        return numLabels > 0;
+    }
+
+    /** This config as its *ForSequenceClassification twin with one label, as a reward model is. */
+    public LlamaConfig asRewardModel() {
+        ObjectNode copy = json.deepCopy();
+        copy.putArray("architectures").add(architecture.replace("ForCausalLM", "ForSequenceClassification"));
+        copy.put("num_labels", 1);
+        copy.putObject("id2label").put("0", "LABEL_0");
+        copy.putObject("label2id").put("LABEL_0", 0);
+        return parse(copy);
     }
 
     public void write(Path file) throws IOException {

@@ -12,6 +12,7 @@ import java.util.function.Function;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -27,7 +28,9 @@ import dev.kaizen.alignment.weights.Tensor;
 
 /**
  * A Llama-family decoder with its language-model head, its weights held as DJL arrays under
- * Hugging Face's tensor names. The blocks mirror modeling_llama.py one for one.
+ * Hugging Face's tensor names. The blocks mirror modeling_llama.py one for one. When the config
+ * is a *ForSequenceClassification (a reward model) the same decoder carries HF's {@code score}
+ * head instead, read at each sequence's last token by {@link #rewards}.
  */
 public final class LlamaForCausalLM implements AutoCloseable {
 
@@ -61,7 +64,8 @@ public final class LlamaForCausalLM implements AutoCloseable {
                     attention, new RMSNorm(parameters.get(p + "post_attention_layernorm.weight"), config.rmsNormEps()), mlp));
         }
         this.norm = new RMSNorm(parameters.get("model.norm.weight"), config.rmsNormEps());
-        this.lmHead = new Linear("lm_head", config.tieWordEmbeddings() ? embedTokens : parameters.get("lm_head.weight"), null);
+        this.lmHead = config.sequenceClassification() ? new Linear("score", parameters.get("score.weight"), null)
+                : new Linear("lm_head", config.tieWordEmbeddings() ? embedTokens : parameters.get("lm_head.weight"), null);
         this.rope = new RotaryEmbedding(config);
     }
 
@@ -97,7 +101,9 @@ public final class LlamaForCausalLM implements AutoCloseable {
             shapes.put(p + "post_attention_layernorm.weight", new long[] {h});
         }
         shapes.put("model.norm.weight", new long[] {h});
-        if (!c.tieWordEmbeddings()) {
+        if (c.sequenceClassification()) {
+            shapes.put("score.weight", new long[] {c.numLabels(), h});
+        } else if (!c.tieWordEmbeddings()) {
             shapes.put("lm_head.weight", new long[] {c.vocabSize(), h});
         }
         return shapes;
@@ -179,6 +185,29 @@ public final class LlamaForCausalLM implements AutoCloseable {
      * match unpadded ones. With a cache, ids are the new tokens and the cache grows by T.
      */
     public NDArray forward(NDArray inputIds, NDArray attentionMask, KvCache cache) {
+        if (config.sequenceClassification()) {
+            throw new IllegalStateException("a " + config.architecture() + " has a score head, not a language-model head");
+        }
+        return lmHead.forward(hiddenStates(inputIds, attentionMask, cache));
+    }
+
+    /**
+     * Rewards [B, num_labels] of a right-padded batch, read from each row's last real token as
+     * Hugging Face's *ForSequenceClassification does. Differentiable.
+     */
+    public NDArray rewards(NDArray inputIds, NDArray attentionMask) {
+        if (!config.sequenceClassification()) {
+            throw new IllegalStateException("a " + config.architecture() + " has no score head");
+        }
+        NDArray hidden = hiddenStates(inputIds, attentionMask, null);
+        NDArray mask = attentionMask.toType(DataType.FLOAT32, false);
+        // One-hot at position length−1 of each row: the last token that is not padding.
+        NDArray last = mask.sub(NDArrays.concat(new NDList(mask.get(":, 1:"), mask.get(":, :1").zerosLike()), 1));
+        return lmHead.forward(hidden.mul(last.expandDims(-1)).sum(new int[] {1}));
+    }
+
+    /** The decoder's final, normalised hidden states [B, T, hidden]. */
+    private NDArray hiddenStates(NDArray inputIds, NDArray attentionMask, KvCache cache) {
         long b = inputIds.getShape().get(0);
         long t = inputIds.getShape().get(1);
         NDManager m = inputIds.getManager();
@@ -212,7 +241,7 @@ public final class LlamaForCausalLM implements AutoCloseable {
             h.close();
             h = next;
         }
-        return lmHead.forward(norm.forward(h));
+        return norm.forward(h);
     }
 
     /** Additive mask [B, 1, T, S]: a query at position past+i sees keys j ≤ past+i that are not padding. */
@@ -225,6 +254,22 @@ public final class LlamaForCausalLM implements AutoCloseable {
         }
         NDArray keys = full.reshape(full.getShape().get(0), 1, 1, s);
         return allowed.toType(DataType.FLOAT32, false).mul(keys).sub(1).mul(-MASKED);
+    }
+
+    /**
+     * A reward model made from this causal model: the same decoder weights, and HF's score head
+     * initialised N(0, 0.02²) as transformers initialises it. This model is left as it is.
+     */
+    public LlamaForCausalLM toRewardModel(long seed) {
+        Map<String, Tensor> tensors = tensors();
+        tensors.remove("lm_head.weight");
+        float[] score = new float[config.hiddenSize()];
+        java.util.Random random = new java.util.Random(seed);
+        for (int i = 0; i < score.length; i++) {
+            score[i] = (float) (random.nextGaussian() * 0.02);
+        }
+        tensors.put("score.weight", new Tensor(Dtype.F32, new long[] {1, config.hiddenSize()}, score));
+        return fromTensors(config.asRewardModel(), tensors, manager.getDevice());
     }
 
     /** The weights as tensors, each in the dtype it was loaded from. */

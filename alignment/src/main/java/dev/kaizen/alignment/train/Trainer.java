@@ -21,6 +21,7 @@ import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.loss.DpoLoss;
 import dev.kaizen.alignment.loss.KtoLoss;
 import dev.kaizen.alignment.loss.LossOutput;
+import dev.kaizen.alignment.loss.RewardLoss;
 import dev.kaizen.alignment.loss.SftLoss;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
@@ -32,7 +33,8 @@ import dev.kaizen.alignment.tokenize.TokenizerFiles;
 import dev.kaizen.alignment.weights.ModelWeights;
 
 /**
- * Trains a policy with SFT, DPO or KTO over rows in batches: each micro-batch's loss is
+ * Trains a policy with SFT, DPO or KTO, or a reward model (a *ForSequenceClassification model,
+ * see {@link LlamaForCausalLM#toRewardModel}) with the Bradley–Terry loss, over rows in batches: each micro-batch's loss is
  * differentiated under the JVM's gradient lease inside its own scope, gradients accumulate over
  * {@code gradientAccumulationSteps}, then AdamW steps on the schedule. With LoRA the reference is
  * the policy with its adapter off; with full fine-tuning it is a separate model.
@@ -43,7 +45,7 @@ public final class Trainer implements AutoCloseable {
     public record Step(int step, int totalSteps, double epoch, Map<String, Double> metrics) {}
 
     /** A row's token ids: prompt, completion (chosen, for preferences) and, for preferences, the rejected one. */
-    private record Encoded(int[] prompt, int[] completion, int[] rejected, boolean desirable) {}
+    private record Encoded(int[] prompt, int[] completion, int[] rejected, boolean desirable, Double margin) {}
 
     private final LlamaForCausalLM policy;
     private final ChatTokenizer tokenizer;
@@ -54,10 +56,12 @@ public final class Trainer implements AutoCloseable {
 
     /** {@code reference} may be null with LoRA (the adapter switched off is the reference). */
     public Trainer(LlamaForCausalLM policy, ChatTokenizer tokenizer, LlamaForCausalLM reference, TrainingOptions options) {
-        if (options.method() == TrainingOptions.Method.RM) {
-            throw new UnsupportedOperationException("reward modelling needs a reward head; train it with RewardTrainer");
+        boolean rewardModel = options.method() == TrainingOptions.Method.RM;
+        if (rewardModel != policy.config().sequenceClassification()) {
+            throw new IllegalArgumentException(rewardModel ? "reward modelling trains a model with a score head; convert it with toRewardModel"
+                    : options.method() + " trains a causal language model, not a " + policy.config().architecture());
         }
-        boolean needsReference = options.method() != TrainingOptions.Method.SFT;
+        boolean needsReference = options.method() == TrainingOptions.Method.DPO || options.method() == TrainingOptions.Method.KTO;
         if (needsReference && options.lora() == null && reference == null) {
             throw new IllegalArgumentException("full fine-tuning with " + options.method() + " needs a reference model");
         }
@@ -67,7 +71,11 @@ public final class Trainer implements AutoCloseable {
         this.options = options;
         Engine.getInstance().setRandomSeed((int) options.seed());
         this.adapter = options.lora() == null ? null : LoraAdapter.attach(policy, options.lora(), options.seed());
-        this.adam = new AdamW(adapter == null ? policy.parameters() : adapter.parameters(), options.adam());
+        Map<String, NDArray> trainable = new LinkedHashMap<>(adapter == null ? policy.parameters() : adapter.parameters());
+        if (rewardModel) {
+            trainable.put("score.weight", policy.parameters().get("score.weight"));  // the head always trains, as PEFT's modules_to_save
+        }
+        this.adam = new AdamW(trainable, options.adam());
     }
 
     public LoraAdapter adapter() {
@@ -134,7 +142,7 @@ public final class Trainer implements AutoCloseable {
                 case SFT -> sft(batch, m);
                 case DPO -> dpo(batch, m);
                 case KTO -> kto(batch, kto, m);
-                case RM -> throw new IllegalStateException("unreachable");
+                case RM -> reward(batch, m);
             };
             double loss = out.loss().getFloat();
             if (!Double.isFinite(loss)) {
@@ -165,6 +173,25 @@ public final class Trainer implements AutoCloseable {
         long n = batch.size();
         return DpoLoss.compute(policySums.get(":" + n), policySums.get(n + ":"), refSums.get(":" + n), refSums.get(n + ":"),
                 options.dpoLoss(), options.beta(), options.labelSmoothing());
+    }
+
+    private LossOutput reward(List<Encoded> batch, NDManager m) {
+        List<int[][]> seqs = new ArrayList<>();
+        batch.forEach(e -> seqs.add(sequence(e.prompt(), e.completion())));
+        batch.forEach(e -> seqs.add(sequence(e.prompt(), e.rejected())));
+        PaddedBatch padded = pad(seqs);
+        NDArray rewards = policy.rewards(m.create(padded.ids()), m.create(padded.attention())).reshape(-1);
+        long n = batch.size();
+        NDArray margin = batch.stream().anyMatch(e -> e.margin() != null) ? m.create(marginsOf(batch)) : null;
+        return RewardLoss.compute(rewards.get(":" + n), rewards.get(n + ":"), margin, options.centerRewardsCoefficient());
+    }
+
+    private static float[] marginsOf(List<Encoded> batch) {
+        float[] margins = new float[batch.size()];
+        for (int i = 0; i < margins.length; i++) {
+            margins[i] = batch.get(i).margin() == null ? 0 : batch.get(i).margin().floatValue();
+        }
+        return margins;
     }
 
     private LossOutput kto(List<Encoded> batch, KtoLoss.Config config, NDManager m) {
@@ -213,13 +240,13 @@ public final class Trainer implements AutoCloseable {
     private Encoded encode(Row row) {
         int[] prompt = tokenizer.encodePrompt(row.prompt());
         if (row instanceof Row.Sft s) {
-            return new Encoded(prompt, tokenizer.encodeCompletion(s.completion()), null, true);
+            return new Encoded(prompt, tokenizer.encodeCompletion(s.completion()), null, true, null);
         }
         if (row instanceof Row.Unpaired u) {
-            return new Encoded(prompt, tokenizer.encodeCompletion(u.completion()), null, u.desirable());
+            return new Encoded(prompt, tokenizer.encodeCompletion(u.completion()), null, u.desirable(), null);
         }
         Row.Preference p = (Row.Preference) row;
-        return new Encoded(prompt, tokenizer.encodeCompletion(p.chosen()), tokenizer.encodeCompletion(p.rejected()), true);
+        return new Encoded(prompt, tokenizer.encodeCompletion(p.chosen()), tokenizer.encodeCompletion(p.rejected()), true, p.margin());
     }
 
     /** Prompt then completion, cut to max length: the completion keeps its start, the prompt its end. */
@@ -242,14 +269,16 @@ public final class Trainer implements AutoCloseable {
 
     /**
      * Writes the result: a PEFT adapter directory with LoRA, else a full Hugging Face model
-     * directory with the base's tokenizer files.
+     * directory with the base's tokenizer files. A reward model is always written whole, its
+     * adapter merged, so it loads as a *ForSequenceClassification.
      */
     public void save(Path out, Path baseDir) throws IOException {
-        if (adapter != null) {
+        if (adapter != null && !policy.config().sequenceClassification()) {
             adapter.save(out, baseDir.toString());
             return;
         }
-        policy.save(out, ModelWeights.DEFAULT_SHARD_BYTES);
+        ModelWeights.write(out, adapter == null ? policy.tensors() : adapter.mergedTensors(), ModelWeights.DEFAULT_SHARD_BYTES);
+        policy.config().write(out.resolve("config.json"));
         TokenizerFiles.copy(baseDir, out);
     }
 

@@ -23,6 +23,7 @@ public record TrainingOptions(
         KtoLoss.Type ktoLoss,
         Double desirableWeight,
         Double undesirableWeight,
+        double centerRewardsCoefficient,
         boolean shuffle,
         long seed,
         int maxLength,
@@ -65,6 +66,7 @@ public record TrainingOptions(
         private KtoLoss.Type ktoLoss = KtoLoss.Type.KTO;
         private Double desirableWeight;
         private Double undesirableWeight;
+        private double centerRewardsCoefficient;
         private boolean shuffle;
         private long seed = 42;
         private int maxLength = 1024;
@@ -93,6 +95,7 @@ public record TrainingOptions(
         public Builder ktoLoss(KtoLoss.Type v) { ktoLoss = v; return this; }
         public Builder desirableWeight(Double v) { desirableWeight = v; return this; }
         public Builder undesirableWeight(Double v) { undesirableWeight = v; return this; }
+        public Builder centerRewardsCoefficient(double v) { centerRewardsCoefficient = v; return this; }
         public Builder shuffle(boolean v) { shuffle = v; return this; }
         public Builder seed(long v) { seed = v; return this; }
         public Builder maxLength(int v) { maxLength = v; return this; }
@@ -103,7 +106,7 @@ public record TrainingOptions(
         public TrainingOptions build() {
             return new TrainingOptions(method, batchSize, gradientAccumulationSteps, maxSteps, epochs, learningRate,
                     warmupRatio, schedule, beta, dpoLoss, labelSmoothing, ktoLoss, desirableWeight, undesirableWeight,
-                    shuffle, seed, maxLength, lora, adam);
+                    centerRewardsCoefficient, shuffle, seed, maxLength, lora, adam);
         }
     }
 }

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import ai.djl.Device;
+import ai.djl.ndarray.NDManager;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -18,6 +19,9 @@ import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.ModelPresets;
+import dev.kaizen.alignment.model.NoGrad;
+import dev.kaizen.alignment.score.PaddedBatch;
+import dev.kaizen.alignment.tokenize.Prompt;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.alignment.train.Trainer;
 import dev.kaizen.alignment.train.TrainingOptions;
@@ -25,7 +29,7 @@ import dev.kaizen.alignment.train.TrainingOptions;
 /**
  * Real training on the synthetic two-style task: a tiny model is SFT-trained to answer in both
  * styles about equally, then each preference method must move the style-A share of answers
- * sampled for held-out prompts.
+ * sampled for held-out prompts, and a reward model must rank held-out pairs.
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES)
 class TwoStyleLearningTest {
@@ -78,6 +82,41 @@ class TwoStyleLearningTest {
     void dpoOnPairsRaisesStyleAToEightyFivePercent() {
         assertThat(shareAfter(TrainingOptions.Method.DPO, TwoStyleChat.preferenceRows(TwoStyleChat.trainFacts())))
                 .isGreaterThanOrEqualTo(0.85);
+    }
+
+    @Test
+    void theRewardModelRanksHeldOutPairsAtLeastNinetyPercentOfTheTime() throws IOException {
+        Path rewardDir = root.resolve("reward");
+        TrainingOptions options = TrainingOptions.builder(TrainingOptions.Method.RM)
+                .lora(new LoraAdapter.Config(8, 16, 0.0, LoraAdapter.ALL_TARGETS))
+                .batchSize(16).maxSteps(60).epochs(50).learningRate(5e-4).shuffle(true).build();
+        try (LlamaForCausalLM causal = LlamaForCausalLM.load(sft, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(sft);
+             LlamaForCausalLM reward = causal.toRewardModel(5);
+             Trainer trainer = new Trainer(reward, tokenizer, null, options)) {
+            trainer.train(TwoStyleChat.preferenceRows(TwoStyleChat.trainFacts()), step -> { });
+            trainer.save(rewardDir, sft);
+        }
+        try (LlamaForCausalLM reward = LlamaForCausalLM.load(rewardDir, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(rewardDir)) {
+            assertThat(reward.config().architecture()).isEqualTo("LlamaForSequenceClassification");
+            List<TwoStyleChat.Fact> heldOut = TwoStyleChat.heldOutFacts();
+            List<int[]> seqs = new java.util.ArrayList<>();
+            for (TwoStyleChat.Fact f : heldOut) {
+                seqs.add(tokenizer.encodePromptCompletion(Prompt.user(f.question()), f.answer(TwoStyleChat.Style.A)).ids());
+                seqs.add(tokenizer.encodePromptCompletion(Prompt.user(f.question()), f.answer(TwoStyleChat.Style.B)).ids());
+            }
+            PaddedBatch batch = PaddedBatch.of(seqs, java.util.Collections.nCopies(seqs.size(), 1));
+            float[] rewards;
+            try (NoGrad noGrad = NoGrad.enter(); NDManager m = reward.manager().newSubManager()) {
+                rewards = reward.rewards(m.create(batch.ids()), m.create(batch.attention())).toFloatArray();
+            }
+            int correct = 0;
+            for (int i = 0; i < heldOut.size(); i++) {
+                correct += rewards[2 * i] > rewards[2 * i + 1] ? 1 : 0;
+            }
+            double accuracy = (double) correct / heldOut.size();
+            System.out.printf("RM: %d of %d held-out pairs ranked correctly%n", correct, heldOut.size());
+            assertThat(accuracy).isGreaterThanOrEqualTo(0.9);
+        }
     }
 
     /**

@@ -34,16 +34,17 @@ import dev.kaizen.alignment.train.TrainingOptions;
 
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Train a Hugging Face model directory on a TRL-format JSONL dataset: sft (prompt/completion or "
-                + "messages), dpo (prompt/chosen/rejected) or kto (prompt/completion/label). Writes a PEFT adapter "
-                + "directory, or with --lora-rank 0 a full model directory.")
+                + "messages), rm (prompt/chosen/rejected, optional margin: a Bradley-Terry reward model), dpo "
+                + "(prompt/chosen/rejected) or kto (prompt/completion/label). Writes a PEFT adapter directory, or with "
+                + "--lora-rank 0 a full model directory; rm always writes a full *ForSequenceClassification directory.")
 final class TrainCommand implements Callable<Integer> {
 
-    enum Method { SFT, DPO, KTO }
+    enum Method { SFT, RM, DPO, KTO }
 
     @Spec
     CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "METHOD", description = "sft, dpo or kto.")
+    @Parameters(index = "0", paramLabel = "METHOD", description = "sft, rm, dpo or kto.")
     Method method;
 
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "The starting Hugging Face model directory.")
@@ -110,6 +111,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--undesirable-weight", paramLabel = "W", description = "kto's λU; default: the [1, 4/3] rule from the label counts.")
     Double undesirableWeight;
 
+    @Option(names = "--center-rewards-coefficient", defaultValue = "0", paramLabel = "C",
+            description = "rm's c·mean((r+ + r-)^2) term; 0 is off (default).")
+    double centerRewardsCoefficient;
+
     @Option(names = "--shuffle", description = "Shuffle each epoch; batches are taken in file order otherwise.")
     boolean shuffle;
 
@@ -134,7 +139,7 @@ final class TrainCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         TrlDataset.Format format = switch (method) {
             case SFT -> TrlDataset.Format.SFT;
-            case DPO -> TrlDataset.Format.PREFERENCE;
+            case RM, DPO -> TrlDataset.Format.PREFERENCE;
             case KTO -> TrlDataset.Format.UNPAIRED;
         };
         TrlDataset.Contents contents = TrlDataset.read(data, format, skipBadRows, err::println);
@@ -144,7 +149,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainingOptions options = options();
         ObjectMapper json = new ObjectMapper();
         try (ChatTokenizer tokenizer = ChatTokenizer.load(model);
-             LlamaForCausalLM policy = LlamaForCausalLM.load(model, device.device());
+             LlamaForCausalLM policy = loadPolicy();
              LlamaForCausalLM reference = loadReference();
              BufferedWriter metricsOut = metrics == null ? null : Files.newBufferedWriter(metrics);
              Trainer trainer = new Trainer(policy, tokenizer, reference, options)) {
@@ -178,7 +183,8 @@ final class TrainCommand implements Callable<Integer> {
         TrainingOptions.Builder b = TrainingOptions.builder(m)
                 .batchSize(batchSize).gradientAccumulationSteps(accumulation).maxSteps(maxSteps).epochs(epochs)
                 .warmupRatio(warmupRatio).schedule(schedule).beta(beta).labelSmoothing(labelSmoothing)
-                .desirableWeight(desirableWeight).undesirableWeight(undesirableWeight).shuffle(shuffle).seed(seed)
+                .desirableWeight(desirableWeight).undesirableWeight(undesirableWeight)
+                .centerRewardsCoefficient(centerRewardsCoefficient).shuffle(shuffle).seed(seed)
                 .maxLength(maxLength)
                 .lora(loraRank == 0 ? null : new LoraAdapter.Config(loraRank, loraAlpha, loraDropout, loraTargets));
         if (learningRate != null) {
@@ -190,7 +196,7 @@ final class TrainCommand implements Callable<Integer> {
                 switch (method) {
                     case DPO -> b.dpoLoss(DpoLoss.Type.valueOf(t));
                     case KTO -> b.ktoLoss(KtoLoss.Type.valueOf(t));
-                    case SFT -> throw new IllegalArgumentException("--loss-type does not apply to sft");
+                    case SFT, RM -> throw new IllegalArgumentException("--loss-type does not apply to " + method.name().toLowerCase());
                 }
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException(e.getMessage().startsWith("--") ? e.getMessage()
@@ -226,10 +232,22 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
+    /** The model to train; for rm a causal model gains a score head (a model that has one is used as it is). */
+    private LlamaForCausalLM loadPolicy() {
+        LlamaForCausalLM loaded = LlamaForCausalLM.load(model, device.device());
+        if (method != Method.RM || loaded.config().sequenceClassification()) {
+            return loaded;
+        }
+        try (loaded) {
+            return loaded.toRewardModel(seed);
+        }
+    }
+
     private LlamaForCausalLM loadReference() {
         if (refModel != null) {
             return LlamaForCausalLM.load(refModel, device.device());
         }
-        return method != Method.SFT && loraRank == 0 ? LlamaForCausalLM.load(model, device.device()) : null;
+        boolean preference = method == Method.DPO || method == Method.KTO;
+        return preference && loraRank == 0 ? LlamaForCausalLM.load(model, device.device()) : null;
     }
 }

@@ -101,6 +101,28 @@ class TrainCommandTest {
                 .isGreaterThan(logprobs("--model", base.toString()).get("completion_logprob_sum").asDouble());
     }
 
+    @Test
+    void rmWritesARewardModelDirectory() throws Exception {
+        Path data = root.resolve("pairs.jsonl");
+        List<String> lines = new ArrayList<>();
+        for (TwoStyleChat.Fact f : TwoStyleChat.trainFacts().subList(0, 8)) {
+            lines.add(JSON.writeValueAsString(Map.of("prompt", f.question(), "chosen", f.answer(TwoStyleChat.Style.A),
+                    "rejected", f.answer(TwoStyleChat.Style.B), "margin", 0.5)));
+        }
+        Files.write(data, lines);
+        Path out = root.resolve("rm");
+        CliRun run = CliRun.of("train", "rm", "--model", base.toString(), "--data", data.toString(), "--out", out.toString(),
+                "--batch-size", "4", "--learning-rate", "1e-3", "--center-rewards-coefficient", "0.01");
+        assertThat(run.exitCode()).as(run.err()).isZero();
+        JsonNode config = JSON.readTree(out.resolve("config.json").toFile());
+        assertThat(config.get("architectures").get(0).asText()).isEqualTo("LlamaForSequenceClassification");
+        assertThat(config.get("num_labels").asInt()).isEqualTo(1);
+        try (var weights = dev.kaizen.alignment.weights.ModelWeights.open(out)) {
+            assertThat(weights.names()).contains("score.weight").doesNotContain("lm_head.weight");
+            assertThat(weights.entry("score.weight").shape()).containsExactly(1, 128);
+        }
+    }
+
     private static JsonNode logprobs(String... model) throws Exception {
         List<String> args = new ArrayList<>(List.of("model", "logprobs"));
         args.addAll(List.of(model));
