@@ -19,6 +19,7 @@ class NoGradTest {
 
     @Test
     void scoringAndGeneratingLeaveTheThreadsGradModeAsTheyFoundIt() {
+        boolean original = JniUtils.isGradMode();
         try (LlamaForCausalLM model = LlamaForCausalLM.load(TestModels.tiny(), Device.cpu());
              ChatTokenizer tokenizer = ChatTokenizer.load(TestModels.tiny())) {
             JniUtils.setGradMode(true);
@@ -30,6 +31,8 @@ class NoGradTest {
                 assertThat(JniUtils.isGradMode()).isFalse();
             }
             assertThat(JniUtils.isGradMode()).isTrue();
+        } finally {
+            JniUtils.setGradMode(original);
         }
     }
 }

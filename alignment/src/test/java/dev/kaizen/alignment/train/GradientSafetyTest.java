@@ -20,6 +20,7 @@ import dev.kaizen.alignment.TestModels;
 import dev.kaizen.alignment.loss.KtoLoss;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
+import dev.kaizen.alignment.model.NoGrad;
 import dev.kaizen.alignment.score.PaddedBatch;
 
 /**
@@ -35,11 +36,13 @@ class GradientSafetyTest {
              LoraAdapter adapter = LoraAdapter.attach(model, new LoraAdapter.Config(4, 8, 0, LoraAdapter.ALL_TARGETS), 3)) {
             adapter.parameters().values().forEach(p -> p.setRequiresGradient(true));
             // Make B non-zero so every adapter weight gets a gradient.
-            adapter.parameters().forEach((name, p) -> {
-                if (name.endsWith("lora_B.weight")) {
-                    p.addi(0.01f);
-                }
-            });
+            try (NoGrad noGrad = NoGrad.enter()) {
+                adapter.parameters().forEach((name, p) -> {
+                    if (name.endsWith("lora_B.weight")) {
+                        p.addi(0.01f);
+                    }
+                });
+            }
             Map<String, float[]> quiet = gradients(model, adapter, false);
             Map<String, float[]> disturbed = gradients(model, adapter, true);
             assertThat(disturbed.keySet()).isEqualTo(quiet.keySet());
