@@ -19,20 +19,26 @@ class NoGradTest {
 
     @Test
     void scoringAndGeneratingLeaveTheThreadsGradModeAsTheyFoundIt() {
-        boolean original = JniUtils.isGradMode();
         try (LlamaForCausalLM model = LlamaForCausalLM.load(TestModels.tiny(), Device.cpu());
              ChatTokenizer tokenizer = ChatTokenizer.load(TestModels.tiny())) {
-            JniUtils.setGradMode(true);
-            Scorer.score(model, List.of(new Scorer.Sequence(new int[] {1, 2, 3}, 1)));
-            assertThat(JniUtils.isGradMode()).isTrue();
-            new Generator(model, tokenizer).generate(new int[] {1, 2}, new SamplingParams(3, 0, 0, 1, 0, List.of(), false), null);
-            assertThat(JniUtils.isGradMode()).isTrue();
-            try (NoGrad noGrad = NoGrad.enter()) {
-                assertThat(JniUtils.isGradMode()).isFalse();
+            boolean original = JniUtils.isGradMode();  // the natives are loaded once a model is
+            try {
+                checkModeIsRestored(model, tokenizer);
+            } finally {
+                JniUtils.setGradMode(original);
             }
-            assertThat(JniUtils.isGradMode()).isTrue();
-        } finally {
-            JniUtils.setGradMode(original);
         }
+    }
+
+    private static void checkModeIsRestored(LlamaForCausalLM model, ChatTokenizer tokenizer) {
+        JniUtils.setGradMode(true);
+        Scorer.score(model, List.of(new Scorer.Sequence(new int[] {1, 2, 3}, 1)));
+        assertThat(JniUtils.isGradMode()).isTrue();
+        new Generator(model, tokenizer).generate(new int[] {1, 2}, new SamplingParams(3, 0, 0, 1, 0, List.of(), false), null);
+        assertThat(JniUtils.isGradMode()).isTrue();
+        try (NoGrad noGrad = NoGrad.enter()) {
+            assertThat(JniUtils.isGradMode()).isFalse();
+        }
+        assertThat(JniUtils.isGradMode()).isTrue();
     }
 }
