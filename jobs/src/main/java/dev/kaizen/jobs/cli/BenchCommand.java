@@ -42,9 +42,8 @@ final class BenchCommand {
         @Spec
         CommandSpec spec;
 
-        @Option(names = "--presets", split = ",", defaultValue = "tiny,smollm2-135m", paramLabel = "NAME",
-                description = "Presets to measure (default: ${DEFAULT-VALUE}).")
-        List<String> presets;
+        @Mixin
+        Presets presets;
 
         @Option(names = "--steps", defaultValue = "3", paramLabel = "N",
                 description = "Timed KTO steps per case, after one warm-up step (default: ${DEFAULT-VALUE}).")
@@ -61,7 +60,7 @@ final class BenchCommand {
             PrintWriter out = spec.commandLine().getOut();
             out.printf("%-14s %-5s %10s %14s %12s %14s%n", "PRESET", "MODE", "TOKENS/STEP", "KTO TOKENS/S", "S/STEP", "PEAK RSS MIB");
             List<Row> rows = TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), batchSize * (steps + 1), 0.5, 1));
-            for (String name : presets) {
+            for (String name : presets.names) {
                 ModelPresets preset = ModelPresets.byId(name);
                 Path dir = Files.createTempDirectory("kaizen-bench-");
                 try {
@@ -114,9 +113,8 @@ final class BenchCommand {
         @Spec
         CommandSpec spec;
 
-        @Option(names = "--presets", split = ",", defaultValue = "tiny,smollm2-135m", paramLabel = "NAME",
-                description = "Presets to measure (default: ${DEFAULT-VALUE}).")
-        List<String> presets;
+        @Mixin
+        Presets presets;
 
         @Option(names = "--iterations", defaultValue = "3", paramLabel = "N",
                 description = "Timed forwards per preset, after one warm-up (default: ${DEFAULT-VALUE}).")
@@ -129,7 +127,7 @@ final class BenchCommand {
         public Integer call() throws Exception {
             PrintWriter out = spec.commandLine().getOut();
             out.printf("%-14s %10s %22s %16s %14s%n", "PRESET", "PARAMS", "FORWARD TOK/S (8x256)", "GENERATE TOK/S", "PEAK RSS MIB");
-            for (String name : presets) {
+            for (String name : presets.names) {
                 ModelPresets preset = ModelPresets.byId(name);
                 Path dir = Files.createTempDirectory("kaizen-bench-");
                 try {
@@ -182,6 +180,13 @@ final class BenchCommand {
             return produced / ((System.nanoTime() - start) / 1e9);
         }
 
+    }
+
+    /** {@code --presets}: which model presets a benchmark measures. */
+    static final class Presets {
+        @Option(names = "--presets", split = ",", defaultValue = "tiny,smollm2-135m", paramLabel = "NAME",
+                description = "Presets to measure (default: ${DEFAULT-VALUE}).")
+        List<String> names;
     }
 
     /** Makes VmHWM start again from the current size, so writing the preset does not count. */

@@ -1,7 +1,6 @@
 package dev.kaizen.jobs.cli;
 
 import java.io.PrintWriter;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 
@@ -23,11 +22,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Hugging Face model directory.")
-    Path model;
-
-    @Option(names = "--adapter", paramLabel = "DIR", description = "A PEFT LoRA adapter directory to apply.")
-    Path adapter;
+    @Mixin
+    ModelOptions model;
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt.")
     String prompt;
@@ -60,8 +56,8 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         SamplingParams params = new SamplingParams(maxNewTokens, temperature, topK, topP, seed, stop, true);
         PrintWriter out = spec.commandLine().getOut();
-        try (ChatTokenizer tokenizer = ChatTokenizer.load(model);
-             LlamaForCausalLM m = ModelCommand.load(model, adapter, device)) {
+        try (ChatTokenizer tokenizer = ChatTokenizer.load(model.model);
+             LlamaForCausalLM m = model.load(device)) {
             new Generator(m, tokenizer).generate(tokenizer.encodePrompt(ModelCommand.prompt(prompt, chat)), params, piece -> {
                 out.print(piece);
                 out.flush();

@@ -33,20 +33,6 @@ final class ModelCommand {
         return chat ? Prompt.user(text) : Prompt.text(text);
     }
 
-    /** The model of {@code dir}, with the PEFT adapter of {@code adapter} applied when given. */
-    static LlamaForCausalLM load(Path dir, Path adapter, DeviceOption device) {
-        LlamaForCausalLM model = LlamaForCausalLM.load(dir, device.device());
-        if (adapter != null) {
-            try {
-                LoraAdapter.load(model, adapter);  // owned by the model's manager: closed with it
-            } catch (RuntimeException e) {
-                model.close();
-                throw e;
-            }
-        }
-        return model;
-    }
-
     @Command(name = "merge", mixinStandardHelpOptions = true,
             description = "Fold a PEFT LoRA adapter into its base: write a full Hugging Face model directory.")
     static final class Merge implements Callable<Integer> {
@@ -116,11 +102,8 @@ final class ModelCommand {
         @Spec
         CommandSpec spec;
 
-        @Option(names = "--model", required = true, paramLabel = "DIR", description = "Hugging Face model directory.")
-        Path model;
-
-        @Option(names = "--adapter", paramLabel = "DIR", description = "A PEFT LoRA adapter directory to apply.")
-        Path adapter;
+        @Mixin
+        ModelOptions model;
 
         @ArgGroup(exclusive = true, multiplicity = "1")
         Input input;
@@ -155,14 +138,14 @@ final class ModelCommand {
                 ids = input.ids;
                 completionStart = 1;
             } else {
-                try (ChatTokenizer tokenizer = ChatTokenizer.load(model)) {
+                try (ChatTokenizer tokenizer = ChatTokenizer.load(model.model)) {
                     ChatTokenizer.PromptCompletion sample =
                             tokenizer.encodePromptCompletion(prompt(input.text.prompt, input.text.chat), input.text.completion);
                     ids = sample.ids();
                     completionStart = Math.max(1, sample.completionStart());
                 }
             }
-            try (LlamaForCausalLM m = load(model, adapter, device)) {
+            try (LlamaForCausalLM m = model.load(device)) {
                 int vocab = m.config().vocabSize();
                 for (int id : ids) {
                     if (id < 0 || id >= vocab) {
