@@ -1,0 +1,71 @@
+package dev.kaizen.operators.validate;
+
+import java.io.Serializable;
+import java.nio.ByteBuffer;
+import java.time.Clock;
+import java.time.Instant;
+
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.streaming.api.functions.ProcessFunction;
+import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
+
+import dev.kaizen.schemas.DeadLetter;
+import dev.kaizen.schemas.wire.Decoded;
+import dev.kaizen.schemas.wire.Rejection;
+import dev.kaizen.schemas.wire.WireCodec;
+
+/**
+ * The validate stage: decodes each raw record with the wire codec and its field rules. Valid
+ * records go on; anything else becomes a DeadLetter on {@link #DEAD_LETTERS} with the original
+ * bytes, where it came from and the reason. Bad input never stops the job.
+ */
+public final class ValidateRecords<T> extends ProcessFunction<RawRecord, T> {
+
+    /** Dead letters of every stage leave through this side output. */
+    public static final OutputTag<DeadLetter> DEAD_LETTERS = new OutputTag<>("dead-letters") {};
+
+    /** Makes the (not serializable) codec on the task, from a serializable recipe. */
+    @FunctionalInterface
+    public interface CodecFactory<T> extends Serializable {
+        WireCodec<T> create(Clock clock);
+    }
+
+    private final CodecFactory<T> factory;
+    private transient WireCodec<T> codec;
+    private transient Counter valid;
+    private transient Counter rejected;
+
+    public ValidateRecords(CodecFactory<T> factory) {
+        this.factory = factory;
+    }
+
+    @Override
+    public void open(OpenContext context) {
+        codec = factory.create(Clock.systemUTC());
+        valid = getRuntimeContext().getMetricGroup().counter("valid");
+        rejected = getRuntimeContext().getMetricGroup().counter("rejected");
+    }
+
+    @Override
+    public void processElement(RawRecord record, Context ctx, Collector<T> out) {
+        Decoded<T> decoded = codec.decode(record.value());
+        if (decoded instanceof Decoded.Valid<T> v) {
+            valid.inc();
+            out.collect(v.value());
+            return;
+        }
+        rejected.inc();
+        ctx.output(DEAD_LETTERS, deadLetter(record, ((Decoded.Invalid<T>) decoded).rejection(), Instant.now()));
+    }
+
+    /** A dead letter for a record rejected where it entered the job: source position, reason and bytes. */
+    public static DeadLetter deadLetter(RawRecord record, Rejection rejection, Instant now) {
+        return DeadLetter.newBuilder()
+                .setSourceTopic(record.topic()).setPartition(record.partition()).setOffset(record.offset())
+                .setReason(rejection.code()).setDetail(rejection.message())
+                .setOriginal(ByteBuffer.wrap(record.value() == null ? new byte[0] : record.value()))
+                .setTime(now).build();
+    }
+}
