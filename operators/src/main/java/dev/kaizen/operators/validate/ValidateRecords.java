@@ -6,6 +6,8 @@ import java.time.Clock;
 import java.time.Instant;
 
 import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.java.typeutils.ResultTypeQueryable;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
@@ -21,7 +23,7 @@ import dev.kaizen.schemas.wire.WireCodec;
  * records go on; anything else becomes a DeadLetter on {@link #DEAD_LETTERS} with the original
  * bytes, where it came from and the reason. Bad input never stops the job.
  */
-public final class ValidateRecords<T> extends ProcessFunction<RawRecord, T> {
+public final class ValidateRecords<T> extends ProcessFunction<RawRecord, T> implements ResultTypeQueryable<T> {
 
     /** Dead letters of every stage leave through this side output. */
     public static final OutputTag<DeadLetter> DEAD_LETTERS = new OutputTag<>("dead-letters") {};
@@ -32,13 +34,21 @@ public final class ValidateRecords<T> extends ProcessFunction<RawRecord, T> {
         WireCodec<T> create(Clock clock);
     }
 
+    private final Class<T> type;
     private final CodecFactory<T> factory;
     private transient WireCodec<T> codec;
     private transient Counter valid;
     private transient Counter rejected;
 
-    public ValidateRecords(CodecFactory<T> factory) {
+    public ValidateRecords(Class<T> type, CodecFactory<T> factory) {
+        this.type = type;
         this.factory = factory;
+    }
+
+    /** The record class, which Flink's type extraction cannot see through the type variable. */
+    @Override
+    public TypeInformation<T> getProducedType() {
+        return TypeInformation.of(type);
     }
 
     @Override

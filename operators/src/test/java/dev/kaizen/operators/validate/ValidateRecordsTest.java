@@ -23,7 +23,7 @@ class ValidateRecordsTest {
     private static final WireCodec<FeedbackEvent> CODEC = WireCodec.feedbackEvents(Clock.systemUTC());
 
     private static OneInputStreamOperatorTestHarness<RawRecord, FeedbackEvent> harness() throws Exception {
-        return ProcessFunctionTestHarnesses.forProcessFunction(new ValidateRecords<>(WireCodec::feedbackEvents));
+        return ProcessFunctionTestHarnesses.forProcessFunction(new ValidateRecords<>(FeedbackEvent.class, WireCodec::feedbackEvents));
     }
 
     private static FeedbackEvent.Builder event() {
