@@ -1,0 +1,133 @@
+package dev.kaizen.operators.settle;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.streaming.api.watermark.Watermark;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
+import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
+import org.junit.jupiter.api.Test;
+
+import dev.kaizen.operators.validate.ValidateRecords;
+import dev.kaizen.schemas.ChatMessage;
+import dev.kaizen.schemas.DeadLetter;
+import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.ResponseLogged;
+import dev.kaizen.schemas.Vote;
+
+class SettleVotesTest {
+
+    private static final long T0 = Instant.parse("2026-11-24T12:00:00Z").toEpochMilli();
+    private static final SettleConfig CONFIG = new SettleConfig(Duration.ofSeconds(10), Duration.ofSeconds(60), Duration.ofSeconds(120));
+    private static final List<ChatMessage> PROMPT = List.of(new ChatMessage("user", "What is Kafka?"));
+
+    private static KeyedTwoInputStreamOperatorTestHarness<String, FeedbackEvent, ResponseLogged, SettledVote> harness() throws Exception {
+        var h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(new SettleVotes(CONFIG),
+                FeedbackEvent::getResponseId, ResponseLogged::getResponseId, Types.STRING);
+        h.open();
+        return h;
+    }
+
+    private static FeedbackEvent vote(String id, String response, String user, Vote vote, long at) {
+        return FeedbackEvent.newBuilder().setEventId(id).setResponseId(response).setUserId(user).setModelId("tiny")
+                .setVote(vote).setEventTime(Instant.ofEpochMilli(at)).setPrompt(null).setCompletion(null).setAttributes(null).build();
+    }
+
+    private static ResponseLogged answer(String response, long at) {
+        return ResponseLogged.newBuilder().setResponseId(response).setModelId("tiny").setModelVersion(1)
+                .setPrompt(PROMPT).setCompletion("A log.").setCreatedAt(Instant.ofEpochMilli(at)).build();
+    }
+
+    private static void vote(KeyedTwoInputStreamOperatorTestHarness<String, FeedbackEvent, ResponseLogged, SettledVote> h,
+                             FeedbackEvent v) throws Exception {
+        h.processElement1(new StreamRecord<>(v, v.getEventTime().toEpochMilli()));
+    }
+
+    @Test
+    void theLastVoteWinsOnceTheWatermarkPassesItsLateness() throws Exception {
+        try (var h = harness()) {
+            h.processElement2(new StreamRecord<>(answer("r1", T0), T0));
+            vote(h, vote("e1", "r1", "alice", Vote.UP, T0 + 1_000));
+            vote(h, vote("e1", "r1", "alice", Vote.UP, T0 + 1_000));          // a redelivery
+            vote(h, vote("e2", "r1", "alice", Vote.DOWN, T0 + 3_000));        // she changed her mind
+            vote(h, vote("e3", "r1", "bob", Vote.UP, T0 + 2_000));
+            vote(h, vote("e4", "r1", "bob", Vote.CLEAR, T0 + 4_000));         // and he withdrew his
+            h.processBothWatermarks(new Watermark(T0 + 12_000));
+            assertThat(h.extractOutputValues()).as("not final before time + lateness").isEmpty();
+            h.processBothWatermarks(new Watermark(T0 + 14_000));
+            assertThat(h.extractOutputValues()).containsExactly(
+                    new SettledVote("tiny", "r1", "alice", "e2", T0 + 3_000, false, PROMPT, "A log."));
+        }
+    }
+
+    @Test
+    void aVoteWaitsForItsAnswerThenJoinsIt() throws Exception {
+        try (var h = harness()) {
+            vote(h, vote("e1", "r2", "carol", Vote.UP, T0));
+            h.processBothWatermarks(new Watermark(T0 + 30_000));
+            assertThat(h.extractOutputValues()).isEmpty();
+            h.processElement2(new StreamRecord<>(answer("r2", T0 + 31_000), T0 + 31_000));
+            assertThat(h.extractOutputValues()).extracting(SettledVote::userId, SettledVote::desirable, SettledVote::completion)
+                    .containsExactly(org.assertj.core.groups.Tuple.tuple("carol", true, "A log."));
+        }
+    }
+
+    @Test
+    void inlineTextNeedsNoAnswer() throws Exception {
+        try (var h = harness()) {
+            FeedbackEvent withText = vote("e1", "r3", "dan", Vote.UP, T0);
+            withText.setPrompt(PROMPT);
+            withText.setCompletion("Inline.");
+            vote(h, withText);
+            h.processBothWatermarks(new Watermark(T0 + 10_000));
+            assertThat(h.extractOutputValues()).extracting(SettledVote::completion).containsExactly("Inline.");
+        }
+    }
+
+    @Test
+    void aVoteWhoseAnswerNeverComesIsDeadLettered() throws Exception {
+        try (var h = harness()) {
+            vote(h, vote("e1", "r4", "erin", Vote.DOWN, T0));
+            h.processBothWatermarks(new Watermark(T0 + 69_999));
+            assertThat(h.getSideOutput(ValidateRecords.DEAD_LETTERS)).isNull();
+            h.processBothWatermarks(new Watermark(T0 + 70_000));
+            List<DeadLetter> dead = h.getSideOutput(ValidateRecords.DEAD_LETTERS).stream().map(StreamRecord::getValue).toList();
+            assertThat(dead).extracting(DeadLetter::getReason).containsExactly("unknown-response");
+            assertThat(dead.get(0).getDetail()).contains("r4");
+            assertThat(h.extractOutputValues()).isEmpty();
+        }
+    }
+
+    @Test
+    void votesAfterTheDecisionAreLate() throws Exception {
+        try (var h = harness()) {
+            h.processElement2(new StreamRecord<>(answer("r5", T0), T0));
+            vote(h, vote("e1", "r5", "fay", Vote.UP, T0));
+            h.processBothWatermarks(new Watermark(T0 + 20_000));
+            vote(h, vote("e2", "r5", "fay", Vote.DOWN, T0 + 15_000));         // after her decision was final
+            vote(h, vote("e3", "r5", "gus", Vote.UP, T0 + 5_000));            // too old to be counted
+            assertThat(h.getSideOutput(SettleVotes.LATE)).extracting(r -> r.getValue().getEventId()).containsExactly("e2", "e3");
+            assertThat(h.extractOutputValues()).extracting(SettledVote::eventId).containsExactly("e1");
+        }
+    }
+
+    @Test
+    void stateAndTimersAreGoneAfterRetention() throws Exception {
+        try (var h = harness()) {
+            h.processElement2(new StreamRecord<>(answer("r6", T0), T0));
+            vote(h, vote("e1", "r6", "hal", Vote.UP, T0));
+            vote(h, vote("e2", "r6", "ivy", Vote.DOWN, T0 + 1_000));
+            h.processBothWatermarks(new Watermark(T0 + 20_000));
+            assertThat(h.numKeyedStateEntries()).isPositive();
+            h.processBothWatermarks(new Watermark(T0 + 200_000));
+            assertThat(h.extractOutputValues()).hasSize(2);
+            assertThat(h.numKeyedStateEntries()).isZero();
+            assertThat(h.numEventTimeTimers()).isZero();
+        }
+    }
+}
