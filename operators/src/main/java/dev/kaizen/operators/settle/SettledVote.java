@@ -1,12 +1,23 @@
 package dev.kaizen.operators.settle;
 
+import java.time.Instant;
 import java.util.List;
 
 import dev.kaizen.schemas.ChatMessage;
+import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.Vote;
 
 /**
  * A user's final verdict on one answer, with the answer's text: one KTO sample. The event id is
  * that of the vote that won, so every count downstream can be traced to one input.
  */
 public record SettledVote(String modelId, String responseId, String userId, String eventId, long eventTime,
-                          boolean desirable, List<ChatMessage> prompt, String completion) {}
+                          boolean desirable, List<ChatMessage> prompt, String completion) {
+
+    /** The vote as a FeedbackEvent carrying its text inline: what a dead letter keeps, so it can be replayed. */
+    public FeedbackEvent toFeedbackEvent() {
+        return FeedbackEvent.newBuilder().setEventId(eventId).setResponseId(responseId).setUserId(userId).setModelId(modelId)
+                .setVote(desirable ? Vote.UP : Vote.DOWN).setEventTime(Instant.ofEpochMilli(eventTime))
+                .setPrompt(prompt).setCompletion(completion).setAttributes(null).build();
+    }
+}

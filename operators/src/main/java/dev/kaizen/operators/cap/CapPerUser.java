@@ -1,0 +1,80 @@
+package dev.kaizen.operators.cap;
+
+import java.nio.ByteBuffer;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.MapState;
+import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.util.Collector;
+
+import dev.kaizen.operators.settle.SettledVote;
+import dev.kaizen.operators.validate.ValidateRecords;
+import dev.kaizen.schemas.DeadLetter;
+import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.wire.WireCodec;
+
+/**
+ * One user cannot steer the model: keyed by (model, user), at most {@code limit} settled samples
+ * per event-time hour pass; the surplus is dead-lettered as {@code user-cap}, replayable. An
+ * hour's count is dropped when the watermark leaves the hour.
+ */
+public final class CapPerUser extends KeyedProcessFunction<String, SettledVote, SettledVote> {
+
+    static final long HOUR = Duration.ofHours(1).toMillis();
+
+    private final int limit;
+    private transient MapState<Long, Integer> countsByHour;
+    private transient WireCodec<FeedbackEvent> codec;
+    private transient Counter capped;
+
+    public CapPerUser(int limit) {
+        if (limit < 1) {
+            throw new IllegalArgumentException("the per-user cap must be at least 1 sample an hour, not " + limit);
+        }
+        this.limit = limit;
+    }
+
+    /** The key this stage expects: model and user together. */
+    public static String key(SettledVote vote) {
+        return vote.modelId() + "\u0000" + vote.userId();
+    }
+
+    @Override
+    public void open(OpenContext context) {
+        countsByHour = getRuntimeContext().getMapState(new MapStateDescriptor<>("counts-by-hour", Types.LONG, Types.INT));
+        codec = WireCodec.feedbackEvents(Clock.systemUTC());
+        capped = getRuntimeContext().getMetricGroup().counter("capped");
+    }
+
+    @Override
+    public void processElement(SettledVote vote, Context ctx, Collector<SettledVote> out) throws Exception {
+        long hour = Math.floorDiv(vote.eventTime(), HOUR) * HOUR;
+        Integer count = countsByHour.get(hour);
+        int n = count == null ? 0 : count;
+        if (n < limit) {
+            if (count == null) {
+                ctx.timerService().registerEventTimeTimer(hour + HOUR);
+            }
+            countsByHour.put(hour, n + 1);
+            out.collect(vote);
+            return;
+        }
+        capped.inc();
+        ctx.output(ValidateRecords.DEAD_LETTERS, DeadLetter.newBuilder().setSourceTopic("chat-feedback")
+                .setPartition(null).setOffset(null).setReason("user-cap")
+                .setDetail("user " + vote.userId() + " already gave " + limit + " samples to model " + vote.modelId()
+                        + " in the hour from " + Instant.ofEpochMilli(hour))
+                .setOriginal(ByteBuffer.wrap(codec.encode(vote.toFeedbackEvent()))).setTime(Instant.now()).build());
+    }
+
+    @Override
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<SettledVote> out) throws Exception {
+        countsByHour.remove(timestamp - HOUR);
+    }
+}

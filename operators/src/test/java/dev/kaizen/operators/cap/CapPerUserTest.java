@@ -1,0 +1,52 @@
+package dev.kaizen.operators.cap;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Clock;
+import java.time.Instant;
+import java.util.List;
+
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.streaming.api.watermark.Watermark;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
+import org.junit.jupiter.api.Test;
+
+import dev.kaizen.operators.settle.SettledVote;
+import dev.kaizen.operators.validate.ValidateRecords;
+import dev.kaizen.schemas.ChatMessage;
+import dev.kaizen.schemas.DeadLetter;
+import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.wire.Decoded;
+import dev.kaizen.schemas.wire.WireCodec;
+
+class CapPerUserTest {
+
+    private static final long HOUR0 = Instant.parse("2026-11-24T12:00:00Z").toEpochMilli();
+
+    private static SettledVote sample(String user, String event, long at) {
+        return new SettledVote("tiny", "r-" + event, user, event, at, true, List.of(new ChatMessage("user", "Q?")), "A.");
+    }
+
+    @Test
+    void atMostTheLimitPerUserAndHourPassesAndTheRestIsReplayable() throws Exception {
+        try (var h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(new CapPerUser(3), CapPerUser::key, Types.STRING)) {
+            for (int i = 0; i < 5; i++) {
+                h.processElement(sample("mallory", "m" + i, HOUR0 + i * 1_000), HOUR0 + i * 1_000);
+            }
+            h.processElement(sample("alice", "a0", HOUR0 + 10_000), HOUR0 + 10_000);
+            h.processElement(sample("mallory", "m5", HOUR0 + CapPerUser.HOUR + 5), HOUR0 + CapPerUser.HOUR + 5);  // a new hour
+
+            assertThat(h.extractOutputValues()).extracting(SettledVote::eventId).containsExactly("m0", "m1", "m2", "a0", "m5");
+            List<DeadLetter> dead = h.getSideOutput(ValidateRecords.DEAD_LETTERS).stream().map(StreamRecord::getValue).toList();
+            assertThat(dead).extracting(DeadLetter::getReason).containsExactly("user-cap", "user-cap");
+            Decoded<FeedbackEvent> replay = WireCodec.feedbackEvents(Clock.systemUTC()).decode(dead.get(0).getOriginal().array());
+            assertThat(replay).isInstanceOfSatisfying(Decoded.Valid.class,
+                    v -> assertThat(((FeedbackEvent) v.value()).getEventId()).isEqualTo("m3"));
+
+            h.processWatermark(new Watermark(HOUR0 + 2 * CapPerUser.HOUR));
+            assertThat(h.numKeyedStateEntries()).isZero();
+            assertThat(h.numEventTimeTimers()).isZero();
+        }
+    }
+}
