@@ -34,6 +34,10 @@ public final class WireSerializer<T> implements KafkaRecordSerializationSchema<T
         this.keyOf = keyOf;
     }
 
+    public String topic() {
+        return topic;
+    }
+
     @Override
     public void open(SerializationSchema.InitializationContext context, KafkaSinkContext sinkContext) {
         codec = factory.create(Clock.systemUTC());

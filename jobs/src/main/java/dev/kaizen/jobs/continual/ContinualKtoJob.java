@@ -1,0 +1,103 @@
+package dev.kaizen.jobs.continual;
+
+import java.util.Properties;
+
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.connector.base.DeliveryGuarantee;
+import org.apache.flink.connector.kafka.sink.KafkaSink;
+import org.apache.flink.connector.kafka.source.KafkaSource;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+import dev.kaizen.operators.accumulate.AccumulateBatches;
+import dev.kaizen.operators.accumulate.KtoBatch;
+import dev.kaizen.operators.cap.CapPerUser;
+import dev.kaizen.operators.kafka.RawRecordDeserializer;
+import dev.kaizen.operators.kafka.WireSerializer;
+import dev.kaizen.operators.settle.SettleVotes;
+import dev.kaizen.operators.settle.SettledVote;
+import dev.kaizen.operators.validate.RawRecord;
+import dev.kaizen.operators.validate.ValidateRecords;
+import dev.kaizen.schemas.DeadLetter;
+import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.ResponseLogged;
+import dev.kaizen.schemas.wire.WireCodec;
+
+/**
+ * The continual-kto job graph, read top to bottom as the loop in DESIGN.md: sources, validate,
+ * settle (dedup, join, settle per response), cap per user, accumulate KTO batches per model. One
+ * named, uid'd operator per stage, so savepoints survive changes; three shuffles in all.
+ */
+public final class ContinualKtoJob {
+
+    /** The streams the graph ends in: KTO batches for the update stage, and the accepted samples. */
+    public record Outputs(DataStream<SettledVote> samples, DataStream<KtoBatch> batches) {}
+
+    private ContinualKtoJob() {}
+
+    /** Builds the graph into {@code env}; {@code bounded} stops the sources at the offsets current at start (tests, replays). */
+    public static Outputs build(StreamExecutionEnvironment env, JobConfig c, boolean bounded) {
+        SingleOutputStreamOperator<FeedbackEvent> votes = env
+                .fromSource(source(c, c.topics().feedback(), bounded), WatermarkStrategy.noWatermarks(), c.topics().feedback())
+                .uid("source-feedback")
+                .process(new ValidateRecords<>(FeedbackEvent.class, WireCodec::feedbackEvents)).name("validate-feedback").uid("validate-feedback");
+        SingleOutputStreamOperator<ResponseLogged> responses = env
+                .fromSource(source(c, c.topics().responses(), bounded), WatermarkStrategy.noWatermarks(), c.topics().responses())
+                .uid("source-responses")
+                .process(new ValidateRecords<>(ResponseLogged.class, WireCodec::responses)).name("validate-responses").uid("validate-responses");
+
+        DataStream<FeedbackEvent> timedVotes = votes.assignTimestampsAndWatermarks(
+                WatermarkStrategy.<FeedbackEvent>forBoundedOutOfOrderness(c.outOfOrderness())
+                        .withTimestampAssigner((e, t) -> e.getEventTime().toEpochMilli()).withIdleness(c.idleness()))
+                .name("vote-time").uid("vote-time");
+        DataStream<ResponseLogged> timedResponses = responses.assignTimestampsAndWatermarks(
+                WatermarkStrategy.<ResponseLogged>forBoundedOutOfOrderness(c.outOfOrderness())
+                        .withTimestampAssigner((r, t) -> r.getCreatedAt().toEpochMilli()).withIdleness(c.idleness()))
+                .name("response-time").uid("response-time");
+
+        SingleOutputStreamOperator<SettledVote> settled = timedVotes.keyBy(FeedbackEvent::getResponseId)
+                .connect(timedResponses.keyBy(ResponseLogged::getResponseId))
+                .process(new SettleVotes(c.settle())).name("settle-votes").uid("settle-votes");
+        SingleOutputStreamOperator<SettledVote> capped = settled.keyBy(CapPerUser::key)
+                .process(new CapPerUser(c.userCapPerHour())).name("cap-per-user").uid("cap-per-user");
+        SingleOutputStreamOperator<KtoBatch> batches = capped.keyBy(SettledVote::modelId)
+                .process(new AccumulateBatches(c.batchSize(), c.batchTimeout())).name("accumulate-batches").uid("accumulate-batches");
+
+        votes.getSideOutput(ValidateRecords.DEAD_LETTERS)
+                .union(responses.getSideOutput(ValidateRecords.DEAD_LETTERS), settled.getSideOutput(ValidateRecords.DEAD_LETTERS),
+                        capped.getSideOutput(ValidateRecords.DEAD_LETTERS))
+                .sinkTo(sink(c, new WireSerializer<>(c.topics().deadLetters(), WireCodec::deadLetters, DeadLetter::getReason)))
+                .name("dead-letters").uid("sink-dead-letters");
+        settled.getSideOutput(SettleVotes.LATE)
+                .sinkTo(sink(c, new WireSerializer<>(c.topics().late(), WireCodec::feedbackEvents, FeedbackEvent::getResponseId)))
+                .name("late-votes").uid("sink-late-votes");
+        return new Outputs(capped, batches);
+    }
+
+    private static KafkaSource<RawRecord> source(JobConfig c, String topic, boolean bounded) {
+        var builder = KafkaSource.<RawRecord>builder().setBootstrapServers(c.bootstrapServers()).setTopics(topic)
+                .setGroupId(c.groupId()).setStartingOffsets(OffsetsInitializer.earliest())
+                .setDeserializer(new RawRecordDeserializer()).setProperties(kafkaProperties(c));
+        if (bounded) {
+            builder.setBounded(OffsetsInitializer.latest());
+        }
+        return builder.build();
+    }
+
+    private static <T> KafkaSink<T> sink(JobConfig c, WireSerializer<T> serializer) {
+        Properties props = kafkaProperties(c);
+        // A transactional sink's one-hour default is over the broker's 15-minute maximum: the job would restart forever.
+        props.setProperty("transaction.timeout.ms", Long.toString(c.transactionTimeout().toMillis()));
+        return KafkaSink.<T>builder().setBootstrapServers(c.bootstrapServers()).setRecordSerializer(serializer)
+                .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
+                .setTransactionalIdPrefix(c.groupId() + "-" + serializer.topic()).setKafkaProducerConfig(props).build();
+    }
+
+    private static Properties kafkaProperties(JobConfig c) {
+        Properties props = new Properties();
+        props.putAll(c.kafkaProperties());
+        return props;
+    }
+}
