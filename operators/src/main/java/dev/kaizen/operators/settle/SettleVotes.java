@@ -4,7 +4,6 @@ import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.MapState;
@@ -39,11 +38,16 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
 
     private final SettleConfig config;
 
+    /** Retention timers are rounded up to this, so one timer serves a burst of activity. */
+    private static final long RETENTION_GRANULARITY = 60_000;
+
+    // A response's per-user state is small: whole lists in single values cost one read and one
+    // write per event, where iterating map state would cost a RocksDB seek per timer.
     private transient ValueState<ResponseLogged> response;
     private transient MapState<String, Boolean> seenEvents;
-    private transient MapState<String, FeedbackEvent> pendingVotes;
-    private transient MapState<String, Boolean> decidedUsers;
-    private transient MapState<String, FeedbackEvent> awaitingText;
+    private transient ValueState<List<FeedbackEvent>> pendingVotes;
+    private transient ValueState<List<String>> decidedUsers;
+    private transient ValueState<List<FeedbackEvent>> awaitingText;
     private transient ValueState<Long> cleanupAt;
     private transient WireCodec<FeedbackEvent> codec;
     private transient Counter duplicates;
@@ -60,9 +64,10 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
         var state = getRuntimeContext();
         response = state.getState(new ValueStateDescriptor<>("response", TypeInformation.of(ResponseLogged.class)));
         seenEvents = state.getMapState(new MapStateDescriptor<>("seen-events", Types.STRING, Types.BOOLEAN));
-        pendingVotes = state.getMapState(new MapStateDescriptor<>("pending-votes", Types.STRING, TypeInformation.of(FeedbackEvent.class)));
-        decidedUsers = state.getMapState(new MapStateDescriptor<>("decided-users", Types.STRING, Types.BOOLEAN));
-        awaitingText = state.getMapState(new MapStateDescriptor<>("awaiting-text", Types.STRING, TypeInformation.of(FeedbackEvent.class)));
+        TypeInformation<List<FeedbackEvent>> votes = Types.LIST(TypeInformation.of(FeedbackEvent.class));
+        pendingVotes = state.getState(new ValueStateDescriptor<>("pending-votes", votes));
+        decidedUsers = state.getState(new ValueStateDescriptor<>("decided-users", Types.LIST(Types.STRING)));
+        awaitingText = state.getState(new ValueStateDescriptor<>("awaiting-text", votes));
         cleanupAt = state.getState(new ValueStateDescriptor<>("cleanup-at", Types.LONG));
         codec = WireCodec.feedbackEvents(Clock.systemUTC());
         var metrics = getRuntimeContext().getMetricGroup();
@@ -81,14 +86,18 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
         seenEvents.put(vote.getEventId(), true);
         long time = vote.getEventTime().toEpochMilli();
         long deadline = time + config.lateness().toMillis();
-        if (decidedUsers.contains(vote.getUserId()) || deadline <= ctx.timerService().currentWatermark()) {
+        List<String> decided = decidedUsers.value();
+        if ((decided != null && decided.contains(vote.getUserId())) || deadline <= ctx.timerService().currentWatermark()) {
             late.inc();
             ctx.output(LATE, vote);
             return;
         }
-        FeedbackEvent current = pendingVotes.get(vote.getUserId());
+        List<FeedbackEvent> pending = orEmpty(pendingVotes.value());
+        FeedbackEvent current = pending.stream().filter(v -> v.getUserId().equals(vote.getUserId())).findFirst().orElse(null);
         if (current == null || later(vote, current)) {
-            pendingVotes.put(vote.getUserId(), vote);
+            pending.remove(current);
+            pending.add(vote);
+            pendingVotes.update(pending);
             ctx.timerService().registerEventTimeTimer(deadline);
         }
         extendRetention(ctx, deadline);
@@ -100,40 +109,46 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
             return;  // a redelivered answer: the first one stands
         }
         response.update(answer);
-        List<FeedbackEvent> ready = new ArrayList<>();
-        awaitingText.values().forEach(ready::add);
-        awaitingText.clear();
-        for (FeedbackEvent vote : ready) {
+        for (FeedbackEvent vote : orEmpty(awaitingText.value())) {
             emit(vote, answer.getPrompt(), answer.getCompletion(), out);
         }
+        awaitingText.clear();
         extendRetention(ctx, ctx.timestamp() == null ? ctx.timerService().currentWatermark() : ctx.timestamp());
     }
 
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<SettledVote> out) throws Exception {
-        List<FeedbackEvent> due = new ArrayList<>();
-        for (Map.Entry<String, FeedbackEvent> e : pendingVotes.entries()) {
-            if (e.getValue().getEventTime().toEpochMilli() + config.lateness().toMillis() <= timestamp) {
-                due.add(e.getValue());
+        List<FeedbackEvent> pending = pendingVotes.value();
+        if (pending != null) {
+            List<FeedbackEvent> due = pending.stream()
+                    .filter(v -> v.getEventTime().toEpochMilli() + config.lateness().toMillis() <= timestamp).toList();
+            if (!due.isEmpty()) {
+                List<FeedbackEvent> rest = new ArrayList<>(pending);
+                rest.removeAll(due);
+                update(pendingVotes, rest);
+                List<String> decided = orEmpty(decidedUsers.value());
+                for (FeedbackEvent vote : due) {
+                    decided.add(vote.getUserId());
+                    if (vote.getVote() != Vote.CLEAR) {
+                        decide(vote, timestamp, ctx, out);
+                    }
+                }
+                decidedUsers.update(decided);
             }
         }
-        for (FeedbackEvent vote : due) {
-            pendingVotes.remove(vote.getUserId());
-            decidedUsers.put(vote.getUserId(), true);
-            if (vote.getVote() != Vote.CLEAR) {
-                decide(vote, timestamp, ctx, out);
+        List<FeedbackEvent> awaiting = awaitingText.value();
+        if (awaiting != null) {
+            long wait = config.lateness().toMillis() + config.responseWait().toMillis();
+            List<FeedbackEvent> expired = awaiting.stream().filter(v -> v.getEventTime().toEpochMilli() + wait <= timestamp).toList();
+            for (FeedbackEvent vote : expired) {
+                unknownResponse.inc();
+                ctx.output(ValidateRecords.DEAD_LETTERS, unknownResponse(vote));
             }
-        }
-        List<FeedbackEvent> expired = new ArrayList<>();
-        for (FeedbackEvent vote : awaitingText.values()) {
-            if (vote.getEventTime().toEpochMilli() + config.lateness().toMillis() + config.responseWait().toMillis() <= timestamp) {
-                expired.add(vote);
+            if (!expired.isEmpty()) {
+                List<FeedbackEvent> rest = new ArrayList<>(awaiting);
+                rest.removeAll(expired);
+                update(awaitingText, rest);
             }
-        }
-        for (FeedbackEvent vote : expired) {
-            awaitingText.remove(vote.getUserId());
-            unknownResponse.inc();
-            ctx.output(ValidateRecords.DEAD_LETTERS, unknownResponse(vote));
         }
         Long cleanup = cleanupAt.value();
         if (cleanup != null && timestamp >= cleanup) {
@@ -153,7 +168,9 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
         } else if (response.value() != null) {
             emit(vote, response.value().getPrompt(), response.value().getCompletion(), out);
         } else {
-            awaitingText.put(vote.getUserId(), vote);
+            List<FeedbackEvent> awaiting = orEmpty(awaitingText.value());
+            awaiting.add(vote);
+            awaitingText.update(awaiting);
             ctx.timerService().registerEventTimeTimer(now + config.responseWait().toMillis());
         }
     }
@@ -164,16 +181,31 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
                 vote.getEventTime().toEpochMilli(), vote.getVote() == Vote.UP, List.copyOf(prompt), completion));
     }
 
-    /** Keeps the response's state until {@code retention} after its latest activity, then clears it. */
+    /**
+     * Keeps the response's state until {@code retention} after its latest activity (rounded up to
+     * the minute), then clears it. Superseded timers are not deleted: they fire, see a later
+     * cleanup time and do nothing, which is cheaper than deleting them from RocksDB.
+     */
     private void extendRetention(Context ctx, long activity) throws Exception {
-        long at = activity + config.retention().toMillis();
+        long at = Math.floorDiv(activity + config.retention().toMillis() + RETENTION_GRANULARITY - 1, RETENTION_GRANULARITY)
+                * RETENTION_GRANULARITY;
         Long current = cleanupAt.value();
         if (current == null || at > current) {
-            if (current != null) {
-                ctx.timerService().deleteEventTimeTimer(current);
-            }
             cleanupAt.update(at);
             ctx.timerService().registerEventTimeTimer(at);
+        }
+    }
+
+    private static <T> List<T> orEmpty(List<T> list) {
+        return list == null ? new ArrayList<>() : new ArrayList<>(list);
+    }
+
+    /** Stores the list, or clears the state when it is empty, so nothing lingers. */
+    private static <T> void update(ValueState<List<T>> state, List<T> list) throws Exception {
+        if (list.isEmpty()) {
+            state.clear();
+        } else {
+            state.update(list);
         }
     }
 

@@ -1,0 +1,104 @@
+package dev.kaizen.jobs.cli;
+
+import java.io.PrintWriter;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.Callable;
+
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import dev.kaizen.jobs.continual.ContinualKtoJob;
+import dev.kaizen.jobs.continual.JobConfig;
+import dev.kaizen.operators.settle.SettleConfig;
+import dev.kaizen.schemas.ChatMessage;
+import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.ResponseLogged;
+import dev.kaizen.schemas.Vote;
+import dev.kaizen.schemas.wire.WireCodec;
+import dev.kaizen.testkit.EmbeddedKafka;
+
+@Command(name = "pipeline", mixinStandardHelpOptions = true,
+        description = "Push N synthetic feedback events (and their answers) through the continual-kto job up to the "
+                + "KTO accumulator, training off: in-process Kafka, Avro decoding, RocksDB and every keyed stage on. "
+                + "Prints <figure> events/s.")
+final class PipelineBench implements Callable<Integer> {
+
+    /** Votes per answer: several users rate each answer. */
+    private static final int VOTES_PER_ANSWER = 4;
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--events", defaultValue = "1000000", paramLabel = "N", description = "Feedback events (default: ${DEFAULT-VALUE}).")
+    int events;
+
+    @Option(names = "--parallelism", defaultValue = "2", paramLabel = "P", description = "Default: ${DEFAULT-VALUE}.")
+    int parallelism;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+            kafka.createTopics(parallelism, "chat-feedback", "chat-responses", "chat-feedback-dlq", "chat-feedback-late");
+            long produceStart = System.nanoTime();
+            produce(kafka);
+            out.printf("wrote %d events and %d answers to Kafka in %.1f s%n", events, events / VOTES_PER_ANSWER,
+                    (System.nanoTime() - produceStart) / 1e9);
+
+            Configuration conf = new Configuration();
+            conf.setString("state.backend.type", "rocksdb");
+            conf.setString("state.backend.rocksdb.timer-service.factory", System.getProperty("timers", "ROCKSDB"));
+            StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(parallelism, conf);
+            env.enableCheckpointing(10_000);
+            JobConfig config = new JobConfig(kafka.bootstrapServers(), Map.of(), "bench-" + UUID.randomUUID(),
+                    JobConfig.Topics.defaults(), Duration.ofSeconds(5), Duration.ofSeconds(1),
+                    new SettleConfig(Duration.ofSeconds(10), Duration.ofMinutes(1), Duration.ofMinutes(5)),
+                    Integer.MAX_VALUE, 64, Duration.ofSeconds(60), Duration.ofSeconds(60));
+            ContinualKtoJob.build(env, config, true).batches().sinkTo(new DiscardingSink<>()).name("discard-batches");
+            long start = System.nanoTime();
+            env.execute("bench-pipeline");
+            double seconds = (System.nanoTime() - start) / 1e9;
+            out.printf("%.0f events/s%n", events / seconds);
+        }
+        return 0;
+    }
+
+    /** One answer per {@link #VOTES_PER_ANSWER} votes, each vote by its own user, over the last hour. */
+    private void produce(EmbeddedKafka kafka) {
+        WireCodec<FeedbackEvent> votes = WireCodec.feedbackEvents(Clock.systemUTC());
+        WireCodec<ResponseLogged> answers = WireCodec.responses(Clock.systemUTC());
+        Instant base = Instant.now().truncatedTo(ChronoUnit.HOURS).minus(Duration.ofHours(1));
+        Map<String, Object> props = Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+                ProducerConfig.LINGER_MS_CONFIG, 20, ProducerConfig.BATCH_SIZE_CONFIG, 1 << 18);
+        try (var producer = new KafkaProducer<>(props, new ByteArraySerializer(), new ByteArraySerializer())) {
+            for (int a = 0; a < events / VOTES_PER_ANSWER; a++) {
+                Instant at = base.plusMillis(a);
+                producer.send(new ProducerRecord<>("chat-responses", answers.encode(ResponseLogged.newBuilder()
+                        .setResponseId("r" + a).setModelId("tiny").setModelVersion(0)
+                        .setPrompt(List.of(new ChatMessage("user", "What is the capital of France?")))
+                        .setCompletion("Paris.").setCreatedAt(at).build())));
+                for (int v = 0; v < VOTES_PER_ANSWER; v++) {
+                    producer.send(new ProducerRecord<>("chat-feedback", votes.encode(FeedbackEvent.newBuilder()
+                            .setEventId("e" + a + "-" + v).setResponseId("r" + a).setUserId("u" + v).setModelId("tiny")
+                            .setVote(v % 2 == 0 ? Vote.UP : Vote.DOWN).setEventTime(at.plusMillis(v))
+                            .setPrompt(null).setCompletion(null).setAttributes(null).build())));
+                }
+            }
+        }
+    }
+}
