@@ -62,7 +62,6 @@ final class PipelineBench implements Callable<Integer> {
 
             Configuration conf = new Configuration();
             conf.setString("state.backend.type", "rocksdb");
-            conf.setString("state.backend.rocksdb.timer-service.factory", System.getProperty("timers", "ROCKSDB"));
             StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(parallelism, conf);
             env.enableCheckpointing(10_000);
             JobConfig config = new JobConfig(kafka.bootstrapServers(), Map.of(), "bench-" + UUID.randomUUID(),
