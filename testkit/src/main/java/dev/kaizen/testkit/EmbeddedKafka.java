@@ -10,11 +10,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.UUID;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -26,6 +28,13 @@ import kafka.tools.StorageTool;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.utils.Time;
 
@@ -155,6 +164,37 @@ public final class EmbeddedKafka implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while creating topics", e);
         }
+    }
+
+    /** Sends each value to {@code topic} (no key) and waits until all are acknowledged. */
+    public void send(String topic, List<byte[]> values) {
+        try (var producer = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers()),
+                new ByteArraySerializer(), new ByteArraySerializer())) {
+            values.forEach(v -> producer.send(new ProducerRecord<>(topic, v)));
+        }
+    }
+
+    /**
+     * The committed values of {@code topic} as a read_committed consumer sees them: read until
+     * {@code expected} have arrived, then {@code linger} longer so that extra (duplicate) records
+     * would show too, or until {@code timeout}.
+     */
+    public List<byte[]> readCommitted(String topic, int expected, Duration linger, Duration timeout) {
+        List<byte[]> out = new ArrayList<>();
+        Map<String, Object> config = Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers(),
+                ConsumerConfig.GROUP_ID_CONFIG, "read-" + UUID.randomUUID(), ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        try (var consumer = new KafkaConsumer<>(config, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            consumer.subscribe(List.of(topic));
+            long end = System.nanoTime() + timeout.toNanos();
+            while (System.nanoTime() < end) {
+                consumer.poll(Duration.ofMillis(200)).forEach(r -> out.add(r.value()));
+                if (out.size() >= expected) {
+                    end = Math.min(end, System.nanoTime() + linger.toNanos());
+                }
+            }
+        }
+        return out;
     }
 
     @Override

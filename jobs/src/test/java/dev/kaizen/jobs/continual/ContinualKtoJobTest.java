@@ -9,20 +9,12 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -92,15 +84,15 @@ class ContinualKtoJobTest {
             mallory.add("m" + i);
         }
         KAFKA.kafka().createTopics(2, "chat-feedback", "chat-responses", "chat-feedback-dlq", "chat-feedback-late");
-        send("chat-responses", answers);
-        send("chat-feedback", feedback);
+        KAFKA.kafka().send("chat-responses", answers);
+        KAFKA.kafka().send("chat-feedback", feedback);
 
         Configuration conf = new Configuration();
         conf.setString("state.backend.type", "rocksdb");
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         env.setParallelism(2);
         env.enableCheckpointing(500);
-        JobConfig config = new JobConfig(KAFKA.kafka().bootstrapServers(), Map.of(), "e2e-" + UUID.randomUUID(),
+        JobConfig config = new JobConfig(KAFKA.kafka().bootstrapServers(), Map.of(), "e2e-" + System.nanoTime(),
                 JobConfig.Topics.defaults(), Duration.ofSeconds(5), Duration.ofSeconds(1),
                 new dev.kaizen.operators.settle.SettleConfig(Duration.ofSeconds(10), Duration.ofMinutes(1), Duration.ofMinutes(5)),
                 5, 4, Duration.ofSeconds(5), Duration.ofSeconds(60));
@@ -140,30 +132,8 @@ class ContinualKtoJobTest {
                 .setPrompt(null).setCompletion(null).setAttributes(null).build()));
     }
 
-    private static void send(String topic, List<byte[]> values) {
-        try (var producer = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
-                KAFKA.kafka().bootstrapServers()), new ByteArraySerializer(), new ByteArraySerializer())) {
-            values.forEach(v -> producer.send(new ProducerRecord<>(topic, v)));
-        }
-    }
-
     private static <T> List<T> readCommitted(String topic, WireCodec<T> codec, int expected) {
-        List<T> out = new ArrayList<>();
-        Map<String, Object> config = Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, KAFKA.kafka().bootstrapServers(),
-                ConsumerConfig.GROUP_ID_CONFIG, UUID.randomUUID().toString(), ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        try (var consumer = new KafkaConsumer<>(config, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-            consumer.subscribe(List.of(topic));
-            long settleUntil = Long.MAX_VALUE;
-            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-            // Keep reading 3 s past the expected count, so a duplicate would show.
-            while (System.nanoTime() < Math.min(deadline, settleUntil)) {
-                consumer.poll(Duration.ofMillis(200)).forEach(r -> out.add(((Decoded.Valid<T>) codec.decode(r.value())).value()));
-                if (out.size() >= expected && settleUntil == Long.MAX_VALUE) {
-                    settleUntil = System.nanoTime() + Duration.ofSeconds(3).toNanos();
-                }
-            }
-        }
-        return out;
+        return KAFKA.kafka().readCommitted(topic, expected, Duration.ofSeconds(3), Duration.ofSeconds(30)).stream()
+                .map(bytes -> ((Decoded.Valid<T>) codec.decode(bytes)).value()).toList();
     }
 }

@@ -7,9 +7,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Properties;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
@@ -22,13 +20,6 @@ import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -71,12 +62,7 @@ class ValidateThroughKafkaTest {
         }
         sent.add(new byte[] {9, 9, 9});
         sent.add("{\"json\": true}".getBytes());
-        try (var producer = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
-                KAFKA.kafka().bootstrapServers()), new ByteArraySerializer(), new ByteArraySerializer())) {
-            for (byte[] value : sent) {
-                producer.send(new ProducerRecord<>(in, value));
-            }
-        }
+        KAFKA.kafka().send(in, sent);
 
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         env.enableCheckpointing(500);
@@ -109,18 +95,7 @@ class ValidateThroughKafkaTest {
     }
 
     private static <T> List<T> readCommitted(String topic, WireCodec<T> codec, int expected) {
-        List<T> out = new ArrayList<>();
-        Map<String, Object> config = Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, KAFKA.kafka().bootstrapServers(),
-                ConsumerConfig.GROUP_ID_CONFIG, UUID.randomUUID().toString(), ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        try (var consumer = new KafkaConsumer<>(config, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-            consumer.subscribe(List.of(topic));
-            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-            // Read past the expected count for a while, so a duplicate would show.
-            while (System.nanoTime() < deadline && (out.size() < expected || System.nanoTime() < deadline - Duration.ofSeconds(27).toNanos())) {
-                consumer.poll(Duration.ofMillis(200)).forEach(r -> out.add(((Decoded.Valid<T>) codec.decode(r.value())).value()));
-            }
-        }
-        return out;
+        return KAFKA.kafka().readCommitted(topic, expected, Duration.ofSeconds(3), Duration.ofSeconds(30)).stream()
+                .map(bytes -> ((Decoded.Valid<T>) codec.decode(bytes)).value()).toList();
     }
 }
