@@ -13,21 +13,20 @@ import dev.kaizen.alignment.model.LlamaForCausalLM;
  */
 public record PaddedBatch(long[][] ids, float[][] attention, float[][] completionMask, int[] lengths) {
 
-    /** Each entry: token ids and the index of the first completion token (≥ 1). */
-    public static PaddedBatch of(List<int[]> sequences, List<Integer> completionStarts) {
-        int t = sequences.stream().mapToInt(s -> s.length).max().orElseThrow();
+    public static PaddedBatch of(List<Scorer.Sequence> sequences) {
+        int t = sequences.stream().mapToInt(s -> s.ids().length).max().orElseThrow();
         long[][] ids = new long[sequences.size()][t];
         float[][] attention = new float[sequences.size()][t];
         int[] lengths = new int[sequences.size()];
         int[] starts = new int[sequences.size()];
         for (int b = 0; b < sequences.size(); b++) {
-            int[] seq = sequences.get(b);
+            int[] seq = sequences.get(b).ids();
             for (int i = 0; i < seq.length; i++) {
                 ids[b][i] = seq[i];
                 attention[b][i] = 1;
             }
             lengths[b] = seq.length;
-            starts[b] = completionStarts.get(b);
+            starts[b] = sequences.get(b).completionStart();
         }
         return new PaddedBatch(ids, attention, TokenLogProbs.completionMask(lengths, starts, t), lengths);
     }

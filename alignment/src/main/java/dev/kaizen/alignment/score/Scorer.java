@@ -30,8 +30,7 @@ public final class Scorer {
 
     /** Scores the sequences in one right-padded batch. */
     public static List<Scored> score(LlamaForCausalLM model, List<Sequence> batch) {
-        PaddedBatch padded = PaddedBatch.of(batch.stream().map(Sequence::ids).toList(),
-                batch.stream().map(Sequence::completionStart).toList());
+        PaddedBatch padded = PaddedBatch.of(batch);
         int t = padded.ids()[0].length;
         float[] flat;
         try (NoGrad noGrad = NoGrad.enter(); NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {

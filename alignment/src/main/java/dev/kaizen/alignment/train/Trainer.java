@@ -28,6 +28,7 @@ import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.NoGrad;
 import dev.kaizen.alignment.model.Scalar;
 import dev.kaizen.alignment.score.PaddedBatch;
+import dev.kaizen.alignment.score.Scorer;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.alignment.tokenize.TokenizerFiles;
 import dev.kaizen.alignment.weights.ModelWeights;
@@ -154,15 +155,15 @@ public final class Trainer implements AutoCloseable {
     }
 
     private LossOutput sft(List<Encoded> batch, NDManager m) {
-        PaddedBatch padded = pad(batch.stream().map(e -> sequence(e.prompt(), e.completion())).toList());
+        PaddedBatch padded = PaddedBatch.of(batch.stream().map(e -> sequence(e.prompt(), e.completion())).toList());
         return SftLoss.compute(padded.tokenLogProbs(policy, m), m.create(padded.completionMask()));
     }
 
     private LossOutput dpo(List<Encoded> batch, NDManager m) {
-        List<int[][]> seqs = new ArrayList<>();
+        List<Scorer.Sequence> seqs = new ArrayList<>();
         batch.forEach(e -> seqs.add(sequence(e.prompt(), e.completion())));
         batch.forEach(e -> seqs.add(sequence(e.prompt(), e.rejected())));
-        PaddedBatch padded = pad(seqs);
+        PaddedBatch padded = PaddedBatch.of(seqs);
         NDArray policySums = padded.completionSums(policy, m);
         NDArray refSums = referenceSums(padded, m);
         if (options.dpoLoss() == DpoLoss.Type.IPO) {
@@ -176,10 +177,10 @@ public final class Trainer implements AutoCloseable {
     }
 
     private LossOutput reward(List<Encoded> batch, NDManager m) {
-        List<int[][]> seqs = new ArrayList<>();
+        List<Scorer.Sequence> seqs = new ArrayList<>();
         batch.forEach(e -> seqs.add(sequence(e.prompt(), e.completion())));
         batch.forEach(e -> seqs.add(sequence(e.prompt(), e.rejected())));
-        PaddedBatch padded = pad(seqs);
+        PaddedBatch padded = PaddedBatch.of(seqs);
         NDArray rewards = policy.rewards(m.create(padded.ids()), m.create(padded.attention())).reshape(-1);
         long n = batch.size();
         NDArray margin = batch.stream().anyMatch(e -> e.margin() != null) ? m.create(marginsOf(batch)) : null;
@@ -196,8 +197,8 @@ public final class Trainer implements AutoCloseable {
 
     private LossOutput kto(List<Encoded> batch, KtoLoss.Config config, NDManager m) {
         int n = batch.size();
-        List<int[][]> seqs = new ArrayList<>();
-        List<int[][]> mismatched = new ArrayList<>();
+        List<Scorer.Sequence> seqs = new ArrayList<>();
+        List<Scorer.Sequence> mismatched = new ArrayList<>();
         float[] desirable = new float[n];
         for (int i = 0; i < n; i++) {
             Encoded e = batch.get(i);
@@ -205,8 +206,8 @@ public final class Trainer implements AutoCloseable {
             mismatched.add(sequence(e.prompt(), batch.get(KtoLoss.mismatchedPartner(i, n)).completion()));
             desirable[i] = e.desirable() ? 1 : 0;
         }
-        PaddedBatch own = pad(seqs);
-        PaddedBatch pairs = pad(mismatched);
+        PaddedBatch own = PaddedBatch.of(seqs);
+        PaddedBatch pairs = PaddedBatch.of(mismatched);
         NDArray policySums = own.completionSums(policy, m);
         NDArray policyKl;
         try (NoGrad noGrad = NoGrad.enter()) {
@@ -250,17 +251,13 @@ public final class Trainer implements AutoCloseable {
     }
 
     /** Prompt then completion, cut to max length: the completion keeps its start, the prompt its end. */
-    private int[][] sequence(int[] prompt, int[] completion) {
+    private Scorer.Sequence sequence(int[] prompt, int[] completion) {
         int max = options.maxLength();
         int[] c = completion.length > max - 1 ? Arrays.copyOf(completion, max - 1) : completion;
         int[] p = prompt.length + c.length > max ? Arrays.copyOfRange(prompt, prompt.length - (max - c.length), prompt.length) : prompt;
         int[] ids = Arrays.copyOf(p, p.length + c.length);
         System.arraycopy(c, 0, ids, p.length, c.length);
-        return new int[][] {ids, {Math.max(1, p.length)}};
-    }
-
-    private static PaddedBatch pad(List<int[][]> sequences) {
-        return PaddedBatch.of(sequences.stream().map(s -> s[0]).toList(), sequences.stream().map(s -> s[1][0]).toList());
+        return new Scorer.Sequence(ids, Math.max(1, p.length));
     }
 
     private static void accumulate(Map<String, Double> sums, Map<String, Double> metrics) {

@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import dev.kaizen.alignment.score.PaddedBatch;
+import dev.kaizen.alignment.score.Scorer;
 import dev.kaizen.alignment.weights.Dtype;
 import dev.kaizen.alignment.weights.ModelWeights;
 
@@ -22,7 +23,7 @@ class RewardModelTest {
     private static final int[] SHORT = {1, 8, 15};
 
     private static float[] rewards(LlamaForCausalLM model, List<int[]> seqs) {
-        PaddedBatch batch = PaddedBatch.of(seqs, java.util.Collections.nCopies(seqs.size(), 1));
+        PaddedBatch batch = PaddedBatch.of(seqs.stream().map(ids -> new Scorer.Sequence(ids, 1)).toList());
         try (NoGrad noGrad = NoGrad.enter(); NDManager m = model.manager().newSubManager()) {
             return model.rewards(m.create(batch.ids()), m.create(batch.attention())).toFloatArray();
         }

@@ -21,6 +21,7 @@ import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.model.NoGrad;
 import dev.kaizen.alignment.score.PaddedBatch;
+import dev.kaizen.alignment.score.Scorer;
 import dev.kaizen.alignment.tokenize.Prompt;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.alignment.train.Trainer;
@@ -99,12 +100,13 @@ class TwoStyleLearningTest {
         try (LlamaForCausalLM reward = LlamaForCausalLM.load(rewardDir, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(rewardDir)) {
             assertThat(reward.config().architecture()).isEqualTo("LlamaForSequenceClassification");
             List<TwoStyleChat.Fact> heldOut = TwoStyleChat.heldOutFacts();
-            List<int[]> seqs = new java.util.ArrayList<>();
+            List<Scorer.Sequence> seqs = new java.util.ArrayList<>();
             for (TwoStyleChat.Fact f : heldOut) {
-                seqs.add(tokenizer.encodePromptCompletion(Prompt.user(f.question()), f.answer(TwoStyleChat.Style.A)).ids());
-                seqs.add(tokenizer.encodePromptCompletion(Prompt.user(f.question()), f.answer(TwoStyleChat.Style.B)).ids());
+                for (TwoStyleChat.Style style : TwoStyleChat.Style.values()) {
+                    seqs.add(new Scorer.Sequence(tokenizer.encodePromptCompletion(Prompt.user(f.question()), f.answer(style)).ids(), 1));
+                }
             }
-            PaddedBatch batch = PaddedBatch.of(seqs, java.util.Collections.nCopies(seqs.size(), 1));
+            PaddedBatch batch = PaddedBatch.of(seqs);
             float[] rewards;
             try (NoGrad noGrad = NoGrad.enter(); NDManager m = reward.manager().newSubManager()) {
                 rewards = reward.rewards(m.create(batch.ids()), m.create(batch.attention())).toFloatArray();

@@ -22,6 +22,7 @@ import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.NoGrad;
 import dev.kaizen.alignment.score.PaddedBatch;
+import dev.kaizen.alignment.score.Scorer;
 
 /**
  * Everything autograd keeps for backward must outlive the forward: a garbage collection and fresh
@@ -52,8 +53,10 @@ class GradientSafetyTest {
     }
 
     private static Map<String, float[]> gradients(LlamaForCausalLM model, LoraAdapter adapter, boolean disturb) {
-        PaddedBatch batch = PaddedBatch.of(List.of(new int[] {1, 40, 41, 42, 43, 44}, new int[] {1, 50, 51, 52}), List.of(2, 2));
-        PaddedBatch pairs = PaddedBatch.of(List.of(new int[] {1, 40, 51, 52}, new int[] {1, 50, 41, 42, 43, 44}), List.of(2, 2));
+        PaddedBatch batch = PaddedBatch.of(List.of(new Scorer.Sequence(new int[] {1, 40, 41, 42, 43, 44}, 2),
+                new Scorer.Sequence(new int[] {1, 50, 51, 52}, 2)));
+        PaddedBatch pairs = PaddedBatch.of(List.of(new Scorer.Sequence(new int[] {1, 40, 51, 52}, 2),
+                new Scorer.Sequence(new int[] {1, 50, 41, 42, 43, 44}, 2)));
         try (GradientLease lease = GradientLease.acquire();
              GradientCollector collector = Engine.getInstance().newGradientCollector();
              NDScope scope = new NDScope();
