@@ -95,10 +95,6 @@ public final class ModelWeights implements AutoCloseable {
         return file(name).entries().get(name);
     }
 
-    public Tensor read(String name) {
-        return file(name).read(name);
-    }
-
     /** The tensor as an F32 array of {@code manager}; see {@link SafetensorsFile#toNDArray}. */
     public NDArray toNDArray(String name, NDManager manager) {
         return file(name).toNDArray(name, manager);

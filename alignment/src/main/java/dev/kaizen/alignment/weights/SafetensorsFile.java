@@ -181,27 +181,6 @@ public final class SafetensorsFile implements AutoCloseable {
         }
     }
 
-    /** The tensor widened to F32, with the dtype it was stored in. */
-    public Tensor read(String name) {
-        Entry e = entry(name);
-        ByteBuffer bytes = bytes(name);
-        float[] values = new float[Math.toIntExact(Tensor.numel(e.shape()))];
-        switch (e.dtype()) {
-            case F32 -> bytes.asFloatBuffer().get(values);
-            case F16 -> {
-                for (int i = 0; i < values.length; i++) {
-                    values[i] = Dtype.halfToFloat(bytes.getShort(2 * i));
-                }
-            }
-            case BF16 -> {
-                for (int i = 0; i < values.length; i++) {
-                    values[i] = Dtype.bfloat16ToFloat(bytes.getShort(2 * i));
-                }
-            }
-        }
-        return new Tensor(e.dtype(), e.shape(), values);
-    }
-
     /**
      * The tensor as an F32 array of {@code manager} that owns its memory, copied from the mapped
      * file without a Java heap copy: F32 cloned by the engine, F16 widened by the engine, BF16
