@@ -12,7 +12,6 @@ import java.util.List;
 import java.util.Random;
 
 import ai.djl.Device;
-import ai.djl.ndarray.NDArray;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
