@@ -26,13 +26,19 @@ public final class ChatTokenizer implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final HuggingFaceTokenizer tokenizer;
-    private final Map<String, String> specialTokens;
+    private final Map<String, Integer> specialTokenIds = new HashMap<>();
     private final ChatTemplate template;
 
     private ChatTokenizer(HuggingFaceTokenizer tokenizer, Map<String, String> specialTokens, ChatTemplate template) {
         this.tokenizer = tokenizer;
-        this.specialTokens = specialTokens;
         this.template = template;
+        // Resolved once: every completion the trainer encodes asks for the end-of-sequence id.
+        specialTokens.forEach((name, token) -> {
+            int[] ids = encode(token);
+            if (ids.length == 1) {
+                specialTokenIds.put(name, ids[0]);
+            }
+        });
     }
 
     public static ChatTokenizer load(Path dir) {
@@ -127,12 +133,7 @@ public final class ChatTokenizer implements AutoCloseable {
 
     /** The id of a named special token (eos_token, bos_token, pad_token), if the config names one. */
     public Integer specialTokenId(String name) {
-        String token = specialTokens.get(name);
-        if (token == null) {
-            return null;
-        }
-        int[] ids = encode(token);
-        return ids.length == 1 ? ids[0] : null;
+        return specialTokenIds.get(name);
     }
 
     @Override
