@@ -5,9 +5,4 @@ import java.util.List;
 import dev.kaizen.operators.settle.SettledVote;
 
 /** A mini-batch for one KTO step of one model, with its weights from the [1, 4/3] rule. */
-public record KtoBatch(String modelId, List<SettledVote> samples, double desirableWeight, double undesirableWeight) {
-
-    public long desirable() {
-        return samples.stream().filter(SettledVote::desirable).count();
-    }
-}
+public record KtoBatch(String modelId, List<SettledVote> samples, double desirableWeight, double undesirableWeight) {}
