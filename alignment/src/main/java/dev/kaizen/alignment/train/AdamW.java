@@ -1,5 +1,6 @@
 package dev.kaizen.alignment.train;
 
+import java.nio.FloatBuffer;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -23,6 +24,12 @@ public final class AdamW implements AutoCloseable {
             return new Config(0.9, 0.999, 1e-8, 0.0, 1.0);
         }
     }
+
+    /**
+     * Every value the optimizer and its parameters hold, on the heap: what a guard restores when it
+     * drops a step, and (moments and step count) what a checkpoint keeps so training resumes exactly.
+     */
+    public record State(Map<String, float[]> params, Map<String, float[]> expAvg, Map<String, float[]> expAvgSq, long steps) {}
 
     private final Map<String, NDArray> params;
     private final Config config;
@@ -58,6 +65,10 @@ public final class AdamW implements AutoCloseable {
                 squares += g.square().sum().getFloat();
             }
             double norm = Math.sqrt(squares);
+            if (!Double.isFinite(norm)) {
+                params.values().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
+                throw new NonFiniteGradientException(norm);
+            }
             float clip = config.maxGradNorm() > 0 && norm > config.maxGradNorm() ? (float) (config.maxGradNorm() / (norm + 1e-6)) : 1f;
             steps++;
             double bias1 = 1 - Math.pow(config.beta1(), steps);
@@ -82,6 +93,41 @@ public final class AdamW implements AutoCloseable {
 
     public long steps() {
         return steps;
+    }
+
+    public State state() {
+        return new State(values(params), values(m), values(v), steps);
+    }
+
+    /** Puts every value of {@code s} back in place; the arrays keep their identity, so the model still holds them. */
+    public void restore(State s) {
+        try (NoGrad noGrad = NoGrad.enter()) {
+            if (s.params() != null) {
+                overwrite(params, s.params());
+            }
+            overwrite(m, s.expAvg());
+            overwrite(v, s.expAvgSq());
+        }
+        steps = s.steps();
+    }
+
+    private static Map<String, float[]> values(Map<String, NDArray> arrays) {
+        Map<String, float[]> out = new LinkedHashMap<>();
+        arrays.forEach((name, a) -> out.put(name, a.toFloatArray()));
+        return out;
+    }
+
+    private static void overwrite(Map<String, NDArray> arrays, Map<String, float[]> values) {
+        if (!arrays.keySet().equals(values.keySet())) {
+            throw new IllegalArgumentException("optimizer state for " + values.keySet() + " does not match the parameters " + arrays.keySet());
+        }
+        arrays.forEach((name, a) -> {
+            float[] x = values.get(name);
+            if (x.length != a.size()) {
+                throw new IllegalArgumentException("optimizer state for " + name + " has " + x.length + " values, the parameter " + a.size());
+            }
+            a.set(FloatBuffer.wrap(x));
+        });
     }
 
     @Override

@@ -23,6 +23,7 @@ import dev.kaizen.alignment.loss.KtoLoss;
 import dev.kaizen.alignment.loss.LossOutput;
 import dev.kaizen.alignment.loss.RewardLoss;
 import dev.kaizen.alignment.loss.SftLoss;
+import dev.kaizen.alignment.loss.TokenKl;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.NoGrad;
@@ -31,7 +32,11 @@ import dev.kaizen.alignment.score.PaddedBatch;
 import dev.kaizen.alignment.score.Scorer;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.alignment.tokenize.TokenizerFiles;
+import dev.kaizen.alignment.weights.Dtype;
 import dev.kaizen.alignment.weights.ModelWeights;
+import dev.kaizen.alignment.weights.SafetensorsFile;
+import dev.kaizen.alignment.weights.SafetensorsWriter;
+import dev.kaizen.alignment.weights.Tensor;
 
 /**
  * Trains a policy with SFT, DPO or KTO, or a reward model (a *ForSequenceClassification model,
@@ -45,6 +50,21 @@ public final class Trainer implements AutoCloseable {
     /** One optimizer step's metrics, averaged over its micro-batches, under TRL's names. */
     public record Step(int step, int totalSteps, double epoch, Map<String, Double> metrics) {}
 
+    /**
+     * One online step: applied, or dropped by a guard ({@code rejection} says why), in which case
+     * the adapter and optimizer are exactly as before it.
+     */
+    public record OnlineStep(Map<String, Double> metrics, String rejection) {
+        public boolean applied() {
+            return rejection == null;
+        }
+    }
+
+    public static final String OPTIMIZER_FILE = "optimizer.safetensors";
+    public static final String NON_FINITE_LOSS = "non-finite-loss";
+    public static final String NON_FINITE_GRADIENT = "non-finite-gradient";
+    public static final String KL_OVER_BUDGET = "kl-over-budget";
+
     /** A row's token ids: prompt, completion (chosen, for preferences) and, for preferences, the rejected one. */
     private record Encoded(int[] prompt, int[] completion, int[] rejected, boolean desirable, Double margin) {}
 
@@ -57,6 +77,39 @@ public final class Trainer implements AutoCloseable {
 
     /** {@code reference} may be null with LoRA (the adapter switched off is the reference). */
     public Trainer(LlamaForCausalLM policy, ChatTokenizer tokenizer, LlamaForCausalLM reference, TrainingOptions options) {
+        this(policy, tokenizer, reference, options, null);
+    }
+
+    /**
+     * Continues training the LoRA adapter in {@code checkpoint} (as {@link #saveCheckpoint} wrote
+     * it, optimizer state included) on {@code policy}, or a fresh adapter when it is null.
+     */
+    public static Trainer resume(LlamaForCausalLM policy, ChatTokenizer tokenizer, TrainingOptions options, Path checkpoint) {
+        if (options.lora() == null) {
+            throw new IllegalArgumentException("online training continues a LoRA adapter; full fine-tuning has no adapter to resume");
+        }
+        if (checkpoint == null) {
+            return new Trainer(policy, tokenizer, null, options, null);
+        }
+        Trainer trainer = new Trainer(policy, tokenizer, null, options, LoraAdapter.load(policy, checkpoint));
+        try (SafetensorsFile file = SafetensorsFile.open(checkpoint.resolve(OPTIMIZER_FILE));
+             NDManager scratch = policy.manager().newSubManager()) {
+            Map<String, float[]> expAvg = new LinkedHashMap<>();
+            Map<String, float[]> expAvgSq = new LinkedHashMap<>();
+            trainer.adapter.parameters().keySet().forEach(name -> {
+                expAvg.put(name, file.toNDArray("exp_avg." + name, scratch).toFloatArray());
+                expAvgSq.put(name, file.toNDArray("exp_avg_sq." + name, scratch).toFloatArray());
+            });
+            trainer.adam.restore(new AdamW.State(null, expAvg, expAvgSq, Long.parseLong(file.metadata().getOrDefault("step", "0"))));
+        } catch (RuntimeException e) {
+            trainer.close();
+            throw e;
+        }
+        return trainer;
+    }
+
+    private Trainer(LlamaForCausalLM policy, ChatTokenizer tokenizer, LlamaForCausalLM reference, TrainingOptions options,
+                    LoraAdapter resumed) {
         boolean rewardModel = options.method() == TrainingOptions.Method.RM;
         if (rewardModel != policy.config().sequenceClassification()) {
             throw new IllegalArgumentException(rewardModel ? "reward modelling trains a model with a score head; convert it with toRewardModel"
@@ -71,7 +124,7 @@ public final class Trainer implements AutoCloseable {
         this.reference = reference;
         this.options = options;
         Engine.getInstance().setRandomSeed((int) options.seed());
-        this.adapter = options.lora() == null ? null : LoraAdapter.attach(policy, options.lora(), options.seed());
+        this.adapter = resumed != null ? resumed : options.lora() == null ? null : LoraAdapter.attach(policy, options.lora(), options.seed());
         Map<String, NDArray> trainable = new LinkedHashMap<>(adapter == null ? policy.parameters() : adapter.parameters());
         if (rewardModel) {
             trainable.put("score.weight", policy.parameters().get("score.weight"));  // the head always trains, as PEFT's modules_to_save
@@ -132,6 +185,51 @@ public final class Trainer implements AutoCloseable {
             }
         }
         return steps;
+    }
+
+    /**
+     * One KTO step on {@code batch} at the configured (constant) learning rate, as the streaming job
+     * runs it, behind three guards: a non-finite loss or gradient norm, or an exact per-token KL of
+     * the updated policy from the reference on the batch above {@code klBudget}, drops the step.
+     */
+    public OnlineStep step(List<Row> batch, KtoLoss.Config weights, double klBudget) {
+        List<Encoded> encoded = batch.stream().map(this::encode).toList();
+        AdamW.State before = adam.state();
+        Map<String, Double> metrics;
+        adapter.setTraining(true);
+        try {
+            metrics = new LinkedHashMap<>(backward(encoded, weights));
+            metrics.put("grad_norm", adam.step(options.learningRate()));
+        } catch (NonFiniteLossException e) {
+            return new OnlineStep(e.metrics(), NON_FINITE_LOSS);
+        } catch (NonFiniteGradientException e) {
+            return new OnlineStep(Map.of("grad_norm", Double.NaN), NON_FINITE_GRADIENT);
+        } finally {
+            adapter.setTraining(false);
+        }
+        double kl = klToReference(encoded);
+        metrics.put("kl_to_reference", kl);
+        if (!(kl <= klBudget)) {
+            adam.restore(before);
+            return new OnlineStep(metrics, KL_OVER_BUDGET);
+        }
+        return new OnlineStep(metrics, null);
+    }
+
+    private double klToReference(List<Encoded> batch) {
+        PaddedBatch padded = PaddedBatch.of(batch.stream().map(e -> sequence(e.prompt(), e.completion())).toList());
+        int t = padded.ids()[0].length;
+        try (NoGrad noGrad = NoGrad.enter(); NDScope scope = new NDScope(); NDManager m = policy.manager().newSubManager()) {
+            NDArray ids = m.create(padded.ids());
+            NDArray attention = m.create(padded.attention());
+            String predicting = ":, :" + (t - 1) + ", :";
+            NDArray policyLogits = policy.forward(ids, attention, null).get(predicting);
+            NDArray referenceLogits;
+            try (LoraAdapter.Scope off = adapter.disabled()) {
+                referenceLogits = policy.forward(ids, attention, null).get(predicting);
+            }
+            return TokenKl.mean(policyLogits, referenceLogits, m.create(padded.completionMask())).getFloat();
+        }
     }
 
     private Map<String, Double> backward(List<Encoded> batch, KtoLoss.Config kto) {
@@ -277,6 +375,19 @@ public final class Trainer implements AutoCloseable {
         ModelWeights.write(out, adapter == null ? policy.tensors() : adapter.mergedTensors(), ModelWeights.DEFAULT_SHARD_BYTES);
         policy.config().write(out.resolve("config.json"));
         TokenizerFiles.copy(baseDir, out);
+    }
+
+    /** The adapter directory with the optimizer's moments and step count beside it, so {@link #resume} continues exactly. */
+    public void saveCheckpoint(Path out, Path baseDir) throws IOException {
+        save(out, baseDir);
+        AdamW.State state = adam.state();
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        adapter.parameters().forEach((name, p) -> {
+            long[] shape = p.getShape().getShape();
+            tensors.put("exp_avg." + name, new Tensor(Dtype.F32, shape, state.expAvg().get(name)));
+            tensors.put("exp_avg_sq." + name, new Tensor(Dtype.F32, shape, state.expAvgSq().get(name)));
+        });
+        SafetensorsWriter.write(out.resolve(OPTIMIZER_FILE), tensors, Map.of("format", "pt", "step", Long.toString(state.steps())));
     }
 
     @Override

@@ -150,4 +150,16 @@ class LossGoldenTest {
         assertThat(KtoLoss.mismatchedPartner(0, 4)).isEqualTo(3);
         assertThat(KtoLoss.mismatchedPartner(3, 4)).isEqualTo(2);
     }
+
+    // KL(softmax[1,2,3] ‖ softmax[3,2,1]) = 1.150420765; equal logits give 0.
+    @Test
+    void tokenKlIsTheExactDivergenceAveragedOverMaskedPositions() {
+        NDArray policy = m.create(new float[] {1, 2, 3, 0, 0, 0, 5, 1, 0, 1, 2, 3}, new ai.djl.ndarray.types.Shape(2, 2, 3));
+        NDArray reference = m.create(new float[] {3, 2, 1, 0, 0, 0, 5, 1, 0, 3, 2, 1}, new ai.djl.ndarray.types.Shape(2, 2, 3));
+        NDArray mask = m.create(new float[] {1, 1, 1, 0}, new ai.djl.ndarray.types.Shape(2, 2));
+        assertThat((double) TokenKl.mean(policy, reference, mask).getFloat()).isCloseTo(1.150420765 / 3, within(1e-6));
+        NDArray all = m.create(new float[] {1, 1, 1, 1}, new ai.djl.ndarray.types.Shape(2, 2));
+        assertThat((double) TokenKl.mean(policy, reference, all).getFloat()).isCloseTo(2 * 1.150420765 / 4, within(1e-6));
+        assertThat((double) TokenKl.mean(reference, reference, all).getFloat()).isCloseTo(0.0, within(1e-7));
+    }
 }
