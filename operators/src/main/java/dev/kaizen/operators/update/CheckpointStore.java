@@ -1,0 +1,127 @@
+package dev.kaizen.operators.update;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.Serializable;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.stream.Stream;
+
+import org.apache.flink.core.fs.FileSystem;
+import org.apache.flink.core.fs.Path;
+
+/**
+ * Model checkpoints through Flink's FileSystem (file:// here, s3:// or hdfs:// in production):
+ * each is written once under {@code <root>/<model_id>/<sha256>/}, content-addressed, so a
+ * version's directory never changes once announced and a replayed step that writes the same
+ * bytes finds them already there. The sha256 of a checkpoint is that of its manifest, the
+ * {@code sha256sum} listing of its files sorted by name ("hex␠␠name\n" per file), so
+ * {@code sha256sum -c} can check a downloaded copy.
+ */
+public final class CheckpointStore implements Serializable {
+
+    /** Where a checkpoint lives, its content address, and each file's sha256. */
+    public record Stored(String uri, String sha256, Map<String, String> files) {}
+
+    private final String root;
+
+    public CheckpointStore(String root) {
+        this.root = root.endsWith("/") ? root.substring(0, root.length() - 1) : root;
+    }
+
+    public String root() {
+        return root;
+    }
+
+    /** Puts the files of {@code local} (a flat directory) in the store, unless the same content is already there. */
+    public Stored put(String modelId, java.nio.file.Path local) throws IOException {
+        Map<String, String> files = hashFiles(local);
+        String sha = manifestSha256(files);
+        // Any character that could mean something in a path becomes '_'; ids that collide so still
+        // cannot mix checkpoints, since the content address is the last segment.
+        Path modelDir = new Path(root + "/" + modelId.replaceAll("[^A-Za-z0-9_-]", "_"));
+        Path target = new Path(modelDir, sha);
+        FileSystem fs = target.getFileSystem();
+        if (!fs.exists(target)) {
+            Path staging = new Path(modelDir, ".staging-" + UUID.randomUUID());
+            for (String name : files.keySet()) {
+                try (OutputStream out = fs.create(new Path(staging, name), FileSystem.WriteMode.NO_OVERWRITE)) {
+                    Files.copy(local.resolve(name), out);
+                }
+            }
+            // Another writer of the same content may have won the race; its copy is as good as ours.
+            if (!fs.rename(staging, target) && !fs.exists(target)) {
+                throw new IOException("could not move " + staging + " to " + target);
+            }
+            fs.delete(staging, true);
+        }
+        return new Stored(target.toUri().toString(), sha, files);
+    }
+
+    /** Copies a stored checkpoint into {@code local}, failing unless every file and the manifest match what was announced. */
+    public void fetch(Stored stored, java.nio.file.Path local) throws IOException {
+        if (!manifestSha256(stored.files()).equals(stored.sha256())) {
+            throw new IOException("the file list of " + stored.uri() + " does not hash to its sha256 " + stored.sha256());
+        }
+        Path dir = new Path(stored.uri());
+        FileSystem fs = dir.getFileSystem();
+        Files.createDirectories(local);
+        for (var e : stored.files().entrySet()) {
+            java.nio.file.Path copy = local.resolve(e.getKey());
+            try (InputStream in = fs.open(new Path(dir, e.getKey()))) {
+                Files.copy(in, copy);
+            }
+            String actual;
+            try (InputStream in = Files.newInputStream(copy)) {
+                actual = sha256(in);
+            }
+            if (!actual.equals(e.getValue())) {
+                throw new IOException(stored.uri() + "/" + e.getKey() + " has sha256 " + actual + ", not the announced " + e.getValue());
+            }
+        }
+    }
+
+    /** Each regular file directly in {@code dir}, by name, with its sha256. */
+    public static Map<String, String> hashFiles(java.nio.file.Path dir) throws IOException {
+        Map<String, String> files = new TreeMap<>();
+        try (Stream<java.nio.file.Path> list = Files.list(dir)) {
+            for (java.nio.file.Path f : list.filter(Files::isRegularFile).toList()) {
+                try (InputStream in = Files.newInputStream(f)) {
+                    files.put(f.getFileName().toString(), sha256(in));
+                }
+            }
+        }
+        return files;
+    }
+
+    /** The sha256 of the sha256sum listing of {@code files} (name → hex sha256), sorted by name. */
+    public static String manifestSha256(Map<String, String> files) {
+        StringBuilder manifest = new StringBuilder();
+        new TreeMap<>(files).forEach((name, sha) -> manifest.append(sha).append("  ").append(name).append('\n'));
+        return HexFormat.of().formatHex(digest().digest(manifest.toString().getBytes(StandardCharsets.UTF_8)));
+    }
+
+    public static String sha256(InputStream in) throws IOException {
+        MessageDigest md = digest();
+        try (DigestInputStream din = new DigestInputStream(in, md)) {
+            din.transferTo(OutputStream.nullOutputStream());
+        }
+        return HexFormat.of().formatHex(md.digest());
+    }
+
+    private static MessageDigest digest() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java runtime has SHA-256", e);
+        }
+    }
+}
