@@ -24,7 +24,6 @@ import picocli.CommandLine.Spec;
 
 import dev.kaizen.jobs.continual.ContinualKtoJob;
 import dev.kaizen.jobs.continual.JobConfig;
-import dev.kaizen.operators.settle.SettleConfig;
 import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ResponseLogged;
@@ -64,10 +63,9 @@ final class PipelineBench implements Callable<Integer> {
             conf.setString("state.backend.type", "rocksdb");
             StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(parallelism, conf);
             env.enableCheckpointing(10_000);
-            JobConfig config = new JobConfig(kafka.bootstrapServers(), Map.of(), "bench-" + UUID.randomUUID(),
-                    JobConfig.Topics.defaults(), Duration.ofSeconds(5), Duration.ofSeconds(1),
-                    new SettleConfig(Duration.ofSeconds(10), Duration.ofMinutes(1), Duration.ofMinutes(5)),
-                    Integer.MAX_VALUE, 64, Duration.ofSeconds(60), Duration.ofSeconds(60));
+            JobConfig config = JobConfig.load(null, List.of("kafka.bootstrap-servers=" + kafka.bootstrapServers(),
+                    "kafka.group-id=bench-" + UUID.randomUUID(), "event-time.idleness=1s", "settle.lateness=10s",
+                    "settle.response-wait=1min", "settle.retention=5min", "user-cap-per-hour=" + Integer.MAX_VALUE, "batches.size=64"));
             ContinualKtoJob.build(env, config, true).batches().sinkTo(new DiscardingSink<>()).name("discard-batches");
             long start = System.nanoTime();
             env.execute("bench-pipeline");

@@ -1,13 +1,18 @@
 package dev.kaizen.jobs.continual;
 
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Properties;
 
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.configuration.Configuration;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.DataStreamUtils;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
@@ -19,23 +24,52 @@ import dev.kaizen.operators.kafka.WireSerializer;
 import dev.kaizen.operators.settle.SettleVotes;
 import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.operators.validate.RawRecord;
+import dev.kaizen.operators.update.UpdateModel;
 import dev.kaizen.operators.validate.ValidateRecords;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.ResponseLogged;
 import dev.kaizen.schemas.wire.WireCodec;
 
 /**
  * The continual-kto job graph, read top to bottom as the loop in DESIGN.md: sources, validate,
- * settle (dedup, join, settle per response), cap per user, accumulate KTO batches per model. One
- * named, uid'd operator per stage, so savepoints survive changes; three shuffles in all.
+ * settle (dedup, join, settle per response), cap per user, accumulate KTO batches per model, and
+ * update the model. One named, uid'd operator per stage, so savepoints survive changes; three
+ * shuffles in all, since the update stage shares the accumulator's key and partitioning.
  */
 public final class ContinualKtoJob {
 
-    /** The streams the graph ends in: KTO batches for the update stage, and the accepted samples. */
-    public record Outputs(DataStream<SettledVote> samples, DataStream<KtoBatch> batches) {}
+    /** The streams the graph ends in: the accepted samples, KTO batches, and the announced versions (null without training). */
+    public record Outputs(DataStream<SettledVote> samples, DataStream<KtoBatch> batches, DataStream<ModelUpdate> updates) {}
 
     private ContinualKtoJob() {}
+
+    /**
+     * Runs the job where it is started: under {@code flink run} on that cluster, else on an embedded
+     * MiniCluster. Arguments: {@code --config kaizen.yaml} and any number of {@code -D key=value}.
+     */
+    public static void main(String[] args) throws Exception {
+        Path file = null;
+        List<String> overrides = new ArrayList<>();
+        for (int i = 0; i < args.length; i++) {
+            if (i + 1 < args.length && args[i].equals("--config")) {
+                file = Path.of(args[++i]);
+            } else if (i + 1 < args.length && args[i].equals("-D")) {
+                overrides.add(args[++i]);
+            } else {
+                throw new IllegalArgumentException("usage: --config kaizen.yaml [-D key=value]...; not '" + args[i] + "'");
+            }
+        }
+        run(JobConfig.load(file, overrides));
+    }
+
+    /** Builds the unbounded job with the configuration's Flink options and runs it until cancelled. */
+    public static void run(JobConfig config) throws Exception {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(Configuration.fromMap(config.flink()));
+        build(env, config, false);
+        env.execute("continual-kto");
+    }
 
     /** Builds the graph into {@code env}; {@code bounded} stops the sources at the offsets current at start (tests, replays). */
     public static Outputs build(StreamExecutionEnvironment env, JobConfig c, boolean bounded) {
@@ -49,12 +83,12 @@ public final class ContinualKtoJob {
                 .process(new ValidateRecords<>(ResponseLogged.class, WireCodec::responses)).name("validate-responses").uid("validate-responses");
 
         DataStream<FeedbackEvent> timedVotes = votes.assignTimestampsAndWatermarks(
-                WatermarkStrategy.<FeedbackEvent>forBoundedOutOfOrderness(c.outOfOrderness())
-                        .withTimestampAssigner((e, t) -> e.getEventTime().toEpochMilli()).withIdleness(c.idleness()))
+                WatermarkStrategy.<FeedbackEvent>forBoundedOutOfOrderness(c.eventTime().outOfOrderness())
+                        .withTimestampAssigner((e, t) -> e.getEventTime().toEpochMilli()).withIdleness(c.eventTime().idleness()))
                 .name("vote-time").uid("vote-time");
         DataStream<ResponseLogged> timedResponses = responses.assignTimestampsAndWatermarks(
-                WatermarkStrategy.<ResponseLogged>forBoundedOutOfOrderness(c.outOfOrderness())
-                        .withTimestampAssigner((r, t) -> r.getCreatedAt().toEpochMilli()).withIdleness(c.idleness()))
+                WatermarkStrategy.<ResponseLogged>forBoundedOutOfOrderness(c.eventTime().outOfOrderness())
+                        .withTimestampAssigner((r, t) -> r.getCreatedAt().toEpochMilli()).withIdleness(c.eventTime().idleness()))
                 .name("response-time").uid("response-time");
 
         SingleOutputStreamOperator<SettledVote> settled = timedVotes.keyBy(FeedbackEvent::getResponseId)
@@ -63,7 +97,18 @@ public final class ContinualKtoJob {
         SingleOutputStreamOperator<SettledVote> capped = settled.keyBy(CapPerUser::key)
                 .process(new CapPerUser(c.userCapPerHour())).name("cap-per-user").uid("cap-per-user");
         SingleOutputStreamOperator<KtoBatch> batches = capped.keyBy(SettledVote::modelId)
-                .process(new AccumulateBatches(c.batchSize(), c.batchTimeout())).name("accumulate-batches").uid("accumulate-batches");
+                .process(new AccumulateBatches(c.batches().size(), c.batches().timeout())).name("accumulate-batches").uid("accumulate-batches");
+        SingleOutputStreamOperator<ModelUpdate> updates = null;
+        if (c.trains()) {
+            // Batches are already partitioned by model: the update stage chains onto the accumulator, no shuffle.
+            updates = DataStreamUtils.reinterpretAsKeyedStream(batches, KtoBatch::modelId)
+                    .process(new UpdateModel(c.training())).name("update-model").uid("update-model");
+            updates.sinkTo(sink(c, new WireSerializer<>(c.topics().modelUpdates(), WireCodec::modelUpdates, ModelUpdate::getModelId)))
+                    .name("model-updates").uid("sink-model-updates");
+            updates.getSideOutput(UpdateModel.REJECTIONS)
+                    .sinkTo(sink(c, new WireSerializer<>(c.topics().modelRejections(), WireCodec::modelUpdates, ModelUpdate::getModelId)))
+                    .name("model-rejections").uid("sink-model-rejections");
+        }
 
         votes.getSideOutput(ValidateRecords.DEAD_LETTERS)
                 .union(responses.getSideOutput(ValidateRecords.DEAD_LETTERS), settled.getSideOutput(ValidateRecords.DEAD_LETTERS),
@@ -73,12 +118,12 @@ public final class ContinualKtoJob {
         settled.getSideOutput(SettleVotes.LATE)
                 .sinkTo(sink(c, new WireSerializer<>(c.topics().late(), WireCodec::feedbackEvents, FeedbackEvent::getResponseId)))
                 .name("late-votes").uid("sink-late-votes");
-        return new Outputs(capped, batches);
+        return new Outputs(capped, batches, updates);
     }
 
     private static KafkaSource<RawRecord> source(JobConfig c, String topic, boolean bounded) {
-        var builder = KafkaSource.<RawRecord>builder().setBootstrapServers(c.bootstrapServers()).setTopics(topic)
-                .setGroupId(c.groupId()).setStartingOffsets(OffsetsInitializer.earliest())
+        var builder = KafkaSource.<RawRecord>builder().setBootstrapServers(c.kafka().bootstrapServers()).setTopics(topic)
+                .setGroupId(c.kafka().groupId()).setStartingOffsets(OffsetsInitializer.earliest())
                 .setDeserializer(new RawRecordDeserializer()).setProperties(kafkaProperties(c));
         if (bounded) {
             builder.setBounded(OffsetsInitializer.latest());
@@ -89,15 +134,15 @@ public final class ContinualKtoJob {
     private static <T> KafkaSink<T> sink(JobConfig c, WireSerializer<T> serializer) {
         Properties props = kafkaProperties(c);
         // A transactional sink's one-hour default is over the broker's 15-minute maximum: the job would restart forever.
-        props.setProperty("transaction.timeout.ms", Long.toString(c.transactionTimeout().toMillis()));
-        return KafkaSink.<T>builder().setBootstrapServers(c.bootstrapServers()).setRecordSerializer(serializer)
+        props.setProperty("transaction.timeout.ms", Long.toString(c.kafka().transactionTimeout().toMillis()));
+        return KafkaSink.<T>builder().setBootstrapServers(c.kafka().bootstrapServers()).setRecordSerializer(serializer)
                 .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
-                .setTransactionalIdPrefix(c.groupId() + "-" + serializer.topic()).setKafkaProducerConfig(props).build();
+                .setTransactionalIdPrefix(c.kafka().groupId() + "-" + serializer.topic()).setKafkaProducerConfig(props).build();
     }
 
     private static Properties kafkaProperties(JobConfig c) {
         Properties props = new Properties();
-        props.putAll(c.kafkaProperties());
+        props.putAll(c.kafka().properties());
         return props;
     }
 }

@@ -8,7 +8,6 @@ import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import org.apache.flink.configuration.Configuration;
@@ -92,10 +91,9 @@ class ContinualKtoJobTest {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         env.setParallelism(2);
         env.enableCheckpointing(500);
-        JobConfig config = new JobConfig(KAFKA.kafka().bootstrapServers(), Map.of(), "e2e-" + System.nanoTime(),
-                JobConfig.Topics.defaults(), Duration.ofSeconds(5), Duration.ofSeconds(1),
-                new dev.kaizen.operators.settle.SettleConfig(Duration.ofSeconds(10), Duration.ofMinutes(1), Duration.ofMinutes(5)),
-                5, 4, Duration.ofSeconds(5), Duration.ofSeconds(60));
+        JobConfig config = JobConfig.load(null, List.of("kafka.bootstrap-servers=" + KAFKA.kafka().bootstrapServers(),
+                "kafka.group-id=e2e-" + System.nanoTime(), "event-time.idleness=1s", "settle.lateness=10s",
+                "settle.response-wait=1min", "settle.retention=5min", "user-cap-per-hour=5", "batches.size=4", "batches.timeout=5s"));
         List<SettledVote> samples = new ArrayList<>();
         try (var it = ContinualKtoJob.build(env, config, true).samples().executeAndCollect("continual-kto-e2e")) {
             it.forEachRemaining(samples::add);

@@ -10,7 +10,8 @@ import dev.kaizen.alignment.train.TrainingOptions;
 /**
  * How the update stage trains: the base model every version is an adapter on (a Hugging Face
  * directory readable from each TaskManager), where checkpoints go, and the KTO and LoRA settings
- * under TRL's and PEFT's names. {@code klBudget} is in nats per completion token.
+ * under TRL's and PEFT's names. {@code klBudget} is in nats per completion token;
+ * {@code baseModelName} (announced as base_model) defaults to the directory.
  */
 public record UpdateConfig(
         String baseModelDir,
@@ -26,8 +27,8 @@ public record UpdateConfig(
         long seed,
         int maxLength) implements Serializable {
 
-    public static UpdateConfig defaults(String baseModelDir, String checkpointRoot) {
-        return new UpdateConfig(baseModelDir, baseModelDir, checkpointRoot, 5e-4, 0.3, KtoLoss.Type.KTO, 8, 16, 0.0, 0.5, 42, 512);
+    public String baseModel() {
+        return baseModelName != null ? baseModelName : baseModelDir;
     }
 
     /**

@@ -157,7 +157,7 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         return ModelUpdate.newBuilder().setModelId(model).setVersion(parentVersion + 1).setParentVersion(parentVersion)
                 .setFormat(CheckpointFormat.ADAPTER).setUri(stored.uri()).setSha256(stored.sha256()).setFiles(new TreeMap<>(stored.files()))
                 .setCreatedAt(Instant.ofEpochMilli(now)).setFeedbackCount(batch.samples().size())
-                .setMetrics(new TreeMap<>(step.metrics())).setBaseModel(config.baseModelName())
+                .setMetrics(new TreeMap<>(step.metrics())).setBaseModel(config.baseModel())
                 .setRejectionReason(step.rejection()).build();
     }
 

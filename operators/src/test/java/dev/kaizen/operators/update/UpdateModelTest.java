@@ -48,7 +48,7 @@ class UpdateModelTest {
     }
 
     private UpdateConfig config() {
-        return UpdateConfig.defaults(base.toString(), store.toUri().toString());
+        return new UpdateConfig(base.toString(), null, store.toUri().toString(), 5e-4, 0.3, KtoLoss.Type.KTO, 8, 16, 0.0, 0.5, 42, 512);
     }
 
     private static KeyedOneInputStreamOperatorTestHarness<String, KtoBatch, ModelUpdate> harness(UpdateConfig config) throws Exception {
