@@ -8,17 +8,21 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 
+import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.databind.DeserializationContext;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonDeserializer;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.JsonSerializer;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.SerializerProvider;
 import com.fasterxml.jackson.databind.module.SimpleModule;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
 import org.apache.flink.util.TimeUtils;
 
 import dev.kaizen.operators.settle.SettleConfig;
@@ -55,11 +59,20 @@ public record JobConfig(
     /** A KTO mini-batch leaves when it has {@code size} samples, or at least 2 after {@code timeout}. */
     public record Batches(int size, Duration timeout) implements Serializable {}
 
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
+    /** Sections whose keys are not ours but Flink's or Kafka's, passed through as they are. */
+    private static final java.util.Set<String> OPEN_MAPS = java.util.Set.of("flink", "kafka.properties");
+
+    private static final ObjectMapper YAML = new ObjectMapper(YAMLFactory.builder()
+                    .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES).disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER).build())
             .setPropertyNamingStrategy(PropertyNamingStrategies.KEBAB_CASE)
             .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
             .enable(com.fasterxml.jackson.databind.MapperFeature.ACCEPT_CASE_INSENSITIVE_ENUMS)
-            .registerModule(new SimpleModule().addDeserializer(Duration.class, new JsonDeserializer<>() {
+            .registerModule(new SimpleModule().addSerializer(Duration.class, new JsonSerializer<>() {
+                @Override
+                public void serialize(Duration d, JsonGenerator gen, SerializerProvider provider) throws IOException {
+                    gen.writeString(TimeUtils.formatWithHighestUnit(d));
+                }
+            }).addDeserializer(Duration.class, new JsonDeserializer<>() {
                 @Override
                 public Duration deserialize(JsonParser p, DeserializationContext ctx) throws IOException {
                     try {
@@ -107,11 +120,10 @@ public record JobConfig(
         from.fields().forEachRemaining(e -> {
             String key = at + e.getKey();
             JsonNode current = into.get(e.getKey());
-            if (current == null && !into.has(e.getKey())) {
+            if (current == null && !into.has(e.getKey()) && !OPEN_MAPS.contains(at.isEmpty() ? "" : at.substring(0, at.length() - 1))) {
                 throw new IllegalArgumentException("unknown option '" + key + "'");
             }
-            // flink and kafka.properties are open maps: any key passes through.
-            if (current instanceof ObjectNode obj && e.getValue().isObject() && !key.equals("flink") && !key.equals("kafka.properties")) {
+            if (current instanceof ObjectNode obj && e.getValue().isObject()) {
                 merge(obj, e.getValue(), key + ".");
             } else {
                 into.set(e.getKey(), e.getValue());
@@ -130,7 +142,7 @@ public record JobConfig(
                 throw new IllegalArgumentException("unknown option '" + dotted + "'");
             }
             node = child;
-            if (prefix.equals("flink") || prefix.equals("kafka.properties")) {
+            if (OPEN_MAPS.contains(prefix)) {
                 node.put(String.join(".", java.util.Arrays.copyOfRange(keys, i + 1, keys.length)), value);
                 return;
             }
@@ -145,6 +157,15 @@ public record JobConfig(
         StringBuilder out = new StringBuilder();
         e.getPath().forEach(ref -> out.append(out.length() == 0 ? "" : ".").append(ref.getFieldName() != null ? ref.getFieldName() : "[" + ref.getIndex() + "]"));
         return out.toString();
+    }
+
+    /** This configuration as YAML, in the shape and units of the file it was read from. */
+    public String toYaml() {
+        try {
+            return YAML.writeValueAsString(this);
+        } catch (IOException e) {
+            throw new IllegalStateException("a configuration that was read must write", e);
+        }
     }
 
     /** Whether the job trains: the update stage runs once a base model is named. */
