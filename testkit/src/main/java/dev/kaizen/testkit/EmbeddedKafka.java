@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.UUID;
+import java.util.function.Predicate;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -168,9 +169,14 @@ public final class EmbeddedKafka implements AutoCloseable {
 
     /** Sends each value to {@code topic} (no key) and waits until all are acknowledged. */
     public void send(String topic, List<byte[]> values) {
+        send(topic, null, values);
+    }
+
+    /** Sends to one partition, or where the default partitioner puts them when {@code partition} is null. */
+    public void send(String topic, Integer partition, List<byte[]> values) {
         try (var producer = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers()),
                 new ByteArraySerializer(), new ByteArraySerializer())) {
-            values.forEach(v -> producer.send(new ProducerRecord<>(topic, v)));
+            values.forEach(v -> producer.send(new ProducerRecord<>(topic, partition, null, v)));
         }
     }
 
@@ -180,16 +186,23 @@ public final class EmbeddedKafka implements AutoCloseable {
      * would show too, or until {@code timeout}.
      */
     public List<byte[]> readCommitted(String topic, int expected, Duration linger, Duration timeout) {
+        return readCommitted(List.of(topic), values -> values.size() >= expected, linger, timeout);
+    }
+
+    /** As {@link #readCommitted(String, int, Duration, Duration)}, over several topics, until {@code enough} holds of what arrived. */
+    public List<byte[]> readCommitted(List<String> topics, Predicate<List<byte[]>> enough, Duration linger, Duration timeout) {
         List<byte[]> out = new ArrayList<>();
         Map<String, Object> config = Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers(),
                 ConsumerConfig.GROUP_ID_CONFIG, "read-" + UUID.randomUUID(), ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
                 ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         try (var consumer = new KafkaConsumer<>(config, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-            consumer.subscribe(List.of(topic));
+            consumer.subscribe(topics);
             long end = System.nanoTime() + timeout.toNanos();
+            boolean done = false;
             while (System.nanoTime() < end) {
                 consumer.poll(Duration.ofMillis(200)).forEach(r -> out.add(r.value()));
-                if (out.size() >= expected) {
+                if (!done && enough.test(out)) {
+                    done = true;
                     end = Math.min(end, System.nanoTime() + linger.toNanos());
                 }
             }

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
 
+import org.apache.flink.api.common.eventtime.TimestampAssignerSupplier;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.connector.base.DeliveryGuarantee;
@@ -19,6 +20,7 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import dev.kaizen.operators.accumulate.AccumulateBatches;
 import dev.kaizen.operators.accumulate.KtoBatch;
 import dev.kaizen.operators.cap.CapPerUser;
+import dev.kaizen.operators.kafka.EventTimeAssigner;
 import dev.kaizen.operators.kafka.RawRecordDeserializer;
 import dev.kaizen.operators.kafka.WireSerializer;
 import dev.kaizen.operators.settle.SettleVotes;
@@ -73,26 +75,20 @@ public final class ContinualKtoJob {
 
     /** Builds the graph into {@code env}; {@code bounded} stops the sources at the offsets current at start (tests, replays). */
     public static Outputs build(StreamExecutionEnvironment env, JobConfig c, boolean bounded) {
+        // Watermarks are generated in the sources, per Kafka partition, from the records' own times.
         SingleOutputStreamOperator<FeedbackEvent> votes = env
-                .fromSource(source(c, c.topics().feedback(), bounded), WatermarkStrategy.noWatermarks(), c.topics().feedback())
+                .fromSource(source(c, c.topics().feedback(), bounded),
+                        eventTime(c, EventTimeAssigner.of(WireCodec::feedbackEvents, FeedbackEvent::getEventTime)), c.topics().feedback())
                 .uid("source-feedback")
                 .process(new ValidateRecords<>(FeedbackEvent.class, WireCodec::feedbackEvents)).name("validate-feedback").uid("validate-feedback");
         SingleOutputStreamOperator<ResponseLogged> responses = env
-                .fromSource(source(c, c.topics().responses(), bounded), WatermarkStrategy.noWatermarks(), c.topics().responses())
+                .fromSource(source(c, c.topics().responses(), bounded),
+                        eventTime(c, EventTimeAssigner.of(WireCodec::responses, ResponseLogged::getCreatedAt)), c.topics().responses())
                 .uid("source-responses")
                 .process(new ValidateRecords<>(ResponseLogged.class, WireCodec::responses)).name("validate-responses").uid("validate-responses");
 
-        DataStream<FeedbackEvent> timedVotes = votes.assignTimestampsAndWatermarks(
-                WatermarkStrategy.<FeedbackEvent>forBoundedOutOfOrderness(c.eventTime().outOfOrderness())
-                        .withTimestampAssigner((e, t) -> e.getEventTime().toEpochMilli()).withIdleness(c.eventTime().idleness()))
-                .name("vote-time").uid("vote-time");
-        DataStream<ResponseLogged> timedResponses = responses.assignTimestampsAndWatermarks(
-                WatermarkStrategy.<ResponseLogged>forBoundedOutOfOrderness(c.eventTime().outOfOrderness())
-                        .withTimestampAssigner((r, t) -> r.getCreatedAt().toEpochMilli()).withIdleness(c.eventTime().idleness()))
-                .name("response-time").uid("response-time");
-
-        SingleOutputStreamOperator<SettledVote> settled = timedVotes.keyBy(FeedbackEvent::getResponseId)
-                .connect(timedResponses.keyBy(ResponseLogged::getResponseId))
+        SingleOutputStreamOperator<SettledVote> settled = votes.keyBy(FeedbackEvent::getResponseId)
+                .connect(responses.keyBy(ResponseLogged::getResponseId))
                 .process(new SettleVotes(c.settle())).name("settle-votes").uid("settle-votes");
         SingleOutputStreamOperator<SettledVote> capped = settled.keyBy(CapPerUser::key)
                 .process(new CapPerUser(c.userCapPerHour())).name("cap-per-user").uid("cap-per-user");
@@ -119,6 +115,11 @@ public final class ContinualKtoJob {
                 .sinkTo(sink(c, new WireSerializer<>(c.topics().late(), WireCodec::feedbackEvents, FeedbackEvent::getResponseId)))
                 .name("late-votes").uid("sink-late-votes");
         return new Outputs(capped, batches, updates);
+    }
+
+    private static WatermarkStrategy<RawRecord> eventTime(JobConfig c, TimestampAssignerSupplier<RawRecord> assigner) {
+        return WatermarkStrategy.<RawRecord>forBoundedOutOfOrderness(c.eventTime().outOfOrderness())
+                .withTimestampAssigner(assigner).withIdleness(c.eventTime().idleness());
     }
 
     private static KafkaSource<RawRecord> source(JobConfig c, String topic, boolean bounded) {
