@@ -45,6 +45,14 @@ public final class ContinualKtoJob {
     /** The streams the graph ends in: the accepted samples, KTO batches, and the announced versions (null without training). */
     public record Outputs(DataStream<SettledVote> samples, DataStream<KtoBatch> batches, DataStream<ModelUpdate> updates) {}
 
+    /** The functions of the last two stages; tests hand in variants that fail at chosen points. */
+    public record Stages(AccumulateBatches accumulate, UpdateModel update) {
+        public static Stages of(JobConfig c) {
+            return new Stages(new AccumulateBatches(c.batches().size(), c.batches().timeout()),
+                    c.trains() ? new UpdateModel(c.training()) : null);
+        }
+    }
+
     private ContinualKtoJob() {}
 
     /**
@@ -75,6 +83,10 @@ public final class ContinualKtoJob {
 
     /** Builds the graph into {@code env}; {@code bounded} stops the sources at the offsets current at start (tests, replays). */
     public static Outputs build(StreamExecutionEnvironment env, JobConfig c, boolean bounded) {
+        return build(env, c, bounded, Stages.of(c));
+    }
+
+    public static Outputs build(StreamExecutionEnvironment env, JobConfig c, boolean bounded, Stages stages) {
         // Watermarks are generated in the sources, per Kafka partition, from the records' own times.
         SingleOutputStreamOperator<FeedbackEvent> votes = env
                 .fromSource(source(c, c.topics().feedback(), bounded),
@@ -93,12 +105,12 @@ public final class ContinualKtoJob {
         SingleOutputStreamOperator<SettledVote> capped = settled.keyBy(CapPerUser::key)
                 .process(new CapPerUser(c.userCapPerHour())).name("cap-per-user").uid("cap-per-user");
         SingleOutputStreamOperator<KtoBatch> batches = capped.keyBy(SettledVote::modelId)
-                .process(new AccumulateBatches(c.batches().size(), c.batches().timeout())).name("accumulate-batches").uid("accumulate-batches");
+                .process(stages.accumulate()).name("accumulate-batches").uid("accumulate-batches");
         SingleOutputStreamOperator<ModelUpdate> updates = null;
         if (c.trains()) {
             // Batches are already partitioned by model: the update stage chains onto the accumulator, no shuffle.
             updates = DataStreamUtils.reinterpretAsKeyedStream(batches, KtoBatch::modelId)
-                    .process(new UpdateModel(c.training())).name("update-model").uid("update-model");
+                    .process(stages.update()).name("update-model").uid("update-model");
             updates.sinkTo(sink(c, new WireSerializer<>(c.topics().modelUpdates(), WireCodec::modelUpdates, ModelUpdate::getModelId)))
                     .name("model-updates").uid("sink-model-updates");
             updates.getSideOutput(UpdateModel.REJECTIONS)

@@ -11,15 +11,23 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
@@ -31,7 +39,12 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import dev.kaizen.alignment.model.ModelPresets;
+import dev.kaizen.operators.accumulate.AccumulateBatches;
+import dev.kaizen.operators.accumulate.KtoBatch;
+import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.operators.update.CheckpointStore;
+import dev.kaizen.operators.update.UpdateConfig;
+import dev.kaizen.operators.update.UpdateModel;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.wire.Decoded;
@@ -46,7 +59,7 @@ import dev.kaizen.testkit.EmbeddedKafkaExtension;
  * checkpoints holding exactly the announced bytes; the dead-letter and late topics hold exactly
  * the records that belong there.
  */
-@Timeout(value = 6, unit = TimeUnit.MINUTES)
+@Timeout(value = 8, unit = TimeUnit.MINUTES)
 class ContinualKtoLoopTest {
 
     static final int PARALLELISM = 2;
@@ -85,58 +98,183 @@ class ContinualKtoLoopTest {
 
     @Test
     void everySettledSampleTrainsExactlyOnceIntoGaplessVerifiedVersions() throws Exception {
-        List<String> models = modelsOnBothSubtasks();
-        FeedbackScenario scenario = new FeedbackScenario(models, 460, BATCH, 7);
-        assertThat(scenario.feedbackEvents()).isGreaterThanOrEqualTo(5_000);
-        String group = "loop-" + System.nanoTime();
-        KAFKA.kafka().createTopics(PARALLELISM, "chat-feedback", "chat-responses", "chat-feedback-dlq", "chat-feedback-late",
-                "model-updates", "model-rejections");
-        // Answers and votes are all there before the job starts, as a backlog: both sources read
-        // side by side in event time, neither idle, so the watermark passes a vote only after its answer.
-        KAFKA.kafka().send("chat-responses", scenario.responses);
-        KAFKA.kafka().send("chat-feedback", scenario.feedback);
-
-        JobConfig config = JobConfig.load(null, List.of("kafka.bootstrap-servers=" + KAFKA.kafka().bootstrapServers(),
-                "kafka.group-id=" + group, "kafka.transaction-timeout=2min", "event-time.idleness=1s", "settle.lateness=10s",
-                "settle.response-wait=1min", "user-cap-per-hour=" + FeedbackScenario.CAP, "batches.size=" + BATCH,
-                "batches.timeout=1h", "training.base-model-dir=" + base, "training.checkpoint-root=" + store.toUri()));
-        Configuration conf = new Configuration();
-        conf.setString("state.backend.type", "rocksdb");
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
-        env.setParallelism(PARALLELISM);
-        env.enableCheckpointing(1000);
-        ContinualKtoJob.build(env, config, false);
-        JobClient job = env.executeAsync("continual-kto-loop");
+        Run run = new Run("plain");
+        JobClient job = run.start(ContinualKtoJob.Stages.of(run.config), PARALLELISM, null);
         try {
-            // Only then the pushers: a source that sat idle while the other raced ahead in event
-            // time would find its records late, as Flink's idleness means.
-            awaitCommittedOffsets(group, "chat-feedback");
-            for (int p = 0; p < PARALLELISM; p++) {
-                KAFKA.kafka().send("chat-feedback", p, List.of(scenario.pushers.get(p)));
+            run.finishAndCheck();
+        } finally {
+            job.cancel().get(1, TimeUnit.MINUTES);
+        }
+    }
+
+    /**
+     * The same run, made to fail three times at random points: in the accumulator, in the update
+     * stage after a version's files are written but before its checkpoint, and by losing the
+     * TaskManager. Restarts replay from the last checkpoint; nothing is lost or counted twice.
+     */
+    @Test
+    void failuresAtRandomPointsLoseNothingCountNothingTwiceAndLeaveNoGap(@InjectMiniCluster MiniCluster cluster) throws Exception {
+        Random random = new Random();
+        FailOnce.reset(5 + random.nextInt(40), 5 + random.nextInt(40));
+        Run run = new Run("failures");
+        UpdateConfig training = run.config.training();
+        JobClient job = run.start(new ContinualKtoJob.Stages(new FailingAccumulate(BATCH), new FailingUpdate(training)), PARALLELISM, null);
+        try {
+            run.releasePushers();
+            // Lose the TaskManager once some versions are out, then give the job a new one.
+            readSteps(run, 20 * BATCH, Duration.ofMinutes(3));
+            cluster.terminateTaskManager(0).get(1, TimeUnit.MINUTES);
+            cluster.startTaskManager();
+            run.finishAndCheck();
+            assertThat(FailOnce.ACCUMULATE.get()).as("the accumulator failed").isTrue();
+            assertThat(FailOnce.UPDATE.get()).as("the update stage failed after writing").isTrue();
+        } finally {
+            job.cancel().get(1, TimeUnit.MINUTES);
+        }
+    }
+
+    /** Stopped with a savepoint mid-stream and resumed with parallelism 1: state and counts carry over exactly. */
+    @Test
+    void aSavepointResumesWithAnotherParallelism(@TempDir Path savepoints) throws Exception {
+        Run run = new Run("rescale");
+        JobClient first = run.start(ContinualKtoJob.Stages.of(run.config), PARALLELISM, null);
+        run.releasePushers();
+        readSteps(run, 30 * BATCH, Duration.ofMinutes(3));
+        String savepoint = first.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL)
+                .get(2, TimeUnit.MINUTES);
+        JobClient second = run.start(ContinualKtoJob.Stages.of(run.config), 1, savepoint);
+        try {
+            run.finishAndCheck();
+        } finally {
+            second.cancel().get(1, TimeUnit.MINUTES);
+        }
+    }
+
+    /** One run of the scenario on its own topics, consumer group and checkpoint store. */
+    private final class Run {
+        final FeedbackScenario scenario = new FeedbackScenario(modelsOnBothSubtasks(), 460, BATCH, 7);
+        final String suffix;
+        final String group;
+        final JobConfig config;
+        private boolean pushed;
+
+        Run(String name) throws Exception {
+            assertThat(scenario.feedbackEvents()).isGreaterThanOrEqualTo(5_000);
+            suffix = "-" + name;
+            group = "loop-" + name + "-" + System.nanoTime();
+            KAFKA.kafka().createTopics(PARALLELISM, Stream.of("chat-feedback", "chat-responses", "chat-feedback-dlq",
+                    "chat-feedback-late", "model-updates", "model-rejections").map(t -> t + suffix).toArray(String[]::new));
+            // Answers and votes are all there before the job starts, as a backlog: both sources read
+            // side by side in event time, neither idle, so the watermark passes a vote only after its answer.
+            KAFKA.kafka().send("chat-responses" + suffix, scenario.responses);
+            KAFKA.kafka().send("chat-feedback" + suffix, scenario.feedback);
+            config = JobConfig.load(null, List.of("kafka.bootstrap-servers=" + KAFKA.kafka().bootstrapServers(),
+                    "kafka.group-id=" + group, "kafka.transaction-timeout=2min", "event-time.idleness=1s", "settle.lateness=10s",
+                    "settle.response-wait=1min", "user-cap-per-hour=" + FeedbackScenario.CAP, "batches.size=" + BATCH,
+                    "batches.timeout=1h", "training.base-model-dir=" + base,
+                    "training.checkpoint-root=" + store.resolve(name).toUri(),
+                    "topics.feedback=chat-feedback" + suffix, "topics.responses=chat-responses" + suffix,
+                    "topics.dead-letters=chat-feedback-dlq" + suffix, "topics.late=chat-feedback-late" + suffix,
+                    "topics.model-updates=model-updates" + suffix, "topics.model-rejections=model-rejections" + suffix));
+        }
+
+        JobClient start(ContinualKtoJob.Stages stages, int parallelism, String savepoint) throws Exception {
+            Configuration conf = new Configuration();
+            conf.setString("state.backend.type", "rocksdb");
+            conf.setString("restart-strategy.type", "fixed-delay");
+            conf.setString("restart-strategy.fixed-delay.attempts", "10");
+            conf.setString("restart-strategy.fixed-delay.delay", "1s");
+            if (savepoint != null) {
+                conf.setString("execution.state-recovery.path", savepoint);
             }
-            List<ModelUpdate> steps = readSteps(scenario.expectedTotal(), Duration.ofMinutes(4));
+            StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
+            env.setParallelism(parallelism);
+            env.enableCheckpointing(1000);
+            ContinualKtoJob.build(env, config, false, stages);
+            return env.executeAsync("continual-kto" + suffix);
+        }
+
+        /**
+         * Once the backlog is read, a vote far ahead on each partition moves the watermark past it
+         * (sent earlier, a source that sat idle while the other raced ahead would find its records late).
+         */
+        void releasePushers() throws Exception {
+            if (!pushed) {
+                awaitCommittedOffsets(group, "chat-feedback" + suffix);
+                for (int p = 0; p < PARALLELISM; p++) {
+                    KAFKA.kafka().send("chat-feedback" + suffix, p, List.of(scenario.pushers.get(p)));
+                }
+                pushed = true;
+            }
+        }
+
+        void finishAndCheck() throws Exception {
+            releasePushers();
+            List<ModelUpdate> steps = readSteps(this, scenario.expectedTotal(), Duration.ofMinutes(4));
             assertLineage(steps, scenario);
-            KAFKA.kafka().send("chat-feedback", scenario.lateVotes);
-            List<byte[]> late = KAFKA.kafka().readCommitted("chat-feedback-late", scenario.expectedLate, Duration.ofSeconds(3),
-                    Duration.ofMinutes(1));
+            KAFKA.kafka().send("chat-feedback" + suffix, scenario.lateVotes);
+            List<byte[]> late = KAFKA.kafka().readCommitted("chat-feedback-late" + suffix, scenario.expectedLate,
+                    Duration.ofSeconds(3), Duration.ofMinutes(1));
             assertThat(late).hasSize(scenario.expectedLate);
-            List<DeadLetter> dead = KAFKA.kafka().readCommitted("chat-feedback-dlq",
+            List<DeadLetter> dead = KAFKA.kafka().readCommitted("chat-feedback-dlq" + suffix,
                             FeedbackScenario.DEAD_LETTERS.values().stream().mapToInt(Integer::intValue).sum(),
                             Duration.ofSeconds(2), Duration.ofMinutes(1)).stream()
                     .map(b -> ((Decoded.Valid<DeadLetter>) WireCodec.deadLetters(Clock.systemUTC()).decode(b)).value()).toList();
             assertThat(dead.stream().collect(Collectors.groupingBy(DeadLetter::getReason, Collectors.summingInt(d -> 1))))
                     .isEqualTo(FeedbackScenario.DEAD_LETTERS);
             // Late votes and redeliveries changed nothing: the steps are still exactly those of phase one.
-            assertThat(readSteps(scenario.expectedTotal(), Duration.ofSeconds(10))).hasSameSizeAs(steps);
-        } finally {
-            job.cancel().get(1, TimeUnit.MINUTES);
+            assertThat(readSteps(this, scenario.expectedTotal(), Duration.ofSeconds(10))).hasSameSizeAs(steps);
+        }
+    }
+
+    /** Which injected failure has happened; each fires once per test, at a batch or version drawn at random. */
+    static final class FailOnce {
+        static final AtomicBoolean ACCUMULATE = new AtomicBoolean();
+        static final AtomicBoolean UPDATE = new AtomicBoolean();
+        static final AtomicInteger BATCHES = new AtomicInteger();
+        static volatile int failAtBatch;
+        static volatile int failAtVersion;
+
+        static void reset(int batch, int version) {
+            ACCUMULATE.set(false);
+            UPDATE.set(false);
+            BATCHES.set(0);
+            failAtBatch = batch;
+            failAtVersion = version;
+        }
+    }
+
+    static final class FailingAccumulate extends AccumulateBatches {
+        FailingAccumulate(int size) {
+            super(size, Duration.ofHours(1));
+        }
+
+        @Override
+        public void processElement(SettledVote vote, Context ctx, Collector<KtoBatch> out) throws Exception {
+            if (FailOnce.BATCHES.incrementAndGet() == FailOnce.failAtBatch * BATCH && FailOnce.ACCUMULATE.compareAndSet(false, true)) {
+                throw new IllegalStateException("injected failure in the accumulator");
+            }
+            super.processElement(vote, ctx, out);
+        }
+    }
+
+    static final class FailingUpdate extends UpdateModel {
+        FailingUpdate(UpdateConfig config) {
+            super(config);
+        }
+
+        @Override
+        protected void written(ModelUpdate update) {
+            if (update.getVersion() == FailOnce.failAtVersion && FailOnce.UPDATE.compareAndSet(false, true)) {
+                throw new IllegalStateException("injected failure after writing " + update.getUri());
+            }
         }
     }
 
     /** Reads model-updates and model-rejections until their feedback counts reach {@code expected}, then a few seconds more. */
-    static List<ModelUpdate> readSteps(int expected, Duration timeout) {
+    static List<ModelUpdate> readSteps(Run run, int expected, Duration timeout) {
         WireCodec<ModelUpdate> codec = WireCodec.modelUpdates(Clock.systemUTC());
-        return KAFKA.kafka().readCommitted(List.of("model-updates", "model-rejections"),
+        return KAFKA.kafka().readCommitted(List.of("model-updates" + run.suffix, "model-rejections" + run.suffix),
                         values -> values.stream().mapToLong(b -> decode(codec, b).getFeedbackCount()).sum() >= expected,
                         Duration.ofSeconds(5), timeout).stream()
                 .map(b -> decode(codec, b)).toList();

@@ -24,7 +24,7 @@ import dev.kaizen.operators.settle.SettledVote;
  * KTO's reference point needs) when {@code timeout} of processing time passes. State and timer
  * are cleared whenever nothing is pending.
  */
-public final class AccumulateBatches extends KeyedProcessFunction<String, SettledVote, KtoBatch> {
+public class AccumulateBatches extends KeyedProcessFunction<String, SettledVote, KtoBatch> {
 
     private final int size;
     private final long timeoutMs;
