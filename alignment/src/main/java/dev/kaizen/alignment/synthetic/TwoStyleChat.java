@@ -1,15 +1,26 @@
 package dev.kaizen.alignment.synthetic;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+
+import ai.djl.Device;
 
 import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.generate.Generator;
 import dev.kaizen.alignment.generate.SamplingParams;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.alignment.tokenize.Prompt;
+import dev.kaizen.alignment.train.Trainer;
+import dev.kaizen.alignment.train.TrainingOptions;
 
 /**
  * The synthetic chat task every learning check uses: short factual questions, each answerable in
@@ -146,6 +157,33 @@ public final class TwoStyleChat {
             }
         }
         return (double) a / n;
+    }
+
+    /**
+     * The task's starting point: the tiny preset, its tokenizer learned with the task's corpus,
+     * fully fine-tuned (SFT) on answers in both styles half and half, written to {@code out} as a
+     * Hugging Face model directory. Its held-out style-A share is about 50%, which alignment then moves.
+     */
+    public static void writeSftModel(Path out, Consumer<Trainer.Step> onStep) throws IOException {
+        Path base = Files.createTempDirectory("kaizen-two-style-base-");
+        try {
+            ModelPresets.TINY.write(base, 1, corpus());
+            try (LlamaForCausalLM model = LlamaForCausalLM.load(base, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(base)) {
+                List<Row> rows = sftRows(sample(trainFacts(), 1600, 0.5, 7));
+                TrainingOptions options = TrainingOptions.builder(TrainingOptions.Method.SFT).lora(null)
+                        .batchSize(16).epochs(3).learningRate(3e-3).warmupRatio(0.05).build();
+                try (Trainer trainer = new Trainer(model, tokenizer, null, options)) {
+                    trainer.train(rows, onStep);
+                    trainer.save(out, base);
+                }
+            }
+        } finally {
+            try (Stream<Path> files = Files.walk(base)) {
+                for (Path f : files.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.delete(f);
+                }
+            }
+        }
     }
 
     /** Every question and both answers of every fact, as text for a tokenizer to learn from. */

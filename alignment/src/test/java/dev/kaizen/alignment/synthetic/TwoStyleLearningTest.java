@@ -17,7 +17,6 @@ import org.junit.jupiter.api.io.TempDir;
 import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
-import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.model.NoGrad;
 import dev.kaizen.alignment.score.PaddedBatch;
 import dev.kaizen.alignment.score.Scorer;
@@ -43,18 +42,8 @@ class TwoStyleLearningTest {
 
     @BeforeAll
     static void sftOnBothStyles() throws IOException {
-        Path base = root.resolve("base");
         sft = root.resolve("sft");
-        ModelPresets.TINY.write(base, 1, TwoStyleChat.corpus());
-        try (LlamaForCausalLM model = LlamaForCausalLM.load(base, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(base)) {
-            List<Row> rows = TwoStyleChat.sftRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), 1600, 0.5, 7));
-            TrainingOptions options = TrainingOptions.builder(TrainingOptions.Method.SFT).lora(null)
-                    .batchSize(16).epochs(3).learningRate(3e-3).warmupRatio(0.05).build();
-            try (Trainer trainer = new Trainer(model, tokenizer, null, options)) {
-                trainer.train(rows, step -> { });
-                trainer.save(sft, base);
-            }
-        }
+        TwoStyleChat.writeSftModel(sft, step -> { });
     }
 
     @Test

@@ -38,7 +38,13 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
+import ai.djl.Device;
+
+import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.ModelPresets;
+import dev.kaizen.alignment.synthetic.TwoStyleChat;
+import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.operators.accumulate.AccumulateBatches;
 import dev.kaizen.operators.accumulate.KtoBatch;
 import dev.kaizen.operators.settle.SettledVote;
@@ -150,15 +156,53 @@ class ContinualKtoLoopTest {
         }
     }
 
+    /**
+     * The model learns from its stream: from the SFT model of the two-style task (about half its
+     * answers in style A), votes by the task's rule drive the style-A share of the last announced
+     * version's answers to held-out questions to at least 80%.
+     */
+    @Test
+    void votesByTheTasksRuleDriveTheAnnouncedModelToStyleA(@TempDir Path sft) throws Exception {
+        TwoStyleChat.writeSftModel(sft, step -> { });
+        Run run = new Run("learning", new FeedbackScenario(List.of("two-style"), 1200, BATCH, 21), sft);
+        JobClient job = run.start(ContinualKtoJob.Stages.of(run.config), PARALLELISM, null);
+        List<ModelUpdate> steps;
+        try {
+            steps = run.finishAndCheck();
+        } finally {
+            job.cancel().get(1, TimeUnit.MINUTES);
+        }
+        ModelUpdate last = steps.stream().filter(s -> s.getRejectionReason() == null).max(Comparator.comparing(ModelUpdate::getVersion))
+                .orElseThrow();
+        double before;
+        double after;
+        try (LlamaForCausalLM model = LlamaForCausalLM.load(sft, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(sft)) {
+            before = TwoStyleChat.shareOfStyleA(model, tokenizer, TwoStyleChat.heldOutFacts(), 8, 1);
+            try (LoraAdapter adapter = LoraAdapter.load(model, Path.of(URI.create(last.getUri())))) {
+                after = TwoStyleChat.shareOfStyleA(model, tokenizer, TwoStyleChat.heldOutFacts(), 8, 1);
+            }
+        }
+        System.out.printf("continual KTO: %d versions, %d rejected steps, style A %.1f%% -> %.1f%%, max kl_to_reference %.3f%n",
+                last.getVersion(), steps.stream().filter(s -> s.getRejectionReason() != null).count(), 100 * before, 100 * after,
+                steps.stream().mapToDouble(s -> s.getMetrics().getOrDefault("kl_to_reference", 0.0)).max().orElse(0));
+        assertThat(before).isBetween(0.3, 0.7);
+        assertThat(after).isGreaterThanOrEqualTo(0.8);
+    }
+
     /** One run of the scenario on its own topics, consumer group and checkpoint store. */
     private final class Run {
-        final FeedbackScenario scenario = new FeedbackScenario(modelsOnBothSubtasks(), 460, BATCH, 7);
+        final FeedbackScenario scenario;
         final String suffix;
         final String group;
         final JobConfig config;
         private boolean pushed;
 
         Run(String name) throws Exception {
+            this(name, new FeedbackScenario(modelsOnBothSubtasks(), 460, BATCH, 7), base);
+        }
+
+        Run(String name, FeedbackScenario scenario, Path baseModel) throws Exception {
+            this.scenario = scenario;
             assertThat(scenario.feedbackEvents()).isGreaterThanOrEqualTo(5_000);
             suffix = "-" + name;
             group = "loop-" + name + "-" + System.nanoTime();
@@ -171,7 +215,7 @@ class ContinualKtoLoopTest {
             config = JobConfig.load(null, List.of("kafka.bootstrap-servers=" + KAFKA.kafka().bootstrapServers(),
                     "kafka.group-id=" + group, "kafka.transaction-timeout=2min", "event-time.idleness=1s", "settle.lateness=10s",
                     "settle.response-wait=1min", "user-cap-per-hour=" + FeedbackScenario.CAP, "batches.size=" + BATCH,
-                    "batches.timeout=1h", "training.base-model-dir=" + base,
+                    "batches.timeout=1h", "training.base-model-dir=" + baseModel,
                     "training.checkpoint-root=" + store.resolve(name).toUri(),
                     "topics.feedback=chat-feedback" + suffix, "topics.responses=chat-responses" + suffix,
                     "topics.dead-letters=chat-feedback-dlq" + suffix, "topics.late=chat-feedback-late" + suffix,
@@ -208,7 +252,7 @@ class ContinualKtoLoopTest {
             }
         }
 
-        void finishAndCheck() throws Exception {
+        List<ModelUpdate> finishAndCheck() throws Exception {
             releasePushers();
             List<ModelUpdate> steps = readSteps(this, scenario.expectedTotal(), Duration.ofMinutes(4));
             assertLineage(steps, scenario);
@@ -224,6 +268,7 @@ class ContinualKtoLoopTest {
                     .isEqualTo(FeedbackScenario.DEAD_LETTERS);
             // Late votes and redeliveries changed nothing: the steps are still exactly those of phase one.
             assertThat(readSteps(this, scenario.expectedTotal(), Duration.ofSeconds(10))).hasSameSizeAs(steps);
+            return steps;
         }
     }
 
