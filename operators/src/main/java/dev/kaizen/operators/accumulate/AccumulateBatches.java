@@ -3,6 +3,8 @@ package dev.kaizen.operators.accumulate;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ListState;
@@ -33,6 +35,9 @@ public class AccumulateBatches extends KeyedProcessFunction<String, SettledVote,
     private transient ValueState<Integer> count;
     private transient ValueState<Long> timer;
     private transient Counter batches;
+    // Pending samples per model, for the gauges; samples restored from a checkpoint are not
+    // counted here until their batch leaves.
+    private transient Map<String, long[]> pendingByModel;
 
     public AccumulateBatches(int size, Duration timeout) {
         if (size < 2) {
@@ -48,11 +53,15 @@ public class AccumulateBatches extends KeyedProcessFunction<String, SettledVote,
         count = getRuntimeContext().getState(new ValueStateDescriptor<>("pending-count", Types.INT));
         timer = getRuntimeContext().getState(new ValueStateDescriptor<>("timeout-at", Types.LONG));
         batches = getRuntimeContext().getMetricGroup().counter("batches");
+        pendingByModel = new ConcurrentHashMap<>();
+        getRuntimeContext().getMetricGroup().gauge("pendingDesirable", () -> pendingByModel.values().stream().mapToLong(p -> p[0]).sum());
+        getRuntimeContext().getMetricGroup().gauge("pendingUndesirable", () -> pendingByModel.values().stream().mapToLong(p -> p[1]).sum());
     }
 
     @Override
     public void processElement(SettledVote vote, Context ctx, Collector<KtoBatch> out) throws Exception {
         pending.add(vote);
+        pendingByModel.computeIfAbsent(ctx.getCurrentKey(), k -> new long[2])[vote.desirable() ? 0 : 1]++;
         int n = (count.value() == null ? 0 : count.value()) + 1;
         if (n >= size) {
             emit(ctx.getCurrentKey(), out);
@@ -95,6 +104,7 @@ public class AccumulateBatches extends KeyedProcessFunction<String, SettledVote,
             ctx.timerService().deleteProcessingTimeTimer(at);
         }
         pending.clear();
+        pendingByModel.remove(ctx.getCurrentKey());
         count.clear();
         timer.clear();
     }

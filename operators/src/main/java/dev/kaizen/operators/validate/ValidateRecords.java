@@ -4,6 +4,8 @@ import java.io.Serializable;
 import java.nio.ByteBuffer;
 import java.time.Clock;
 import java.time.Instant;
+import java.util.HashMap;
+import java.util.Map;
 
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
@@ -38,7 +40,7 @@ public final class ValidateRecords<T> extends ProcessFunction<RawRecord, T> impl
     private final CodecFactory<T> factory;
     private transient WireCodec<T> codec;
     private transient Counter valid;
-    private transient Counter rejected;
+    private transient Map<String, Counter> rejected;
 
     public ValidateRecords(Class<T> type, CodecFactory<T> factory) {
         this.type = type;
@@ -55,7 +57,7 @@ public final class ValidateRecords<T> extends ProcessFunction<RawRecord, T> impl
     public void open(OpenContext context) {
         codec = factory.create(Clock.systemUTC());
         valid = getRuntimeContext().getMetricGroup().counter("valid");
-        rejected = getRuntimeContext().getMetricGroup().counter("rejected");
+        rejected = new HashMap<>();
     }
 
     @Override
@@ -66,8 +68,11 @@ public final class ValidateRecords<T> extends ProcessFunction<RawRecord, T> impl
             out.collect(v.value());
             return;
         }
-        rejected.inc();
-        ctx.output(DEAD_LETTERS, deadLetter(record, ((Decoded.Invalid<T>) decoded).rejection(), Instant.now()));
+        Rejection rejection = ((Decoded.Invalid<T>) decoded).rejection();
+        // One counter per reason, as a metric variable, so dashboards can split dead letters by cause.
+        rejected.computeIfAbsent(rejection.code(),
+                code -> getRuntimeContext().getMetricGroup().addGroup("reason", code).counter("deadLettered")).inc();
+        ctx.output(DEAD_LETTERS, deadLetter(record, rejection, Instant.now()));
     }
 
     /** A dead letter for a record rejected where it entered the job: source position, reason and bytes. */
