@@ -31,7 +31,7 @@ import dev.kaizen.alignment.train.TrainingOptions;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 
 @Command(name = "bench", description = "Measure Kaizen's speed and memory and print the figures.",
-        mixinStandardHelpOptions = true, subcommands = {BenchCommand.Model.class, BenchCommand.Train.class, PipelineBench.class})
+        mixinStandardHelpOptions = true, subcommands = {BenchCommand.Model.class, BenchCommand.Train.class, PipelineBench.class, LoopBench.class})
 final class BenchCommand {
 
     @Command(name = "train", mixinStandardHelpOptions = true,
