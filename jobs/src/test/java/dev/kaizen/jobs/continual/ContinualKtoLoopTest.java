@@ -122,6 +122,8 @@ class ContinualKtoLoopTest {
     void failuresAtRandomPointsLoseNothingCountNothingTwiceAndLeaveNoGap(@InjectMiniCluster MiniCluster cluster) throws Exception {
         Random random = new Random();
         FailOnce.reset(5 + random.nextInt(40), 5 + random.nextInt(40));
+        System.out.printf("failing the accumulator at batch %d and the update stage after writing version %d%n",
+                FailOnce.failAtBatch, FailOnce.failAtVersion);
         Run run = new Run("failures");
         UpdateConfig training = run.config.training();
         JobClient job = run.start(new ContinualKtoJob.Stages(new FailingAccumulate(BATCH), new FailingUpdate(training)), PARALLELISM, null);
