@@ -17,10 +17,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.UUID;
-import java.util.function.Predicate;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Predicate;
 import java.util.stream.Stream;
 
 import kafka.server.KafkaConfig;
@@ -34,6 +35,7 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.Uuid;
@@ -176,7 +178,17 @@ public final class EmbeddedKafka implements AutoCloseable {
     public void send(String topic, Integer partition, List<byte[]> values) {
         try (var producer = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers()),
                 new ByteArraySerializer(), new ByteArraySerializer())) {
-            values.forEach(v -> producer.send(new ProducerRecord<>(topic, partition, null, v)));
+            List<Future<RecordMetadata>> acks = new ArrayList<>();
+            values.forEach(v -> acks.add(producer.send(new ProducerRecord<>(topic, partition, null, v))));
+            // A record the broker did not take must fail the caller, not vanish when the producer closes.
+            for (Future<RecordMetadata> ack : acks) {
+                ack.get(2, TimeUnit.MINUTES);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while sending to " + topic, e);
+        } catch (ExecutionException | TimeoutException e) {
+            throw new IllegalStateException("the broker did not take every record for " + topic, e);
         }
     }
 
