@@ -4,13 +4,12 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
 import java.util.function.Consumer;
-import java.util.stream.Stream;
 
 import ai.djl.Device;
+import org.apache.commons.io.FileUtils;
 
 import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.generate.Generator;
@@ -178,11 +177,7 @@ public final class TwoStyleChat {
                 }
             }
         } finally {
-            try (Stream<Path> files = Files.walk(base)) {
-                for (Path f : files.sorted(Comparator.reverseOrder()).toList()) {
-                    Files.delete(f);
-                }
-            }
+            FileUtils.deleteDirectory(base.toFile());
         }
     }
 

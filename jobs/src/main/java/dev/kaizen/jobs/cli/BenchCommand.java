@@ -4,14 +4,13 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import org.apache.commons.io.FileUtils;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -73,7 +72,7 @@ final class BenchCommand {
                         out.flush();
                     }
                 } finally {
-                    deleteTree(dir);
+                    FileUtils.deleteDirectory(dir.toFile());
                 }
             }
             return 0;
@@ -143,7 +142,7 @@ final class BenchCommand {
                         out.flush();
                     }
                 } finally {
-                    deleteTree(dir);
+                    FileUtils.deleteDirectory(dir.toFile());
                 }
             }
             return 0;
@@ -203,13 +202,5 @@ final class BenchCommand {
             }
         }
         return -1;
-    }
-
-    static void deleteTree(Path dir) throws IOException {
-        try (Stream<Path> paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.delete(p);
-            }
-        }
     }
 }

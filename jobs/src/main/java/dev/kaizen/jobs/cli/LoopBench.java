@@ -14,6 +14,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLongArray;
 
+import org.apache.commons.io.FileUtils;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -95,6 +96,8 @@ final class LoopBench implements Callable<Integer> {
             } finally {
                 job.cancel().get();
             }
+        } finally {
+            FileUtils.deleteDirectory(work.toFile());
         }
         return 0;
     }

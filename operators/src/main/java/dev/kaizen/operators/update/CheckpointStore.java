@@ -43,8 +43,9 @@ public final class CheckpointStore implements Serializable {
 
     /** Puts the files of {@code local} (a flat directory) in the store, unless the same content is already there. */
     public Stored put(String modelId, java.nio.file.Path local) throws IOException {
-        Map<String, String> files = hashFiles(local);
-        String sha = manifestSha256(files);
+        Stored here = describe(local);
+        Map<String, String> files = here.files();
+        String sha = here.sha256();
         // Any character that could mean something in a path becomes '_'; ids that collide so still
         // cannot mix checkpoints, since the content address is the last segment.
         Path modelDir = new Path(root + "/" + modelId.replaceAll("[^A-Za-z0-9_-]", "_"));
@@ -75,18 +76,21 @@ public final class CheckpointStore implements Serializable {
         FileSystem fs = dir.getFileSystem();
         Files.createDirectories(local);
         for (var e : stored.files().entrySet()) {
-            java.nio.file.Path copy = local.resolve(e.getKey());
-            try (InputStream in = fs.open(new Path(dir, e.getKey()))) {
-                Files.copy(in, copy);
+            MessageDigest md = digest();
+            try (InputStream in = new DigestInputStream(fs.open(new Path(dir, e.getKey())), md)) {
+                Files.copy(in, local.resolve(e.getKey()));
             }
-            String actual;
-            try (InputStream in = Files.newInputStream(copy)) {
-                actual = sha256(in);
-            }
+            String actual = HexFormat.of().formatHex(md.digest());
             if (!actual.equals(e.getValue())) {
                 throw new IOException(stored.uri() + "/" + e.getKey() + " has sha256 " + actual + ", not the announced " + e.getValue());
             }
         }
+    }
+
+    /** A local directory as it would be stored: its own URI, its content address and each file's sha256. */
+    public static Stored describe(java.nio.file.Path dir) throws IOException {
+        Map<String, String> files = hashFiles(dir);
+        return new Stored(dir.toUri().toString(), manifestSha256(files), files);
     }
 
     /** Each regular file directly in {@code dir}, by name, with its sha256. */

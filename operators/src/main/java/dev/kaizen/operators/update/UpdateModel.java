@@ -4,15 +4,14 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.UUID;
-import java.util.stream.Stream;
 
 import ai.djl.Device;
+import org.apache.commons.io.FileUtils;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
@@ -75,7 +74,8 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         Path baseDir = Path.of(config.baseModelDir());
         base = LlamaForCausalLM.load(baseDir, device());
         tokenizer = ChatTokenizer.load(baseDir);
-        baseModel = describe(baseDir);
+        // The base directory as a stored checkpoint: what a step on version 0 was tried on.
+        baseModel = CheckpointStore.describe(baseDir);
         scratch = Files.createTempDirectory("kaizen-update-");
         lastMetrics = new HashMap<>();
         MetricGroup metrics = getRuntimeContext().getMetricGroup();
@@ -105,7 +105,7 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         Trainer.OnlineStep step = t.step(rows, config.loss(batch.desirableWeight(), batch.undesirableWeight()), config.klBudget());
         lastStepMillis = (System.nanoTime() - start) / 1_000_000;
         lastMetrics = step.metrics();
-        CheckpointStore.Stored from = parent == null ? baseModel : new CheckpointStore.Stored(parent.getUri(), parent.getSha256(), parent.getFiles());
+        CheckpointStore.Stored from = parent == null ? baseModel : stored(parent);
         if (!step.applied()) {
             rejections.inc();
             ctx.output(REJECTIONS, update(ctx.getCurrentKey(), version, from, batch, step, ctx.timerService().currentProcessingTime()));
@@ -123,7 +123,7 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
             steps.inc();
             out.collect(update);
         } finally {
-            deleteRecursively(local);
+            FileUtils.deleteDirectory(local.toFile());
         }
     }
 
@@ -141,10 +141,10 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         } else {
             Path local = scratch.resolve(UUID.randomUUID().toString());
             try {
-                store.fetch(new CheckpointStore.Stored(parent.getUri(), parent.getSha256(), parent.getFiles()), local);
+                store.fetch(stored(parent), local);
                 trainer = Trainer.resume(base, tokenizer, config.trainingOptions(), local);
             } finally {
-                deleteRecursively(local);
+                FileUtils.deleteDirectory(local.toFile());
             }
         }
         trainerModel = model;
@@ -167,26 +167,14 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         return new Row.Unpaired(Prompt.chat(messages), vote.completion(), vote.desirable());
     }
 
-    /** The base model directory as a stored checkpoint: what a step on version 0 was tried on. */
-    private static CheckpointStore.Stored describe(Path dir) throws IOException {
-        Map<String, String> files = CheckpointStore.hashFiles(dir);
-        return new CheckpointStore.Stored(dir.toUri().toString(), CheckpointStore.manifestSha256(files), files);
+    private static CheckpointStore.Stored stored(ModelUpdate version) {
+        return new CheckpointStore.Stored(version.getUri(), version.getSha256(), version.getFiles());
     }
 
     private void closeTrainer() {
         if (trainer != null) {
             trainer.close();
             trainer = null;
-        }
-    }
-
-    private static void deleteRecursively(Path dir) throws IOException {
-        if (Files.exists(dir)) {
-            try (Stream<Path> walk = Files.walk(dir)) {
-                for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                    Files.delete(p);
-                }
-            }
         }
     }
 
@@ -200,7 +188,7 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
             base.close();
         }
         if (scratch != null) {
-            deleteRecursively(scratch);
+            FileUtils.deleteDirectory(scratch.toFile());
         }
     }
 }
