@@ -79,7 +79,8 @@ final class LoopBench implements Callable<Integer> {
                     "kafka.group-id=bench-loop-" + UUID.randomUUID(), "event-time.out-of-orderness=200ms", "event-time.idleness=1s",
                     "settle.lateness=500ms", "batches.size=" + batchSize, "batches.timeout=2s", "user-cap-per-hour=1000",
                     "training.base-model-dir=" + model, "training.checkpoint-root=" + work.resolve("store").toUri(),
-                    "flink.execution.checkpointing.interval=" + checkpointInterval, "flink.state.backend.type=rocksdb"));
+                    "flink.execution.checkpointing.interval=" + checkpointInterval,
+                    "flink.execution.checkpointing.dir=" + work.resolve("checkpoints").toUri()));
             StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, Configuration.fromMap(config.flink()));
             ContinualKtoJob.build(env, config, false);
             JobClient job = env.executeAsync("bench-loop");

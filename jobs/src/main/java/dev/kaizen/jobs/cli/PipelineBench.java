@@ -1,6 +1,8 @@
 package dev.kaizen.jobs.cli;
 
 import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -10,6 +12,7 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 
+import org.apache.commons.io.FileUtils;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
@@ -52,6 +55,7 @@ final class PipelineBench implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        Path work = Files.createTempDirectory("kaizen-bench-pipeline-");
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
             kafka.createTopics(parallelism, "chat-feedback", "chat-responses", "chat-feedback-dlq", "chat-feedback-late");
             long produceStart = System.nanoTime();
@@ -59,18 +63,20 @@ final class PipelineBench implements Callable<Integer> {
             out.printf("wrote %d events and %d answers to Kafka in %.1f s%n", events, events / VOTES_PER_ANSWER,
                     (System.nanoTime() - produceStart) / 1e9);
 
-            Configuration conf = new Configuration();
-            conf.setString("state.backend.type", "rocksdb");
-            StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(parallelism, conf);
-            env.enableCheckpointing(10_000);
+            // The job's own Flink settings (RocksDB, incremental checkpoints), checkpointing into a directory removed afterwards.
             JobConfig config = JobConfig.load(null, List.of("kafka.bootstrap-servers=" + kafka.bootstrapServers(),
                     "kafka.group-id=bench-" + UUID.randomUUID(), "event-time.idleness=1s", "settle.lateness=10s",
-                    "settle.response-wait=1min", "settle.retention=5min", "user-cap-per-hour=" + Integer.MAX_VALUE, "batches.size=64"));
+                    "settle.response-wait=1min", "settle.retention=5min", "user-cap-per-hour=" + Integer.MAX_VALUE, "batches.size=64",
+                    "flink.execution.checkpointing.interval=10s", "flink.execution.checkpointing.dir=" + work.toUri()));
+            StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(parallelism,
+                    Configuration.fromMap(config.flink()));
             ContinualKtoJob.build(env, config, true).batches().sinkTo(new DiscardingSink<>()).name("discard-batches");
             long start = System.nanoTime();
             env.execute("bench-pipeline");
             double seconds = (System.nanoTime() - start) / 1e9;
             out.printf("%.0f events/s%n", events / seconds);
+        } finally {
+            FileUtils.deleteDirectory(work.toFile());
         }
         return 0;
     }

@@ -12,7 +12,6 @@ import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
@@ -31,9 +30,11 @@ public class AccumulateBatches extends KeyedProcessFunction<String, SettledVote,
     private final int size;
     private final long timeoutMs;
 
+    /** How many samples are pending and when their timeout fires: one state entry, read once per sample. */
+    public record Progress(int count, long timeoutAt) {}
+
     private transient ListState<SettledVote> pending;
-    private transient ValueState<Integer> count;
-    private transient ValueState<Long> timer;
+    private transient ValueState<Progress> progress;
     private transient Counter batches;
     // Pending samples per model, for the gauges; samples restored from a checkpoint are not
     // counted here until their batch leaves.
@@ -50,8 +51,7 @@ public class AccumulateBatches extends KeyedProcessFunction<String, SettledVote,
     @Override
     public void open(OpenContext context) {
         pending = getRuntimeContext().getListState(new ListStateDescriptor<>("pending", TypeInformation.of(SettledVote.class)));
-        count = getRuntimeContext().getState(new ValueStateDescriptor<>("pending-count", Types.INT));
-        timer = getRuntimeContext().getState(new ValueStateDescriptor<>("timeout-at", Types.LONG));
+        progress = getRuntimeContext().getState(new ValueStateDescriptor<>("progress", TypeInformation.of(Progress.class)));
         batches = getRuntimeContext().getMetricGroup().counter("batches");
         pendingByModel = new ConcurrentHashMap<>();
         getRuntimeContext().getMetricGroup().gauge("pendingDesirable", () -> pendingByModel.values().stream().mapToLong(p -> p[0]).sum());
@@ -62,31 +62,32 @@ public class AccumulateBatches extends KeyedProcessFunction<String, SettledVote,
     public void processElement(SettledVote vote, Context ctx, Collector<KtoBatch> out) throws Exception {
         pending.add(vote);
         pendingByModel.computeIfAbsent(ctx.getCurrentKey(), k -> new long[2])[vote.desirable() ? 0 : 1]++;
-        int n = (count.value() == null ? 0 : count.value()) + 1;
+        Progress p = progress.value();
+        int n = p == null ? 1 : p.count() + 1;
         if (n >= size) {
             emit(ctx.getCurrentKey(), out);
-            clear(ctx);
-            return;
-        }
-        count.update(n);
-        if (timer.value() == null) {
-            long at = ctx.timerService().currentProcessingTime() + timeoutMs;
-            timer.update(at);
-            ctx.timerService().registerProcessingTimeTimer(at);
+            clear(ctx, p);
+        } else {
+            progress.update(new Progress(n, p == null ? schedule(ctx, ctx.timerService().currentProcessingTime()) : p.timeoutAt()));
         }
     }
 
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<KtoBatch> out) throws Exception {
-        if (count.value() != null && count.value() >= 2) {
+        Progress p = progress.value();
+        if (p.count() >= 2) {
             emit(ctx.getCurrentKey(), out);
-            clear(ctx);
-            return;
+            clear(ctx, p);
+        } else {
+            // One sample cannot make a KTO batch: wait another timeout for a second.
+            progress.update(new Progress(p.count(), schedule(ctx, timestamp)));
         }
-        // One sample cannot make a KTO batch: wait another timeout for a second.
-        long at = timestamp + timeoutMs;
-        timer.update(at);
+    }
+
+    private long schedule(Context ctx, long from) {
+        long at = from + timeoutMs;
         ctx.timerService().registerProcessingTimeTimer(at);
+        return at;
     }
 
     private void emit(String model, Collector<KtoBatch> out) throws Exception {
@@ -98,14 +99,12 @@ public class AccumulateBatches extends KeyedProcessFunction<String, SettledVote,
         out.collect(new KtoBatch(model, List.copyOf(samples), weights.desirableWeight(), weights.undesirableWeight()));
     }
 
-    private void clear(Context ctx) throws Exception {
-        Long at = timer.value();
-        if (at != null) {
-            ctx.timerService().deleteProcessingTimeTimer(at);
+    private void clear(Context ctx, Progress p) throws Exception {
+        if (p != null) {
+            ctx.timerService().deleteProcessingTimeTimer(p.timeoutAt());
         }
         pending.clear();
         pendingByModel.remove(ctx.getCurrentKey());
-        count.clear();
-        timer.clear();
+        progress.clear();
     }
 }

@@ -2,22 +2,19 @@ package dev.kaizen.operators.settle;
 
 import java.time.Clock;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.List;
 
 import org.apache.flink.api.common.functions.OpenContext;
-import org.apache.flink.api.common.state.MapState;
-import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
 
 import dev.kaizen.operators.validate.ValidateRecords;
+import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ResponseLogged;
@@ -36,19 +33,15 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
 
     public static final OutputTag<FeedbackEvent> LATE = new OutputTag<>("late-votes", TypeInformation.of(FeedbackEvent.class));
 
-    private final SettleConfig config;
-
     /** Retention timers are rounded up to this, so one timer serves a burst of activity. */
     private static final long RETENTION_GRANULARITY = 60_000;
+    /** Settling wake-ups are rounded up to this, so the votes of a burst settle together. */
+    private static final long SETTLE_GRANULARITY = 1_000;
 
-    // A response's per-user state is small: whole lists in single values cost one read and one
-    // write per event, where iterating map state would cost a RocksDB seek per timer.
+    private final SettleConfig config;
+
+    private transient ValueState<Ballot> ballot;
     private transient ValueState<ResponseLogged> response;
-    private transient MapState<String, Boolean> seenEvents;
-    private transient ValueState<List<FeedbackEvent>> pendingVotes;
-    private transient ValueState<List<String>> decidedUsers;
-    private transient ValueState<List<FeedbackEvent>> awaitingText;
-    private transient ValueState<Long> cleanupAt;
     private transient WireCodec<FeedbackEvent> codec;
     private transient Counter duplicates;
     private transient Counter late;
@@ -62,13 +55,8 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
     @Override
     public void open(OpenContext context) {
         var state = getRuntimeContext();
+        ballot = state.getState(new ValueStateDescriptor<>("ballot", TypeInformation.of(Ballot.class)));
         response = state.getState(new ValueStateDescriptor<>("response", TypeInformation.of(ResponseLogged.class)));
-        seenEvents = state.getMapState(new MapStateDescriptor<>("seen-events", Types.STRING, Types.BOOLEAN));
-        TypeInformation<List<FeedbackEvent>> votes = Types.LIST(TypeInformation.of(FeedbackEvent.class));
-        pendingVotes = state.getState(new ValueStateDescriptor<>("pending-votes", votes));
-        decidedUsers = state.getState(new ValueStateDescriptor<>("decided-users", Types.LIST(Types.STRING)));
-        awaitingText = state.getState(new ValueStateDescriptor<>("awaiting-text", votes));
-        cleanupAt = state.getState(new ValueStateDescriptor<>("cleanup-at", Types.LONG));
         codec = WireCodec.feedbackEvents(Clock.systemUTC());
         var metrics = getRuntimeContext().getMetricGroup();
         duplicates = metrics.counter("duplicates");
@@ -79,134 +67,128 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
 
     @Override
     public void processElement1(FeedbackEvent vote, Context ctx, Collector<SettledVote> out) throws Exception {
-        if (seenEvents.contains(vote.getEventId())) {
+        Ballot b = orNew(ballot.value());
+        if (b.seen.contains(vote.getEventId())) {
             duplicates.inc();
             return;
         }
-        seenEvents.put(vote.getEventId(), true);
-        long time = vote.getEventTime().toEpochMilli();
-        long deadline = time + config.lateness().toMillis();
-        List<String> decided = decidedUsers.value();
-        if ((decided != null && decided.contains(vote.getUserId())) || deadline <= ctx.timerService().currentWatermark()) {
+        b.seen.add(vote.getEventId());
+        extendRetention(b, deadline(vote));
+        long watermark = ctx.timerService().currentWatermark();
+        FeedbackEvent current = b.pending.stream().filter(v -> v.getUserId().equals(vote.getUserId())).findFirst().orElse(null);
+        // A pending vote whose deadline the watermark has passed is final, though its wake-up may not have fired yet.
+        if (b.decided.contains(vote.getUserId()) || deadline(vote) <= watermark || (current != null && deadline(current) <= watermark)) {
             late.inc();
             ctx.output(LATE, vote);
-            return;
+        } else if (current == null || later(vote, current)) {
+            b.pending.remove(current);
+            b.pending.add(vote);
         }
-        List<FeedbackEvent> pending = orEmpty(pendingVotes.value());
-        FeedbackEvent current = pending.stream().filter(v -> v.getUserId().equals(vote.getUserId())).findFirst().orElse(null);
-        if (current == null || later(vote, current)) {
-            pending.remove(current);
-            pending.add(vote);
-            pendingVotes.update(pending);
-            ctx.timerService().registerEventTimeTimer(deadline);
-        }
-        extendRetention(ctx, deadline);
+        store(b, ctx);
     }
 
     @Override
     public void processElement2(ResponseLogged answer, Context ctx, Collector<SettledVote> out) throws Exception {
-        if (response.value() != null) {
+        Ballot b = orNew(ballot.value());
+        if (b.answered) {
             return;  // a redelivered answer: the first one stands
         }
+        b.answered = true;
         response.update(answer);
-        for (FeedbackEvent vote : orEmpty(awaitingText.value())) {
+        for (FeedbackEvent vote : b.awaitingText) {
             emit(vote, answer.getPrompt(), answer.getCompletion(), out);
         }
-        awaitingText.clear();
-        extendRetention(ctx, ctx.timestamp() == null ? ctx.timerService().currentWatermark() : ctx.timestamp());
+        b.awaitingText.clear();
+        extendRetention(b, ctx.timestamp() == null ? ctx.timerService().currentWatermark() : ctx.timestamp());
+        store(b, ctx);
     }
 
+    /** Settles every vote final at {@code timestamp}, expires votes whose answer never came, and ends the state after retention. */
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<SettledVote> out) throws Exception {
-        List<FeedbackEvent> pending = pendingVotes.value();
-        if (pending != null) {
-            List<FeedbackEvent> due = pending.stream()
-                    .filter(v -> v.getEventTime().toEpochMilli() + config.lateness().toMillis() <= timestamp).toList();
-            if (!due.isEmpty()) {
-                List<FeedbackEvent> rest = new ArrayList<>(pending);
-                rest.removeAll(due);
-                update(pendingVotes, rest);
-                List<String> decided = orEmpty(decidedUsers.value());
-                for (FeedbackEvent vote : due) {
-                    decided.add(vote.getUserId());
-                    if (vote.getVote() != Vote.CLEAR) {
-                        decide(vote, timestamp, ctx, out);
-                    }
-                }
-                decidedUsers.update(decided);
-            }
+        Ballot b = ballot.value();
+        if (b == null) {
+            return;
         }
-        List<FeedbackEvent> awaiting = awaitingText.value();
-        if (awaiting != null) {
-            long wait = config.lateness().toMillis() + config.responseWait().toMillis();
-            List<FeedbackEvent> expired = awaiting.stream().filter(v -> v.getEventTime().toEpochMilli() + wait <= timestamp).toList();
-            for (FeedbackEvent vote : expired) {
-                unknownResponse.inc();
-                ctx.output(ValidateRecords.DEAD_LETTERS, unknownResponse(vote));
-            }
-            if (!expired.isEmpty()) {
-                List<FeedbackEvent> rest = new ArrayList<>(awaiting);
-                rest.removeAll(expired);
-                update(awaitingText, rest);
-            }
-        }
-        Long cleanup = cleanupAt.value();
-        if (cleanup != null && timestamp >= cleanup) {
+        if (timestamp >= b.cleanupAt) {
+            ballot.clear();
             response.clear();
-            seenEvents.clear();
-            pendingVotes.clear();
-            decidedUsers.clear();
-            awaitingText.clear();
-            cleanupAt.clear();
+            return;
         }
+        List<FeedbackEvent> due = b.pending.stream().filter(v -> deadline(v) <= timestamp).toList();
+        b.pending.removeAll(due);
+        ResponseLogged answer = null;
+        for (FeedbackEvent vote : due) {
+            b.decided.add(vote.getUserId());
+            if (vote.getVote() == Vote.CLEAR) {
+                continue;
+            }
+            if (vote.getPrompt() != null) {
+                emit(vote, vote.getPrompt(), vote.getCompletion(), out);
+            } else if (b.answered) {
+                answer = answer == null ? response.value() : answer;
+                emit(vote, answer.getPrompt(), answer.getCompletion(), out);
+            } else {
+                b.awaitingText.add(vote);
+            }
+        }
+        List<FeedbackEvent> expired = b.awaitingText.stream().filter(v -> expiry(v) <= timestamp).toList();
+        for (FeedbackEvent vote : expired) {
+            unknownResponse.inc();
+            ctx.output(ValidateRecords.DEAD_LETTERS, unknownResponse(vote));
+        }
+        b.awaitingText.removeAll(expired);
+        store(b, ctx);
     }
 
-    /** A final UP or DOWN: emitted now if its text is known, else it waits for the answer. */
-    private void decide(FeedbackEvent vote, long now, OnTimerContext ctx, Collector<SettledVote> out) throws Exception {
-        if (vote.getPrompt() != null) {
-            emit(vote, vote.getPrompt(), vote.getCompletion(), out);
-        } else if (response.value() != null) {
-            emit(vote, response.value().getPrompt(), response.value().getCompletion(), out);
-        } else {
-            List<FeedbackEvent> awaiting = orEmpty(awaitingText.value());
-            awaiting.add(vote);
-            awaitingText.update(awaiting);
-            ctx.timerService().registerEventTimeTimer(now + config.responseWait().toMillis());
+    /**
+     * Writes the ballot back and makes sure a timer is registered for its next wake-up. Timers
+     * that an earlier wake-up superseded are not deleted: they fire, find nothing due and do
+     * nothing, which is cheaper than deleting them from RocksDB.
+     */
+    private void store(Ballot b, Context ctx) throws Exception {
+        long next = b.cleanupAt;
+        for (FeedbackEvent vote : b.pending) {
+            next = Math.min(next, roundUp(deadline(vote), SETTLE_GRANULARITY));
         }
+        for (FeedbackEvent vote : b.awaitingText) {
+            next = Math.min(next, roundUp(expiry(vote), SETTLE_GRANULARITY));
+        }
+        // Timers fire in order, so a wake-up at or before the current time has fired.
+        if (next < b.wakeAt || b.wakeAt <= ctx.timerService().currentWatermark()) {
+            ctx.timerService().registerEventTimeTimer(next);
+            b.wakeAt = next;
+        }
+        ballot.update(b);
     }
 
-    private void emit(FeedbackEvent vote, List<dev.kaizen.schemas.ChatMessage> prompt, String completion, Collector<SettledVote> out) {
+    private void emit(FeedbackEvent vote, List<ChatMessage> prompt, String completion, Collector<SettledVote> out) {
         settled.inc();
         out.collect(new SettledVote(vote.getModelId(), vote.getResponseId(), vote.getUserId(), vote.getEventId(),
                 vote.getEventTime().toEpochMilli(), vote.getVote() == Vote.UP, List.copyOf(prompt), completion));
     }
 
-    /**
-     * Keeps the response's state until {@code retention} after its latest activity (rounded up to
-     * the minute), then clears it. Superseded timers are not deleted: they fire, see a later
-     * cleanup time and do nothing, which is cheaper than deleting them from RocksDB.
-     */
-    private void extendRetention(Context ctx, long activity) throws Exception {
-        long at = Math.floorDiv(activity + config.retention().toMillis() + RETENTION_GRANULARITY - 1, RETENTION_GRANULARITY)
-                * RETENTION_GRANULARITY;
-        Long current = cleanupAt.value();
-        if (current == null || at > current) {
-            cleanupAt.update(at);
-            ctx.timerService().registerEventTimeTimer(at);
-        }
+    /** Keeps the response's state until {@code retention} after its latest activity, rounded up to the minute. */
+    private void extendRetention(Ballot b, long activity) {
+        b.cleanupAt = Math.max(b.cleanupAt, roundUp(activity + config.retention().toMillis(), RETENTION_GRANULARITY));
     }
 
-    private static <T> List<T> orEmpty(List<T> list) {
-        return list == null ? new ArrayList<>() : new ArrayList<>(list);
+    /** When a vote becomes final. */
+    private long deadline(FeedbackEvent vote) {
+        return vote.getEventTime().toEpochMilli() + config.lateness().toMillis();
     }
 
-    /** Stores the list, or clears the state when it is empty, so nothing lingers. */
-    private static <T> void update(ValueState<List<T>> state, List<T> list) throws Exception {
-        if (list.isEmpty()) {
-            state.clear();
-        } else {
-            state.update(list);
-        }
+    /** When a final vote stops waiting for its answer's text. */
+    private long expiry(FeedbackEvent vote) {
+        return deadline(vote) + config.responseWait().toMillis();
+    }
+
+    private static long roundUp(long time, long granularity) {
+        return Math.floorDiv(time + granularity - 1, granularity) * granularity;
+    }
+
+    private static Ballot orNew(Ballot b) {
+        return b == null ? new Ballot() : b;
     }
 
     /** Later event time wins; equal times are broken by event id, so replays decide the same way. */

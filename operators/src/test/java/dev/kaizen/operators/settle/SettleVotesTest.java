@@ -130,4 +130,34 @@ class SettleVotesTest {
             assertThat(h.numEventTimeTimers()).isZero();
         }
     }
+
+    @Test
+    void aBurstOfVotesSettlesInOneWakeUp() throws Exception {
+        try (var h = harness()) {
+            h.processElement2(new StreamRecord<>(answer("r7", T0), T0));
+            assertThat(h.numEventTimeTimers()).as("the answer's retention").isEqualTo(1);
+            for (int i = 0; i < 4; i++) {
+                vote(h, vote("e" + i, "r7", "user" + i, Vote.UP, T0 + 100 + i));
+            }
+            assertThat(h.numEventTimeTimers()).as("and one wake-up for the whole burst").isEqualTo(2);
+            h.processBothWatermarks(new Watermark(T0 + 11_000));
+            assertThat(h.extractOutputValues()).hasSize(4);
+            vote(h, vote("e9", "r7", "user0", Vote.DOWN, T0 + 10_500));   // final already: her vote is decided
+            assertThat(h.getSideOutput(SettleVotes.LATE)).extracting(r -> r.getValue().getEventId()).containsExactly("e9");
+        }
+    }
+
+    @Test
+    void aVoteWhoseDeadlinePassedIsFinalBeforeItsWakeUpFires() throws Exception {
+        try (var h = harness()) {
+            h.processElement2(new StreamRecord<>(answer("r8", T0), T0));
+            vote(h, vote("e1", "r8", "jo", Vote.UP, T0 + 100));               // final at T0 + 10.1 s, wakes at T0 + 11 s
+            h.processBothWatermarks(new Watermark(T0 + 10_500));
+            vote(h, vote("e2", "r8", "jo", Vote.DOWN, T0 + 5_000));           // within its own lateness, but jo's vote is final
+            h.processBothWatermarks(new Watermark(T0 + 11_000));
+            assertThat(h.getSideOutput(SettleVotes.LATE)).extracting(r -> r.getValue().getEventId()).containsExactly("e2");
+            assertThat(h.extractOutputValues()).extracting(SettledVote::eventId, SettledVote::desirable)
+                    .containsExactly(org.assertj.core.groups.Tuple.tuple("e1", true));
+        }
+    }
 }
