@@ -26,8 +26,6 @@ public class Ballot {
     public List<FeedbackEvent> awaitingText = new ArrayList<>();
     /** Whether the answer's text has arrived (the text itself is kept apart, read only to join). */
     public boolean answered;
-    /** When the response's state is dropped. */
-    public long cleanupAt = Long.MIN_VALUE;
     /** The earliest timer registered that has not fired, or {@link #NONE}. */
     public long wakeAt = NONE;
 

@@ -4,9 +4,11 @@ import java.io.Serializable;
 import java.time.Duration;
 
 /**
- * Event-time bounds of settling: a vote is final once the watermark passes its time plus
+ * The time bounds of settling: a vote is final once the watermark passes its time plus
  * {@code lateness}; a final vote waits {@code responseWait} for its answer's text before it is
- * dead-lettered; a response's state is dropped {@code retention} after its last activity.
+ * dead-lettered; a response's state is dropped {@code retention} after it was last written, in
+ * processing time (Flink's state TTL): it bounds deduplication, and must outlast any stall of the
+ * watermark, or votes waiting for it would expire with their response.
  */
 public record SettleConfig(Duration lateness, Duration responseWait, Duration retention) implements Serializable {
 

@@ -5,6 +5,7 @@ import java.time.Instant;
 import java.util.List;
 
 import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
@@ -27,14 +28,13 @@ import dev.kaizen.schemas.wire.WireCodec;
  * CLEAR withdraws it; the decision is final once the watermark passes its time plus the allowed
  * lateness, and votes after that leave on {@link #LATE}; a final vote is joined with its answer's
  * text (or uses the text it carries) and emitted, or dead-lettered as {@code unknown-response}
- * when no text arrives in time. All of a response's state and timers end with its retention.
+ * when no text arrives in time. A response's state expires {@code retention} after its last
+ * write (Flink's state TTL, in processing time), so an answer that never gets a vote costs no timer.
  */
 public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEvent, ResponseLogged, SettledVote> {
 
     public static final OutputTag<FeedbackEvent> LATE = new OutputTag<>("late-votes", TypeInformation.of(FeedbackEvent.class));
 
-    /** Retention timers are rounded up to this, so one timer serves a burst of activity. */
-    private static final long RETENTION_GRANULARITY = 60_000;
     /** Settling wake-ups are rounded up to this, so the votes of a burst settle together. */
     private static final long SETTLE_GRANULARITY = 1_000;
 
@@ -55,8 +55,14 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
     @Override
     public void open(OpenContext context) {
         var state = getRuntimeContext();
-        ballot = state.getState(new ValueStateDescriptor<>("ballot", TypeInformation.of(Ballot.class)));
-        response = state.getState(new ValueStateDescriptor<>("response", TypeInformation.of(ResponseLogged.class)));
+        StateTtlConfig ttl = StateTtlConfig.newBuilder(config.retention()).setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
+                .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired).build();
+        var ballots = new ValueStateDescriptor<>("ballot", TypeInformation.of(Ballot.class));
+        ballots.enableTimeToLive(ttl);
+        ballot = state.getState(ballots);
+        var responses = new ValueStateDescriptor<>("response", TypeInformation.of(ResponseLogged.class));
+        responses.enableTimeToLive(ttl);
+        response = state.getState(responses);
         codec = WireCodec.feedbackEvents(Clock.systemUTC());
         var metrics = getRuntimeContext().getMetricGroup();
         duplicates = metrics.counter("duplicates");
@@ -73,7 +79,6 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
             return;
         }
         b.seen.add(vote.getEventId());
-        extendRetention(b, deadline(vote));
         long watermark = ctx.timerService().currentWatermark();
         FeedbackEvent current = b.pending.stream().filter(v -> v.getUserId().equals(vote.getUserId())).findFirst().orElse(null);
         // A pending vote whose deadline the watermark has passed is final, though its wake-up may not have fired yet.
@@ -99,21 +104,15 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
             emit(vote, answer.getPrompt(), answer.getCompletion(), out);
         }
         b.awaitingText.clear();
-        extendRetention(b, ctx.timestamp() == null ? ctx.timerService().currentWatermark() : ctx.timestamp());
         store(b, ctx);
     }
 
-    /** Settles every vote final at {@code timestamp}, expires votes whose answer never came, and ends the state after retention. */
+    /** Settles every vote final at {@code timestamp} and dead-letters final votes whose answer never came. */
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<SettledVote> out) throws Exception {
         Ballot b = ballot.value();
         if (b == null) {
-            return;
-        }
-        if (timestamp >= b.cleanupAt) {
-            ballot.clear();
-            response.clear();
-            return;
+            return;  // expired: see the retention in SettleConfig
         }
         List<FeedbackEvent> due = b.pending.stream().filter(v -> deadline(v) <= timestamp).toList();
         b.pending.removeAll(due);
@@ -147,7 +146,7 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
      * nothing, which is cheaper than deleting them from RocksDB.
      */
     private void store(Ballot b, Context ctx) throws Exception {
-        long next = b.cleanupAt;
+        long next = Ballot.NONE;
         for (FeedbackEvent vote : b.pending) {
             next = Math.min(next, roundUp(deadline(vote), SETTLE_GRANULARITY));
         }
@@ -156,7 +155,9 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
         }
         // Timers fire in order, so a wake-up at or before the current time has fired.
         if (next < b.wakeAt || b.wakeAt <= ctx.timerService().currentWatermark()) {
-            ctx.timerService().registerEventTimeTimer(next);
+            if (next != Ballot.NONE) {
+                ctx.timerService().registerEventTimeTimer(next);
+            }
             b.wakeAt = next;
         }
         ballot.update(b);
@@ -166,11 +167,6 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
         settled.inc();
         out.collect(new SettledVote(vote.getModelId(), vote.getResponseId(), vote.getUserId(), vote.getEventId(),
                 vote.getEventTime().toEpochMilli(), vote.getVote() == Vote.UP, List.copyOf(prompt), completion));
-    }
-
-    /** Keeps the response's state until {@code retention} after its latest activity, rounded up to the minute. */
-    private void extendRetention(Ballot b, long activity) {
-        b.cleanupAt = Math.max(b.cleanupAt, roundUp(activity + config.retention().toMillis(), RETENTION_GRANULARITY));
     }
 
     /** When a vote becomes final. */

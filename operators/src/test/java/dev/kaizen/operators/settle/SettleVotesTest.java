@@ -117,17 +117,24 @@ class SettleVotesTest {
     }
 
     @Test
-    void stateAndTimersAreGoneAfterRetention() throws Exception {
+    void stateExpiresAfterRetentionAndNoTimerIsLeft() throws Exception {
         try (var h = harness()) {
+            h.setStateTtlProcessingTime(0);
             h.processElement2(new StreamRecord<>(answer("r6", T0), T0));
             vote(h, vote("e1", "r6", "hal", Vote.UP, T0));
             vote(h, vote("e2", "r6", "ivy", Vote.DOWN, T0 + 1_000));
             h.processBothWatermarks(new Watermark(T0 + 20_000));
-            assertThat(h.numKeyedStateEntries()).isPositive();
-            h.processBothWatermarks(new Watermark(T0 + 200_000));
             assertThat(h.extractOutputValues()).hasSize(2);
-            assertThat(h.numKeyedStateEntries()).isZero();
             assertThat(h.numEventTimeTimers()).isZero();
+            vote(h, vote("e1", "r6", "hal", Vote.UP, T0));
+            assertThat(h.getSideOutput(SettleVotes.LATE)).as("remembered: a duplicate, not a late vote").isNull();
+
+            h.setStateTtlProcessingTime(CONFIG.retention().toMillis() + 1);
+            vote(h, vote("e3", "r6", "hal", Vote.DOWN, T0 + 15_000));
+            h.processBothWatermarks(new Watermark(T0 + 30_000));
+            assertThat(h.getSideOutput(SettleVotes.LATE)).as("hal's decision is forgotten").isNull();
+            assertThat(h.extractOutputValues()).as("and so is the answer: e3 waits for its text").hasSize(2);
+            assertThat(h.numEventTimeTimers()).as("its wait for the answer").isEqualTo(1);
         }
     }
 
@@ -135,11 +142,11 @@ class SettleVotesTest {
     void aBurstOfVotesSettlesInOneWakeUp() throws Exception {
         try (var h = harness()) {
             h.processElement2(new StreamRecord<>(answer("r7", T0), T0));
-            assertThat(h.numEventTimeTimers()).as("the answer's retention").isEqualTo(1);
+            assertThat(h.numEventTimeTimers()).as("an answer alone needs no timer").isZero();
             for (int i = 0; i < 4; i++) {
                 vote(h, vote("e" + i, "r7", "user" + i, Vote.UP, T0 + 100 + i));
             }
-            assertThat(h.numEventTimeTimers()).as("and one wake-up for the whole burst").isEqualTo(2);
+            assertThat(h.numEventTimeTimers()).as("one wake-up for the whole burst").isEqualTo(1);
             h.processBothWatermarks(new Watermark(T0 + 11_000));
             assertThat(h.extractOutputValues()).hasSize(4);
             vote(h, vote("e9", "r7", "user0", Vote.DOWN, T0 + 10_500));   // final already: her vote is decided
