@@ -36,7 +36,7 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
     public static final OutputTag<FeedbackEvent> LATE = new OutputTag<>("late-votes", TypeInformation.of(FeedbackEvent.class));
 
     /** Settling wake-ups are rounded up to this, so the votes of a burst settle together. */
-    private static final long SETTLE_GRANULARITY = 1_000;
+    private static final long SETTLE_GRANULARITY = 100;
 
     private final SettleConfig config;
 
