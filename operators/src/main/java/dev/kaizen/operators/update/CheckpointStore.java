@@ -4,13 +4,17 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.Serializable;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.Map;
+import java.util.Objects;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.stream.Stream;
@@ -67,12 +71,22 @@ public final class CheckpointStore implements Serializable {
         return new Stored(target.toUri().toString(), sha, files);
     }
 
-    /** Copies a stored checkpoint into {@code local}, failing unless every file and the manifest match what was announced. */
+    /**
+     * Copies a stored checkpoint into {@code local}, failing unless it lies inside this store and
+     * every file and the manifest match what was announced: an announcement names what to read,
+     * so it must not be able to point a reader anywhere else.
+     */
     public void fetch(Stored stored, java.nio.file.Path local) throws IOException {
         if (!manifestSha256(stored.files()).equals(stored.sha256())) {
             throw new IOException("the file list of " + stored.uri() + " does not hash to its sha256 " + stored.sha256());
         }
-        Path dir = new Path(stored.uri());
+        Path dir = inside(stored.uri());
+        for (String name : stored.files().keySet()) {
+            if (name.isEmpty() || name.contains("/") || name.contains("\\") || name.equals(".") || name.equals("..")) {
+                throw new IOException(stored.uri() + " announces a file named '" + name + "'; checkpoints are flat directories");
+            }
+            checkNoLinkOut(new Path(dir, name));
+        }
         FileSystem fs = dir.getFileSystem();
         Files.createDirectories(local);
         for (var e : stored.files().entrySet()) {
@@ -84,6 +98,37 @@ public final class CheckpointStore implements Serializable {
             if (!actual.equals(e.getValue())) {
                 throw new IOException(stored.uri() + "/" + e.getKey() + " has sha256 " + actual + ", not the announced " + e.getValue());
             }
+        }
+    }
+
+    /** The checkpoint directory {@code uri} names, if it lies under this store's root; anything else is refused. */
+    private Path inside(String uri) throws IOException {
+        URI target;
+        try {
+            target = new URI(uri);
+        } catch (URISyntaxException e) {
+            throw new IOException("'" + uri + "' is not a URI", e);
+        }
+        URI base = new Path(root).toUri();
+        String path = target.getPath();
+        boolean under = Objects.equals(target.getScheme(), base.getScheme()) && Objects.equals(target.getAuthority(), base.getAuthority())
+                && path != null && path.startsWith(base.getPath() + "/") && Arrays.stream(path.split("/")).noneMatch(".."::equals);
+        if (!under) {
+            throw new IOException(uri + " is outside the checkpoint store " + root);
+        }
+        return new Path(target);
+    }
+
+    /** On a local file system a link inside the store could still lead out of it (object stores have no links). */
+    private void checkNoLinkOut(Path file) throws IOException {
+        String scheme = file.toUri().getScheme();
+        if (scheme != null && !scheme.equals("file")) {
+            return;
+        }
+        java.nio.file.Path real = java.nio.file.Path.of(file.toUri().getPath()).toRealPath();
+        java.nio.file.Path realRoot = java.nio.file.Path.of(new Path(root).toUri().getPath()).toRealPath();
+        if (!real.startsWith(realRoot)) {
+            throw new IOException(file + " leads out of the checkpoint store " + root + " (to " + real + ")");
         }
     }
 

@@ -7,8 +7,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
+import org.apache.commons.io.FileUtils;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -59,5 +61,24 @@ class CheckpointStoreTest {
                 .hasMessageContaining("does not hash to its sha256");
         assertThatThrownBy(() -> store.fetch(new CheckpointStore.Stored(stored.uri(), CheckpointStore.manifestSha256(lied), lied),
                 tmp.resolve("c3"))).hasMessageContaining("adapter_model.safetensors has sha256");
+    }
+
+    @Test
+    void fetchReadsOnlyInsideTheStore() throws Exception {
+        CheckpointStore store = new CheckpointStore(tmp.resolve("store").toUri().toString());
+        CheckpointStore.Stored stored = store.put("m", checkpoint("w1"));
+        Path outside = tmp.resolve("outside");
+        FileUtils.copyDirectory(Path.of(java.net.URI.create(stored.uri()).getPath()).toFile(), outside.toFile());
+        Files.createSymbolicLink(tmp.resolve("store/m/link"), outside);
+
+        for (String uri : List.of(outside.toUri().toString(), stored.uri() + "/../../../outside", "s3://bucket/store/m/" + stored.sha256(),
+                tmp.resolve("store").toUri() + "m/link")) {
+            assertThatThrownBy(() -> store.fetch(new CheckpointStore.Stored(uri, stored.sha256(), stored.files()), tmp.resolve("c")))
+                    .as(uri).isInstanceOf(IOException.class).hasMessageMatching(".*(outside the checkpoint store|leads out of).*");
+        }
+        Map<String, String> escaping = Map.of("../../outside/adapter_model.safetensors", stored.files().get("adapter_model.safetensors"));
+        assertThatThrownBy(() -> store.fetch(new CheckpointStore.Stored(stored.uri(), CheckpointStore.manifestSha256(escaping), escaping),
+                tmp.resolve("c"))).hasMessageContaining("flat directories");
+        assertThat(tmp.resolve("c")).doesNotExist();
     }
 }
