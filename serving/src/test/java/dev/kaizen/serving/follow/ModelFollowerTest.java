@@ -1,0 +1,257 @@
+package dev.kaizen.serving.follow;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+
+import ai.djl.Device;
+import org.apache.commons.io.FileUtils;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+import dev.kaizen.alignment.generate.SamplingParams;
+import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.LoraAdapter;
+import dev.kaizen.alignment.model.ModelPresets;
+import dev.kaizen.operators.update.CheckpointStore;
+import dev.kaizen.schemas.CheckpointFormat;
+import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.schemas.wire.WireCodec;
+import dev.kaizen.testkit.EmbeddedKafkaExtension;
+
+/** The follower against a real broker and real checkpoints in a real store: what is served, and what never is. */
+class ModelFollowerTest {
+
+    @RegisterExtension
+    static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
+
+    @TempDir
+    static Path tmp;
+
+    private static Path base;
+    private static LlamaForCausalLM trainer;
+    private static CheckpointStore store;
+
+    @BeforeAll
+    static void baseModel() throws IOException {
+        base = tmp.resolve("base");
+        ModelPresets.TINY.write(base, 5);
+        trainer = LlamaForCausalLM.load(base, Device.cpu());
+        store = new CheckpointStore(tmp.resolve("store").toUri().toString());
+    }
+
+    @AfterAll
+    static void closeTrainer() {
+        trainer.close();
+    }
+
+    /** A real adapter checkpoint in the store (each seed its own content), announced as {@code version} of "tiny". */
+    private static ModelUpdate version(long version, long parent, long seed) throws IOException {
+        Path local = tmp.resolve("adapter-" + UUID.randomUUID());
+        try (LoraAdapter adapter = LoraAdapter.attach(trainer, new LoraAdapter.Config(4, 8, 0, LoraAdapter.ALL_TARGETS), seed)) {
+            adapter.save(local, "tiny-base");
+        }
+        CheckpointStore.Stored stored = store.put("tiny", local);
+        return ModelUpdate.newBuilder().setModelId("tiny").setVersion(version).setParentVersion(parent)
+                .setFormat(CheckpointFormat.ADAPTER).setUri(stored.uri()).setSha256(stored.sha256()).setFiles(stored.files())
+                .setCreatedAt(Instant.now()).setFeedbackCount(16).setMetrics(Map.of("loss", 0.69)).setBaseModel("tiny-base")
+                .setRejectionReason(null).build();
+    }
+
+    private static String topic() {
+        String topic = "model-updates-" + UUID.randomUUID();
+        KAFKA.kafka().createTopics(1, topic);
+        return topic;
+    }
+
+    /** Sends the updates in one Kafka transaction, committed or aborted. */
+    private static void send(String topic, boolean commit, ModelUpdate... updates) {
+        WireCodec<ModelUpdate> codec = WireCodec.modelUpdates(java.time.Clock.systemUTC());
+        try (var producer = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, KAFKA.kafka().bootstrapServers(),
+                ProducerConfig.TRANSACTIONAL_ID_CONFIG, "test-" + UUID.randomUUID()), new ByteArraySerializer(), new ByteArraySerializer())) {
+            producer.initTransactions();
+            producer.beginTransaction();
+            for (ModelUpdate u : updates) {
+                producer.send(new ProducerRecord<>(topic, u.getModelId().getBytes(), codec.encode(u)));
+            }
+            producer.flush();
+            if (commit) {
+                producer.commitTransaction();
+            } else {
+                producer.abortTransaction();
+            }
+        }
+    }
+
+    private static ModelFollower follow(String topic) {
+        return ModelFollower.start(new ModelFollower.Options(base, "tiny", KAFKA.kafka().bootstrapServers(), topic,
+                store.root(), Device.cpu()));
+    }
+
+    private static long served(ModelFollower follower) {
+        ServedModel s = follower.acquire();
+        try {
+            return s.version();
+        } finally {
+            s.release();
+        }
+    }
+
+    private static void await(String what, BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (!condition.getAsBoolean()) {
+            assertThat(System.nanoTime()).as("waiting for " + what).isLessThan(deadline);
+            Thread.sleep(50);
+        }
+    }
+
+    /** Gives the follower time to act on what was sent, by sending a good version behind it and waiting for that. */
+    private static void settle(ModelFollower follower, String topic, ModelUpdate marker) throws InterruptedException {
+        send(topic, true, marker);
+        await("version " + marker.getVersion(), () -> served(follower) == marker.getVersion());
+    }
+
+    @Test
+    void startsOnTheLatestCommittedVersionAndFollowsGoodOnes() throws Exception {
+        String topic = topic();
+        send(topic, true, version(1, 0, 1), version(2, 1, 2));
+        try (ModelFollower follower = follow(topic)) {
+            assertThat(served(follower)).as("caught up before answering anything").isEqualTo(2);
+            ModelUpdate v3 = version(3, 2, 3);
+            send(topic, true, v3);
+            await("version 3", () -> served(follower) == 3);
+            ServedModel s = follower.acquire();
+            assertThat(s.update().getSha256()).isEqualTo(v3.getSha256());
+            s.release();
+            assertThat(follower.announced()).extracting(ModelUpdate::getVersion).containsExactly(1L, 2L, 3L);
+            assertThat(follower.refusals()).isEmpty();
+        }
+    }
+
+    @Test
+    void badCheckpointsAreNeverServedAndTheCurrentVersionKeepsServing() throws Exception {
+        String topic = topic();
+        send(topic, true, version(1, 0, 11));
+        try (ModelFollower follower = follow(topic)) {
+            assertThat(served(follower)).isEqualTo(1);
+
+            ModelUpdate wrongSha = version(2, 1, 12);
+            Map<String, String> lied = new HashMap<>(wrongSha.getFiles());
+            lied.put("adapter_model.safetensors", "0".repeat(64));
+            wrongSha.setFiles(lied);
+            wrongSha.setSha256(CheckpointStore.manifestSha256(lied));
+            send(topic, true, wrongSha);
+            settle(follower, topic, version(3, 2, 13));    // v2's lineage still counts: its announcement is committed
+
+            ModelUpdate missing = version(4, 3, 14);
+            Files.delete(Path.of(java.net.URI.create(missing.getUri()).getPath()).resolve("adapter_config.json"));
+            ModelUpdate outside = version(5, 4, 15);
+            Path copy = tmp.resolve("elsewhere-" + UUID.randomUUID());
+            FileUtils.copyDirectory(Path.of(java.net.URI.create(outside.getUri()).getPath()).toFile(), copy.toFile());
+            outside.setUri(copy.toUri().toString());
+            send(topic, true, missing, outside);
+            Thread.sleep(2_000);
+            assertThat(served(follower)).as("neither a missing file nor a checkpoint outside the store").isEqualTo(3);
+            assertThat(follower.refusals()).containsEntry("checkpoint", 3L);
+        }
+    }
+
+    @Test
+    void aVersionGapAndAnAbortedTransactionAreNeverServed() throws Exception {
+        String topic = topic();
+        send(topic, true, version(1, 0, 21));
+        try (ModelFollower follower = follow(topic)) {
+            ModelUpdate aborted = version(2, 1, 22);
+            send(topic, false, aborted);
+            ModelUpdate committed = version(2, 1, 23);
+            send(topic, true, committed);
+            await("version 2", () -> served(follower) == 2);
+            ServedModel s = follower.acquire();
+            assertThat(s.update().getSha256()).as("the committed v2, not the aborted one").isEqualTo(committed.getSha256())
+                    .isNotEqualTo(aborted.getSha256());
+            s.release();
+
+            send(topic, true, version(4, 3, 24));          // v3 never announced
+            send(topic, true, version(5, 3, 25));          // and a parent that is not the version before
+            Thread.sleep(2_000);
+            assertThat(served(follower)).isEqualTo(2);
+            assertThat(follower.refusals()).containsEntry("lineage", 2L);
+        }
+    }
+
+    @Test
+    void requestsInFlightDuringSwapsFinishOnTheVersionTheyStartedOn() throws Exception {
+        String topic = topic();
+        try (ModelFollower follower = follow(topic)) {
+            AtomicBoolean stop = new AtomicBoolean();
+            List<Throwable> errors = Collections.synchronizedList(new ArrayList<>());
+            Set<Long> seen = ConcurrentHashMap.newKeySet();
+            AtomicInteger requests = new AtomicInteger();
+            SamplingParams params = new SamplingParams(12, 0, 0, 1, 0, List.of(), false);
+            int[] prompt = follower.tokenizer().encode("Hello there");
+            List<Thread> clients = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                Thread client = new Thread(() -> {
+                    while (!stop.get()) {
+                        ServedModel s = follower.acquire();
+                        try {
+                            long version = s.version();
+                            var generation = s.generator().generate(prompt, params, piece -> {});
+                            assertThat(s.freed()).isFalse();
+                            assertThat(s.version()).isEqualTo(version);
+                            assertThat(generation.ids()).hasSize(12);
+                            seen.add(version);
+                            requests.incrementAndGet();
+                        } catch (Throwable t) {
+                            errors.add(t);
+                        } finally {
+                            s.release();
+                        }
+                    }
+                });
+                client.start();
+                clients.add(client);
+            }
+            ServedModel held = follower.acquire();             // a long request, still on version 0 after every swap
+            for (long v = 1; v <= 4; v++) {
+                send(topic, true, version(v, v - 1, 30 + v));
+                long expected = v;
+                await("version " + v, () -> served(follower) == expected);
+            }
+            stop.set(true);
+            for (Thread client : clients) {
+                client.join();
+            }
+            assertThat(errors).isEmpty();
+            assertThat(follower.swaps()).isEqualTo(4);
+            assertThat(seen).as("requests ran on several versions").hasSizeGreaterThan(1);
+            assertThat(held.version()).isZero();
+            assertThat(held.freed()).isFalse();
+            assertThat(held.generator().generate(prompt, params, piece -> {}).ids()).hasSize(12);
+            held.release();
+            assertThat(held.freed()).as("the last holder frees a swapped-out version").isTrue();
+        }
+    }
+}
