@@ -112,6 +112,11 @@ public final class ModelFollower implements AutoCloseable {
         return options.modelId();
     }
 
+    /** How many tokens, prompt and answer together, the model can attend to. */
+    public int contextLength() {
+        return base.config().maxPositionEmbeddings();
+    }
+
     /** Every version announced for this model so far, in order. */
     public synchronized List<ModelUpdate> announced() {
         return List.copyOf(announced.values());

@@ -6,7 +6,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -21,10 +20,6 @@ import java.util.function.BooleanSupplier;
 
 import ai.djl.Device;
 import org.apache.commons.io.FileUtils;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -33,12 +28,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 import dev.kaizen.alignment.generate.SamplingParams;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
-import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.operators.update.CheckpointStore;
-import dev.kaizen.schemas.CheckpointFormat;
 import dev.kaizen.schemas.ModelUpdate;
-import dev.kaizen.schemas.wire.WireCodec;
+import dev.kaizen.serving.Announcements;
 import dev.kaizen.testkit.EmbeddedKafkaExtension;
 
 /** The follower against a real broker and real checkpoints in a real store: what is served, and what never is. */
@@ -53,6 +46,7 @@ class ModelFollowerTest {
     private static Path base;
     private static LlamaForCausalLM trainer;
     private static CheckpointStore store;
+    private static Announcements announcements;
 
     @BeforeAll
     static void baseModel() throws IOException {
@@ -60,6 +54,7 @@ class ModelFollowerTest {
         ModelPresets.TINY.write(base, 5);
         trainer = LlamaForCausalLM.load(base, Device.cpu());
         store = new CheckpointStore(tmp.resolve("store").toUri().toString());
+        announcements = new Announcements(trainer, store, tmp, KAFKA.kafka().bootstrapServers());
     }
 
     @AfterAll
@@ -67,17 +62,8 @@ class ModelFollowerTest {
         trainer.close();
     }
 
-    /** A real adapter checkpoint in the store (each seed its own content), announced as {@code version} of "tiny". */
     private static ModelUpdate version(long version, long parent, long seed) throws IOException {
-        Path local = tmp.resolve("adapter-" + UUID.randomUUID());
-        try (LoraAdapter adapter = LoraAdapter.attach(trainer, new LoraAdapter.Config(4, 8, 0, LoraAdapter.ALL_TARGETS), seed)) {
-            adapter.save(local, "tiny-base");
-        }
-        CheckpointStore.Stored stored = store.put("tiny", local);
-        return ModelUpdate.newBuilder().setModelId("tiny").setVersion(version).setParentVersion(parent)
-                .setFormat(CheckpointFormat.ADAPTER).setUri(stored.uri()).setSha256(stored.sha256()).setFiles(stored.files())
-                .setCreatedAt(Instant.now()).setFeedbackCount(16).setMetrics(Map.of("loss", 0.69)).setBaseModel("tiny-base")
-                .setRejectionReason(null).build();
+        return announcements.version(version, parent, seed);
     }
 
     private static String topic() {
@@ -86,23 +72,8 @@ class ModelFollowerTest {
         return topic;
     }
 
-    /** Sends the updates in one Kafka transaction, committed or aborted. */
     private static void send(String topic, boolean commit, ModelUpdate... updates) {
-        WireCodec<ModelUpdate> codec = WireCodec.modelUpdates(java.time.Clock.systemUTC());
-        try (var producer = new KafkaProducer<>(Map.<String, Object>of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, KAFKA.kafka().bootstrapServers(),
-                ProducerConfig.TRANSACTIONAL_ID_CONFIG, "test-" + UUID.randomUUID()), new ByteArraySerializer(), new ByteArraySerializer())) {
-            producer.initTransactions();
-            producer.beginTransaction();
-            for (ModelUpdate u : updates) {
-                producer.send(new ProducerRecord<>(topic, u.getModelId().getBytes(), codec.encode(u)));
-            }
-            producer.flush();
-            if (commit) {
-                producer.commitTransaction();
-            } else {
-                producer.abortTransaction();
-            }
-        }
+        announcements.send(topic, commit, updates);
     }
 
     private static ModelFollower follow(String topic) {

@@ -1,0 +1,41 @@
+package dev.kaizen.serving.api;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A refused request, answered with OpenAI's error shape:
+ * {@code {"error": {"message", "type", "param", "code"}}}, so OpenAI clients report it as they would OpenAI's.
+ */
+public final class ApiError extends RuntimeException {
+
+    private final int status;
+    private final String type;
+    private final String param;
+    private final String code;
+
+    public ApiError(int status, String type, String param, String code, String message) {
+        super(message);
+        this.status = status;
+        this.type = type;
+        this.param = param;
+        this.code = code;
+    }
+
+    public static ApiError invalid(String param, String message) {
+        return new ApiError(400, "invalid_request_error", param, null, message);
+    }
+
+    public int status() {
+        return status;
+    }
+
+    public Map<String, Object> body() {
+        Map<String, Object> error = new LinkedHashMap<>();
+        error.put("message", getMessage());
+        error.put("type", type);
+        error.put("param", param);
+        error.put("code", code);
+        return Map.of("error", error);
+    }
+}

@@ -1,0 +1,304 @@
+package dev.kaizen.serving.api;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.javalin.Javalin;
+import io.javalin.http.Context;
+import io.javalin.http.HttpResponseException;
+import io.javalin.json.JavalinJackson;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+
+import dev.kaizen.alignment.generate.Generator;
+import dev.kaizen.alignment.tokenize.Prompt;
+import dev.kaizen.schemas.ChatMessage;
+import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.schemas.ResponseLogged;
+import dev.kaizen.schemas.Vote;
+import dev.kaizen.schemas.wire.FieldRules;
+import dev.kaizen.serving.follow.ModelFollower;
+import dev.kaizen.serving.follow.ServedModel;
+import dev.kaizen.serving.log.FeedbackLog;
+
+/**
+ * The HTTP face of serving: OpenAI's chat completions (plain and server-sent events), votes,
+ * the versions, health and Prometheus metrics. Every answer names the version that wrote it
+ * ({@code model} = {@code <model_id>@<version>} and the {@value #VERSION_HEADER} header) and is
+ * logged to the responses topic before it is handed out, so a vote on it can be joined.
+ */
+public final class ChatServer implements AutoCloseable {
+
+    public static final String VERSION_HEADER = "X-Kaizen-Model-Version";
+    private static final Set<String> VOTES = Set.of("up", "down", "clear");
+    private static final Set<String> ROUTES = Set.of("/v1/chat/completions", "/v1/feedback", "/v1/models", "/healthz", "/metrics");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Where to listen, the bearer token every route asks for (null: none), and the largest body taken. */
+    public record Options(String host, int port, String bearerToken, long maxBodyBytes) {}
+
+    private final ModelFollower follower;
+    private final FeedbackLog log;
+    private final Options options;
+    private final Javalin app;
+    private final PrometheusRegistry registry = new PrometheusRegistry();
+    private final Counter requests;
+    private final Histogram latency;
+    private final Counter votes;
+
+    public ChatServer(ModelFollower follower, FeedbackLog log, Options options) {
+        this.follower = follower;
+        this.log = log;
+        this.options = options;
+        requests = Counter.builder().name("kaizen_http_requests_total").help("HTTP requests by route and status")
+                .labelNames("route", "status").register(registry);
+        latency = Histogram.builder().name("kaizen_http_request_duration_seconds").help("HTTP request time by route")
+                .labelNames("route").register(registry);
+        votes = Counter.builder().name("kaizen_feedback_total").help("Votes taken by /v1/feedback").labelNames("vote").register(registry);
+        GaugeWithCallback.builder().name("kaizen_model_version").help("The version serving now")
+                .callback(cb -> cb.call(currentVersion())).register(registry);
+        CounterWithCallback.builder().name("kaizen_model_swaps_total").help("Versions swapped in")
+                .callback(cb -> cb.call(follower.swaps())).register(registry);
+        CounterWithCallback.builder().name("kaizen_model_refusals_total").help("Announced versions refused, by reason")
+                .labelNames("reason").callback(cb -> follower.refusals().forEach((reason, n) -> cb.call(n, reason))).register(registry);
+        app = Javalin.create(config -> {
+            config.showJavalinBanner = false;
+            config.http.maxRequestSize = options.maxBodyBytes();
+            config.http.prefer405over404 = true;
+            config.jsonMapper(new JavalinJackson(JSON, false));
+            config.requestLogger.http((ctx, ms) -> {
+                // Labelled by known route only, so stray paths cannot grow the metric without bound.
+                String route = ROUTES.contains(ctx.path()) ? ctx.path() : "other";
+                requests.labelValues(route, Integer.toString(ctx.statusCode())).inc();
+                latency.labelValues(route).observe(ms / 1000.0);
+            });
+        });
+        app.before(this::authorize);
+        app.post("/v1/chat/completions", this::chat);
+        app.post("/v1/feedback", this::feedback);
+        app.get("/v1/models", this::models);
+        app.get("/healthz", ctx -> ctx.json(Map.of("status", "ok", "model", follower.modelId(), "version", currentVersion())));
+        app.get("/metrics", this::metrics);
+        app.exception(ApiError.class, (e, ctx) -> ctx.status(e.status()).json(e.body()));
+        app.exception(HttpResponseException.class, (e, ctx) -> {
+            String type = e.getStatus() == 401 ? "authentication_error" : "invalid_request_error";
+            ApiError error = new ApiError(e.getStatus(), type, null, null, e.getMessage());
+            ctx.status(e.getStatus()).json(error.body());
+        });
+        app.error(404, ctx -> notFound(ctx, "no route " + ctx.method() + " " + ctx.path()));
+        app.error(405, ctx -> ctx.json(new ApiError(405, "invalid_request_error", null, null,
+                ctx.method() + " is not allowed on " + ctx.path()).body()));
+    }
+
+    public ChatServer start() {
+        app.start(options.host(), options.port());
+        return this;
+    }
+
+    /** The port listened on (useful when started on port 0). */
+    public int port() {
+        return app.port();
+    }
+
+    private void authorize(Context ctx) {
+        if (options.bearerToken() == null) {
+            return;
+        }
+        String given = ctx.header("Authorization");
+        byte[] expected = ("Bearer " + options.bearerToken()).getBytes(StandardCharsets.UTF_8);
+        if (given == null || !MessageDigest.isEqual(given.getBytes(StandardCharsets.UTF_8), expected)) {
+            throw new ApiError(401, "authentication_error", null, "invalid_api_key", "a valid 'Authorization: Bearer <token>' header is required");
+        }
+    }
+
+    private void chat(Context ctx) throws IOException {
+        ChatRequest request = ChatRequest.parse(body(ctx), ThreadLocalRandom.current().nextLong());
+        ServedModel served = follower.acquire();
+        try {
+            int[] prompt = follower.tokenizer().encodePrompt(Prompt.chat(request.messages()));
+            int room = follower.contextLength() - prompt.length;
+            if (room < 1) {
+                throw new ApiError(413, "invalid_request_error", "messages", "context_length_exceeded", "the prompt has "
+                        + prompt.length + " tokens; the model's context is " + follower.contextLength());
+            }
+            var sampling = request.sampling();
+            if (sampling.maxNewTokens() > room) {
+                sampling = new dev.kaizen.alignment.generate.SamplingParams(room, sampling.temperature(), sampling.topK(),
+                        sampling.topP(), sampling.seed(), sampling.stop(), sampling.stopOnEos());
+            }
+            String id = "chatcmpl-" + UUID.randomUUID();
+            String model = follower.modelId() + "@" + served.version();
+            long created = Instant.now().getEpochSecond();
+            ctx.header(VERSION_HEADER, Long.toString(served.version()));
+            if (request.stream()) {
+                stream(ctx, served, request, prompt, sampling, id, model, created);
+                return;
+            }
+            Generator.Generation answer = served.generator().generate(prompt, sampling, piece -> {});
+            logAnswer(id, served, request, answer.text());
+            Map<String, Object> body = new LinkedHashMap<>();
+            body.put("id", id);
+            body.put("object", "chat.completion");
+            body.put("created", created);
+            body.put("model", model);
+            body.put("choices", List.of(Map.of("index", 0, "message", Map.of("role", "assistant", "content", answer.text()),
+                    "finish_reason", finishReason(answer))));
+            body.put("usage", Map.of("prompt_tokens", prompt.length, "completion_tokens", answer.ids().length,
+                    "total_tokens", prompt.length + answer.ids().length));
+            ctx.json(body);
+        } finally {
+            served.release();
+        }
+    }
+
+    /** Server-sent events as OpenAI streams them: a role delta, content deltas, the finish reason, then [DONE]. */
+    private void stream(Context ctx, ServedModel served, ChatRequest request, int[] prompt,
+                        dev.kaizen.alignment.generate.SamplingParams sampling, String id, String model, long created) throws IOException {
+        ctx.contentType("text/event-stream");
+        ctx.header("Cache-Control", "no-cache");
+        ctx.status(200);
+        OutputStream out = ctx.res().getOutputStream();
+        event(out, chunk(id, model, created, Map.of("role", "assistant", "content", ""), null));
+        Generator.Generation answer = served.generator().generate(prompt, sampling, piece -> {
+            try {
+                event(out, chunk(id, model, created, Map.of("content", piece), null));
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException("the client went away", e);
+            }
+        });
+        logAnswer(id, served, request, answer.text());
+        event(out, chunk(id, model, created, Map.of(), finishReason(answer)));
+        out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+        out.flush();
+    }
+
+    private static Map<String, Object> chunk(String id, String model, long created, Map<String, Object> delta, String finish) {
+        Map<String, Object> choice = new LinkedHashMap<>();
+        choice.put("index", 0);
+        choice.put("delta", delta);
+        choice.put("finish_reason", finish);
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("id", id);
+        body.put("object", "chat.completion.chunk");
+        body.put("created", created);
+        body.put("model", model);
+        body.put("choices", List.of(choice));
+        return body;
+    }
+
+    private static void event(OutputStream out, Map<String, Object> data) throws IOException {
+        out.write(("data: " + JSON.writeValueAsString(data) + "\n\n").getBytes(StandardCharsets.UTF_8));
+        out.flush();
+    }
+
+    private static String finishReason(Generator.Generation answer) {
+        return answer.finishReason() == Generator.FinishReason.LENGTH ? "length" : "stop";
+    }
+
+    private void logAnswer(String id, ServedModel served, ChatRequest request, String completion) {
+        List<ChatMessage> prompt = new ArrayList<>();
+        request.messages().forEach(m -> prompt.add(new ChatMessage(m.role(), m.content())));
+        try {
+            log.answer(ResponseLogged.newBuilder().setResponseId(id).setModelId(follower.modelId()).setModelVersion(served.version())
+                    .setPrompt(prompt).setCompletion(completion).setCreatedAt(Instant.now()).build());
+        } catch (IllegalStateException e) {
+            throw new ApiError(503, "server_error", null, null, "the answer could not be logged, so it is not given: " + e.getMessage());
+        }
+    }
+
+    private void feedback(Context ctx) {
+        JsonNode body = body(ctx);
+        String vote = body.path("vote").asText("");
+        if (!VOTES.contains(vote)) {
+            throw ApiError.invalid("vote", "'vote' must be one of up, down, clear");
+        }
+        String eventId = body.hasNonNull("event_id") ? body.get("event_id").asText() : UUID.randomUUID().toString();
+        // Missing ids become empty ones, which the field rules refuse by name like any other bad id.
+        FeedbackEvent event = FeedbackEvent.newBuilder().setEventId(eventId).setResponseId(body.path("response_id").asText(""))
+                .setUserId(body.path("user_id").asText("")).setModelId(follower.modelId()).setVote(Vote.valueOf(vote.toUpperCase()))
+                .setEventTime(Instant.now()).setPrompt(null).setCompletion(null).setAttributes(null).build();
+        FieldRules.feedback(event, Instant.now()).ifPresent(rejection -> {
+            throw new ApiError(400, "invalid_request_error", null, rejection.code(), rejection.message());
+        });
+        try {
+            log.vote(event);
+        } catch (IllegalStateException e) {
+            throw new ApiError(503, "server_error", null, null, "the vote could not be stored; retry with the same event_id: " + e.getMessage());
+        }
+        votes.labelValues(vote).inc();
+        ctx.status(202).json(Map.of("event_id", eventId, "status", "accepted"));
+    }
+
+    private void models(Context ctx) {
+        long serving = currentVersion();
+        List<Map<String, Object>> data = new ArrayList<>();
+        data.add(model(0, null, serving == 0));
+        for (ModelUpdate u : follower.announced()) {
+            data.add(model(u.getVersion(), u, u.getVersion() == serving));
+        }
+        ctx.json(Map.of("object", "list", "data", data));
+    }
+
+    private Map<String, Object> model(long version, ModelUpdate u, boolean serving) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", follower.modelId() + "@" + version);
+        m.put("object", "model");
+        m.put("created", u == null ? 0 : u.getCreatedAt().getEpochSecond());
+        m.put("owned_by", "kaizen");
+        m.put("version", version);
+        m.put("parent", u == null ? null : u.getParentVersion());
+        m.put("feedback_count", u == null ? 0 : u.getFeedbackCount());
+        m.put("metrics", u == null ? Map.of() : u.getMetrics());
+        m.put("sha256", u == null ? null : u.getSha256());
+        m.put("serving", serving);
+        return m;
+    }
+
+    private void metrics(Context ctx) throws IOException {
+        ctx.contentType(PrometheusTextFormatWriter.CONTENT_TYPE);
+        new PrometheusTextFormatWriter(false).write(ctx.res().getOutputStream(), registry.scrape());
+    }
+
+    private long currentVersion() {
+        ServedModel served = follower.acquire();
+        try {
+            return served.version();
+        } finally {
+            served.release();
+        }
+    }
+
+    private static JsonNode body(Context ctx) {
+        try {
+            return JSON.readTree(ctx.body());
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw ApiError.invalid(null, "the body is not valid JSON: " + e.getOriginalMessage());
+        }
+    }
+
+    private static void notFound(Context ctx, String message) {
+        ctx.json(new ApiError(404, "invalid_request_error", null, "not_found", message).body());
+    }
+
+    @Override
+    public void close() {
+        app.stop();
+    }
+}

@@ -1,0 +1,228 @@
+package dev.kaizen.serving.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+import ai.djl.Device;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.ModelPresets;
+import dev.kaizen.operators.update.CheckpointStore;
+import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.ResponseLogged;
+import dev.kaizen.schemas.Vote;
+import dev.kaizen.schemas.wire.Decoded;
+import dev.kaizen.schemas.wire.WireCodec;
+import dev.kaizen.serving.Announcements;
+import dev.kaizen.serving.follow.ModelFollower;
+import dev.kaizen.serving.log.FeedbackLog;
+import dev.kaizen.testkit.EmbeddedKafkaExtension;
+
+/** Every route's contract against the real server on loopback, a real broker and a real model. */
+class ChatServerTest {
+
+    @RegisterExtension
+    static final EmbeddedKafkaExtension KAFKA = new EmbeddedKafkaExtension();
+
+    @TempDir
+    static Path tmp;
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final HttpClient HTTP = HttpClient.newHttpClient();
+    private static ModelFollower follower;
+    private static FeedbackLog log;
+    private static ChatServer server;
+    private static ChatServer guarded;
+
+    @BeforeAll
+    static void serve() throws IOException {
+        Path base = tmp.resolve("base");
+        ModelPresets.TINY.write(base, 5);
+        CheckpointStore store = new CheckpointStore(tmp.resolve("store").toUri().toString());
+        KAFKA.kafka().createTopics(1, "model-updates", "chat-responses", "chat-feedback");
+        try (LlamaForCausalLM trainer = LlamaForCausalLM.load(base, Device.cpu())) {
+            Announcements announcements = new Announcements(trainer, store, tmp, KAFKA.kafka().bootstrapServers());
+            announcements.send("model-updates", true, announcements.version(1, 0, 1));
+        }
+        follower = ModelFollower.start(new ModelFollower.Options(base, "tiny", KAFKA.kafka().bootstrapServers(), "model-updates",
+                store.root(), Device.cpu()));
+        log = new FeedbackLog(KAFKA.kafka().bootstrapServers(), "chat-responses", "chat-feedback");
+        server = new ChatServer(follower, log, new ChatServer.Options("127.0.0.1", 0, null, 64 * 1024)).start();
+        guarded = new ChatServer(follower, log, new ChatServer.Options("127.0.0.1", 0, "s3cret", 64 * 1024)).start();
+    }
+
+    @AfterAll
+    static void stop() {
+        guarded.close();
+        server.close();
+        log.close();
+        follower.close();
+    }
+
+    private static HttpResponse<String> post(String path, String body) throws Exception {
+        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static HttpResponse<String> get(String path) throws Exception {
+        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path)).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static ResponseLogged logged(String responseId) {
+        WireCodec<ResponseLogged> codec = WireCodec.responses(Clock.systemUTC());
+        return KAFKA.kafka().readCommitted(List.of("chat-responses"), records -> records.stream()
+                        .anyMatch(r -> ((Decoded.Valid<ResponseLogged>) codec.decode(r)).value().getResponseId().equals(responseId)),
+                Duration.ZERO, Duration.ofSeconds(30)).stream()
+                .map(r -> ((Decoded.Valid<ResponseLogged>) codec.decode(r)).value())
+                .filter(r -> r.getResponseId().equals(responseId)).findFirst().orElseThrow();
+    }
+
+    @Test
+    void anAnswerNamesItsVersionAndIsLoggedBeforeItIsGiven() throws Exception {
+        HttpResponse<String> response = post("/v1/chat/completions",
+                "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"What is the capital of France?\"}],\"max_tokens\":8,\"temperature\":0}");
+        assertThat(response.statusCode()).isEqualTo(200);
+        assertThat(response.headers().firstValue(ChatServer.VERSION_HEADER)).hasValue("1");
+        JsonNode body = JSON.readTree(response.body());
+        assertThat(body.get("object").asText()).isEqualTo("chat.completion");
+        assertThat(body.get("model").asText()).isEqualTo("tiny@1");
+        assertThat(body.at("/choices/0/message/role").asText()).isEqualTo("assistant");
+        assertThat(body.at("/choices/0/finish_reason").asText()).isIn("stop", "length");
+        assertThat(body.at("/usage/completion_tokens").asInt()).isBetween(1, 8);
+
+        ResponseLogged logged = logged(body.get("id").asText());
+        assertThat(logged.getModelVersion()).isEqualTo(1);
+        assertThat(logged.getCompletion()).isEqualTo(body.at("/choices/0/message/content").asText());
+        assertThat(logged.getPrompt().get(0).getContent()).isEqualTo("What is the capital of France?");
+    }
+
+    @Test
+    void aStreamedAnswerArrivesAsServerSentEventsEndingInDone() throws Exception {
+        HttpResponse<String> response = post("/v1/chat/completions",
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":6,\"temperature\":0,\"stream\":true}");
+        assertThat(response.statusCode()).isEqualTo(200);
+        assertThat(response.headers().firstValue("Content-Type").orElse("")).startsWith("text/event-stream");
+        List<String> data = response.body().lines().filter(l -> l.startsWith("data: ")).map(l -> l.substring(6)).toList();
+        assertThat(data.get(data.size() - 1)).isEqualTo("[DONE]");
+        List<JsonNode> chunks = new ArrayList<>();
+        for (String d : data.subList(0, data.size() - 1)) {
+            chunks.add(JSON.readTree(d));
+        }
+        assertThat(chunks.get(0).at("/choices/0/delta/role").asText()).isEqualTo("assistant");
+        assertThat(chunks).allSatisfy(c -> assertThat(c.get("model").asText()).isEqualTo("tiny@1"));
+        assertThat(chunks.get(chunks.size() - 1).at("/choices/0/finish_reason").asText()).isIn("stop", "length");
+        StringBuilder text = new StringBuilder();
+        chunks.forEach(c -> text.append(c.at("/choices/0/delta/content").asText("")));
+        assertThat(logged(chunks.get(0).get("id").asText()).getCompletion()).isEqualTo(text.toString());
+    }
+
+    @Test
+    void aVoteBecomesAFeedbackEventAndAClientEventIdMakesRetriesIdempotent() throws Exception {
+        String vote = "{\"response_id\":\"chatcmpl-1\",\"vote\":\"up\",\"user_id\":\"alice\",\"event_id\":\"e-42\"}";
+        HttpResponse<String> first = post("/v1/feedback", vote);
+        HttpResponse<String> retry = post("/v1/feedback", vote);
+        assertThat(first.statusCode()).isEqualTo(202);
+        assertThat(JSON.readTree(first.body()).get("event_id").asText()).isEqualTo("e-42");
+        assertThat(retry.statusCode()).isEqualTo(202);
+        WireCodec<FeedbackEvent> codec = WireCodec.feedbackEvents(Clock.systemUTC());
+        List<FeedbackEvent> events = KAFKA.kafka().readCommitted("chat-feedback", 2, Duration.ofMillis(500), Duration.ofSeconds(30)).stream()
+                .map(r -> ((Decoded.Valid<FeedbackEvent>) codec.decode(r)).value()).filter(e -> e.getResponseId().equals("chatcmpl-1")).toList();
+        assertThat(events).extracting(FeedbackEvent::getEventId).containsExactly("e-42", "e-42");
+        assertThat(events.get(0).getVote()).isEqualTo(Vote.UP);
+        assertThat(events.get(0).getUserId()).isEqualTo("alice");
+        assertThat(events.get(0).getModelId()).isEqualTo("tiny");
+    }
+
+    @Test
+    void badRequestsGetOpenAiErrorsNeverA500() throws Exception {
+        String hello = "[{\"role\":\"user\",\"content\":\"hi\"}]";
+        record Case(String path, String body, int status, String paramOrCode) {}
+        List<Case> cases = List.of(
+                new Case("/v1/chat/completions", "{not json", 400, null),
+                new Case("/v1/chat/completions", "[]", 400, null),
+                new Case("/v1/chat/completions", "{}", 400, "messages"),
+                new Case("/v1/chat/completions", "{\"messages\":[{\"role\":\"wizard\",\"content\":\"hi\"}]}", 400, "messages[0].role"),
+                new Case("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":7}]}", 400, "messages[0].content"),
+                new Case("/v1/chat/completions", "{\"messages\":" + hello + ",\"max_tokens\":0}", 400, "max_tokens"),
+                new Case("/v1/chat/completions", "{\"messages\":" + hello + ",\"temperature\":\"hot\"}", 400, "temperature"),
+                new Case("/v1/chat/completions", "{\"messages\":" + hello + ",\"n\":3}", 400, "n"),
+                new Case("/v1/chat/completions", "{\"messages\":" + hello + ",\"stream\":\"yes\"}", 400, "stream"),
+                new Case("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"" + "word ".repeat(3000) + "\"}]}",
+                        413, "messages"),
+                new Case("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"" + "x".repeat(70_000) + "\"}]}", 413, null),
+                new Case("/v1/feedback", "{\"response_id\":\"r\",\"vote\":\"maybe\",\"user_id\":\"u\"}", 400, "vote"),
+                new Case("/v1/feedback", "{\"response_id\":\"r\",\"vote\":\"up\"}", 400, "missing-field"),
+                new Case("/v1/feedback", "{\"response_id\":\"has space\",\"vote\":\"up\",\"user_id\":\"u\"}", 400, "invalid-characters"),
+                new Case("/v1/nothing", "{}", 404, null));
+        for (Case c : cases) {
+            HttpResponse<String> response = post(c.path(), c.body());
+            assertThat(response.statusCode()).as(c.path() + " " + c.body().substring(0, Math.min(60, c.body().length())))
+                    .isEqualTo(c.status());
+            JsonNode error = JSON.readTree(response.body()).get("error");
+            assertThat(error.get("message").asText()).isNotBlank();
+            assertThat(error.get("type").asText()).isNotBlank();
+            if (c.paramOrCode() != null) {
+                assertThat(List.of(error.get("param").asText(), error.get("code").asText())).contains(c.paramOrCode());
+            }
+        }
+        assertThat(get("/v1/chat/completions").statusCode()).isEqualTo(405);
+    }
+
+    @Test
+    void theBearerTokenGuardsEveryRoute() throws Exception {
+        for (String path : List.of("/healthz", "/v1/models", "/metrics")) {
+            String url = "http://127.0.0.1:" + guarded.port() + path;
+            HttpResponse<String> without = HTTP.send(HttpRequest.newBuilder(URI.create(url)).GET().build(), HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> wrong = HTTP.send(HttpRequest.newBuilder(URI.create(url)).header("Authorization", "Bearer nope").GET().build(),
+                    HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> right = HTTP.send(HttpRequest.newBuilder(URI.create(url)).header("Authorization", "Bearer s3cret").GET().build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(without.statusCode()).as(path).isEqualTo(401);
+            assertThat(JSON.readTree(without.body()).at("/error/type").asText()).isEqualTo("authentication_error");
+            assertThat(wrong.statusCode()).as(path).isEqualTo(401);
+            assertThat(right.statusCode()).as(path).isEqualTo(200);
+        }
+        HttpResponse<String> chat = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + guarded.port() + "/v1/chat/completions"))
+                .POST(HttpRequest.BodyPublishers.ofString("{}")).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(chat.statusCode()).isEqualTo(401);
+    }
+
+    @Test
+    void modelsHealthAndMetricsDescribeWhatIsServing() throws Exception {
+        JsonNode models = JSON.readTree(get("/v1/models").body()).get("data");
+        assertThat(models).hasSize(2);
+        assertThat(models.get(0).get("id").asText()).isEqualTo("tiny@0");
+        assertThat(models.get(1).get("id").asText()).isEqualTo("tiny@1");
+        assertThat(models.get(1).get("parent").asLong()).isZero();
+        assertThat(models.get(1).get("serving").asBoolean()).isTrue();
+        assertThat(models.get(1).at("/metrics/loss").asDouble()).isEqualTo(0.69);
+        assertThat(models.get(1).get("created").asLong()).isPositive();
+
+        JsonNode health = JSON.readTree(get("/healthz").body());
+        assertThat(health.get("status").asText()).isEqualTo("ok");
+        assertThat(health.get("version").asLong()).isEqualTo(1);
+
+        HttpResponse<String> metrics = get("/metrics");
+        assertThat(metrics.headers().firstValue("Content-Type").orElse("")).startsWith("text/plain");
+        assertThat(metrics.body()).contains("kaizen_model_version 1.0").contains("kaizen_http_requests_total{route=\"/healthz\",status=\"200\"}");
+    }
+}
