@@ -1,0 +1,92 @@
+package dev.kaizen.jobs.cli;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import dev.kaizen.serving.api.ChatServer;
+import dev.kaizen.serving.follow.ModelFollower;
+import dev.kaizen.serving.follow.ServedModel;
+import dev.kaizen.serving.log.FeedbackLog;
+
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Serve a model over OpenAI's chat API and the chat page, following model-updates: each verified "
+                + "version is swapped in as it is announced; answers go to chat-responses, votes to chat-feedback.")
+final class ServeCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "The base model: a Hugging Face model directory.")
+    Path model;
+
+    @Option(names = "--model-id", required = true, paramLabel = "ID", description = "Which model's versions to follow, as the job names it.")
+    String modelId;
+
+    @Option(names = "--bootstrap-servers", required = true, paramLabel = "HOST:PORT", description = "Kafka.")
+    String bootstrapServers;
+
+    @Option(names = "--port", defaultValue = "8080", description = "HTTP port (default: ${DEFAULT-VALUE}).")
+    int port;
+
+    @Option(names = "--host", defaultValue = "0.0.0.0", description = "Address to listen on (default: ${DEFAULT-VALUE}).")
+    String host;
+
+    @Option(names = "--checkpoint-root", defaultValue = "file:///tmp/kaizen/checkpoints", paramLabel = "URI",
+            description = "The job's checkpoint store; versions stored anywhere else are refused (default: ${DEFAULT-VALUE}).")
+    String checkpointRoot;
+
+    @Option(names = "--token-env", paramLabel = "VAR",
+            description = "Name of an environment variable holding a bearer token that every route then requires.")
+    String tokenEnv;
+
+    @Option(names = "--max-body-bytes", defaultValue = "1048576", paramLabel = "N",
+            description = "Larger request bodies get 413 (default: ${DEFAULT-VALUE}).")
+    long maxBodyBytes;
+
+    @Option(names = "--model-updates-topic", defaultValue = "model-updates", paramLabel = "TOPIC", description = "Default: ${DEFAULT-VALUE}.")
+    String updatesTopic;
+
+    @Option(names = "--responses-topic", defaultValue = "chat-responses", paramLabel = "TOPIC", description = "Default: ${DEFAULT-VALUE}.")
+    String responsesTopic;
+
+    @Option(names = "--feedback-topic", defaultValue = "chat-feedback", paramLabel = "TOPIC", description = "Default: ${DEFAULT-VALUE}.")
+    String feedbackTopic;
+
+    @Mixin
+    DeviceOption device;
+
+    @Override
+    public Integer call() throws Exception {
+        String token = null;
+        if (tokenEnv != null) {
+            token = System.getenv(tokenEnv);
+            if (token == null || token.isBlank()) {
+                spec.commandLine().getErr().println("kaizen serve: the environment variable " + tokenEnv + " is not set");
+                return 2;
+            }
+        }
+        ModelFollower follower = ModelFollower.start(new ModelFollower.Options(model, modelId, bootstrapServers, updatesTopic,
+                checkpointRoot, device.device()));
+        FeedbackLog log = new FeedbackLog(bootstrapServers, responsesTopic, feedbackTopic);
+        ChatServer server = new ChatServer(follower, log, new ChatServer.Options(host, port, token, maxBodyBytes)).start();
+        ServedModel served = follower.acquire();
+        spec.commandLine().getOut().printf("serving %s@%d on http://%s:%d/ (following %s)%n", modelId, served.version(), host,
+                server.port(), updatesTopic);
+        served.release();
+        spec.commandLine().getOut().flush();
+        // Ctrl-C or SIGTERM: stop taking requests, then let go of Kafka and the models.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.close();
+            log.close();
+            follower.close();
+        }, "kaizen-serve-shutdown"));
+        Thread.currentThread().join();
+        return 0;
+    }
+}
