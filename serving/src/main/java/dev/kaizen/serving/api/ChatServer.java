@@ -18,6 +18,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.javalin.Javalin;
 import io.javalin.http.Context;
 import io.javalin.http.HttpResponseException;
+import io.javalin.http.staticfiles.Location;
 import io.javalin.json.JavalinJackson;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
@@ -48,7 +49,8 @@ public final class ChatServer implements AutoCloseable {
 
     public static final String VERSION_HEADER = "X-Kaizen-Model-Version";
     private static final Set<String> VOTES = Set.of("up", "down", "clear");
-    private static final Set<String> ROUTES = Set.of("/v1/chat/completions", "/v1/feedback", "/v1/models", "/healthz", "/metrics");
+    private static final Set<String> ROUTES = Set.of("/v1/chat/completions", "/v1/feedback", "/v1/models", "/v1/stats", "/healthz",
+            "/metrics", "/");
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** Where to listen, the bearer token every route asks for (null: none), and the largest body taken. */
@@ -62,6 +64,7 @@ public final class ChatServer implements AutoCloseable {
     private final Counter requests;
     private final Histogram latency;
     private final Counter votes;
+    private final VoteTally tally = new VoteTally(100_000);
 
     public ChatServer(ModelFollower follower, FeedbackLog log, Options options) {
         this.follower = follower;
@@ -83,6 +86,9 @@ public final class ChatServer implements AutoCloseable {
             config.http.maxRequestSize = options.maxBodyBytes();
             config.http.prefer405over404 = true;
             config.jsonMapper(new JavalinJackson(JSON, false));
+            // The chat page, its assets and Chart.js (a WebJar from Maven Central): static, no data in them.
+            config.staticFiles.add("/public", Location.CLASSPATH);
+            config.staticFiles.enableWebjars();
             config.requestLogger.http((ctx, ms) -> {
                 // Labelled by known route only, so stray paths cannot grow the metric without bound.
                 String route = ROUTES.contains(ctx.path()) ? ctx.path() : "other";
@@ -94,6 +100,7 @@ public final class ChatServer implements AutoCloseable {
         app.post("/v1/chat/completions", this::chat);
         app.post("/v1/feedback", this::feedback);
         app.get("/v1/models", this::models);
+        app.get("/v1/stats", this::stats);
         app.get("/healthz", ctx -> ctx.json(Map.of("status", "ok", "model", follower.modelId(), "version", currentVersion())));
         app.get("/metrics", this::metrics);
         app.exception(ApiError.class, (e, ctx) -> ctx.status(e.status()).json(e.body()));
@@ -118,7 +125,7 @@ public final class ChatServer implements AutoCloseable {
     }
 
     private void authorize(Context ctx) {
-        if (options.bearerToken() == null) {
+        if (options.bearerToken() == null || isPage(ctx.path())) {
             return;
         }
         String given = ctx.header("Authorization");
@@ -126,6 +133,11 @@ public final class ChatServer implements AutoCloseable {
         if (given == null || !MessageDigest.isEqual(given.getBytes(StandardCharsets.UTF_8), expected)) {
             throw new ApiError(401, "authentication_error", null, "invalid_api_key", "a valid 'Authorization: Bearer <token>' header is required");
         }
+    }
+
+    /** The page and its assets hold no data; the page sends the token on every API call it makes. */
+    private static boolean isPage(String path) {
+        return path.equals("/") || path.equals("/index.html") || path.startsWith("/assets/") || path.startsWith("/webjars/");
     }
 
     private void chat(Context ctx) throws IOException {
@@ -221,6 +233,7 @@ public final class ChatServer implements AutoCloseable {
         } catch (IllegalStateException e) {
             throw new ApiError(503, "server_error", null, null, "the answer could not be logged, so it is not given: " + e.getMessage());
         }
+        tally.answered(id, served.version());
     }
 
     private void feedback(Context ctx) {
@@ -243,6 +256,7 @@ public final class ChatServer implements AutoCloseable {
             throw new ApiError(503, "server_error", null, null, "the vote could not be stored; retry with the same event_id: " + e.getMessage());
         }
         votes.labelValues(vote).inc();
+        tally.vote(event.getResponseId(), event.getUserId(), vote.equals("clear") ? null : vote.equals("up"));
         ctx.status(202).json(Map.of("event_id", eventId, "status", "accepted"));
     }
 
@@ -269,6 +283,15 @@ public final class ChatServer implements AutoCloseable {
         m.put("sha256", u == null ? null : u.getSha256());
         m.put("serving", serving);
         return m;
+    }
+
+    /** Thumbs-up rate per version over the answers given here: what the page charts. */
+    private void stats(Context ctx) {
+        List<Map<String, Object>> versions = new ArrayList<>();
+        for (VoteTally.Rate r : tally.rates()) {
+            versions.add(Map.of("version", r.version(), "up", r.up(), "down", r.down(), "rate", r.rate()));
+        }
+        ctx.json(Map.of("model", follower.modelId(), "serving", currentVersion(), "versions", versions));
     }
 
     private void metrics(Context ctx) throws IOException {

@@ -2,11 +2,13 @@ package dev.kaizen.serving.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.io.File;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -21,6 +23,17 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
+import org.openqa.selenium.By;
+import org.openqa.selenium.JavascriptExecutor;
+import org.openqa.selenium.OutputType;
+import org.openqa.selenium.TakesScreenshot;
+import org.openqa.selenium.WebDriver;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.chrome.ChromeDriver;
+import org.openqa.selenium.chrome.ChromeDriverService;
+import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.support.ui.ExpectedConditions;
+import org.openqa.selenium.support.ui.WebDriverWait;
 
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.ModelPresets;
@@ -224,5 +237,45 @@ class ChatServerTest {
         HttpResponse<String> metrics = get("/metrics");
         assertThat(metrics.headers().firstValue("Content-Type").orElse("")).startsWith("text/plain");
         assertThat(metrics.body()).contains("kaizen_model_version 1.0").contains("kaizen_http_requests_total{route=\"/healthz\",status=\"200\"}");
+    }
+
+    @Test
+    void theChatPageSendsAMessageAndItsThumbsUpReachesTheFeedbackTopic() throws Exception {
+        ChromeOptions options = new ChromeOptions().setBinary("/usr/bin/chromium")
+                .addArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1366,860");
+        // Debian's driver, named outright, so Selenium never tries to download one.
+        ChromeDriverService driverService = new ChromeDriverService.Builder().usingDriverExecutable(new File("/usr/bin/chromedriver")).build();
+        WebDriver browser = new ChromeDriver(driverService, options);
+        try {
+            browser.get("http://127.0.0.1:" + server.port() + "/");
+            WebDriverWait wait = new WebDriverWait(browser, Duration.ofSeconds(60));
+            wait.until(ExpectedConditions.textToBe(By.id("serving"), "tiny@1"));
+            browser.findElement(By.id("message")).sendKeys("What is the capital of France?");
+            browser.findElement(By.id("send")).click();
+            WebElement up = wait.until(ExpectedConditions.elementToBeClickable(By.cssSelector(".assistant .meta button.vote.up")));
+            assertThat(browser.findElement(By.cssSelector(".assistant .meta .version")).getText()).isEqualTo("tiny@1");
+            up.click();
+            wait.until(ExpectedConditions.attributeContains(By.cssSelector(".assistant .meta button.vote.up"), "class", "chosen"));
+
+            WireCodec<FeedbackEvent> codec = WireCodec.feedbackEvents(Clock.systemUTC());
+            FeedbackEvent vote = KAFKA.kafka().readCommitted(List.of("chat-feedback"), records -> records.stream()
+                            .anyMatch(r -> ((Decoded.Valid<FeedbackEvent>) codec.decode(r)).value().getUserId().startsWith("web-")),
+                    Duration.ZERO, Duration.ofSeconds(30)).stream().map(r -> ((Decoded.Valid<FeedbackEvent>) codec.decode(r)).value())
+                    .filter(e -> e.getUserId().startsWith("web-")).findFirst().orElseThrow();
+            assertThat(vote.getVote()).isEqualTo(Vote.UP);
+            ResponseLogged answered = logged(vote.getResponseId());
+            assertThat(answered.getModelVersion()).isEqualTo(1);
+            assertThat(answered.getPrompt().get(0).getContent()).isEqualTo("What is the capital of France?");
+            JsonNode stats = JSON.readTree(get("/v1/stats").body());
+            assertThat(stats.at("/versions/0/version").asLong()).isEqualTo(1);
+            assertThat(stats.at("/versions/0/up").asLong()).isGreaterThanOrEqualTo(1);
+
+            wait.until(d -> ((JavascriptExecutor) d).executeScript("return Chart.getChart('chart').data.datasets[0].data.length").equals(1L));
+            Path screenshot = Path.of("target/screenshots/chat-page.png");
+            Files.createDirectories(screenshot.getParent());
+            Files.write(screenshot, ((TakesScreenshot) browser).getScreenshotAs(OutputType.BYTES));
+        } finally {
+            browser.quit();
+        }
     }
 }
