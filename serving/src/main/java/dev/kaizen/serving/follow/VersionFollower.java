@@ -1,0 +1,232 @@
+package dev.kaizen.serving.follow;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.NavigableMap;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+import org.apache.commons.io.FileUtils;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import dev.kaizen.operators.update.CheckpointStore;
+import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.schemas.wire.Decoded;
+import dev.kaizen.schemas.wire.WireCodec;
+
+/**
+ * Follows {@code model-updates} for one model with read_committed, so only versions whose Flink
+ * checkpoint completed are ever seen, and hands a version to its {@link Target} only when its
+ * lineage is unbroken from the target's current one (every version up to it announced, each
+ * naming the one before; skipping ahead over several is a catch-up) and every one of its files
+ * lies inside the checkpoint store and hashes to what was announced. Anything else is refused,
+ * logged and counted by reason, and the target keeps what it has. On start it reads the topic from
+ * the beginning and brings the target to the latest good version before it returns.
+ */
+public final class VersionFollower implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(VersionFollower.class);
+
+    /** Which model's announcements to follow, and the checkpoint store they must point into. */
+    public record Options(String modelId, String bootstrapServers, String topic, String storeRoot) {}
+
+    /** What a verified version is put into: serving's own model, or a vLLM server. */
+    public interface Target {
+        /** The version in service now; 0 is the base model. */
+        long version();
+
+        /** Puts a version into service from its verified files (in {@code dir} for this call only); throws to refuse it. */
+        void apply(ModelUpdate update, Path dir) throws Exception;
+    }
+
+    private final Options options;
+    private final Target target;
+    private final CheckpointStore store;
+    private final WireCodec<ModelUpdate> codec = WireCodec.modelUpdates(Clock.systemUTC());
+    private final KafkaConsumer<byte[], byte[]> consumer;
+    private final NavigableMap<Long, ModelUpdate> announced = new TreeMap<>();
+    private final Set<Long> refused = new HashSet<>();
+    private final Map<String, AtomicLong> refusals = new ConcurrentHashMap<>();
+    private final AtomicLong applied = new AtomicLong();
+    private final Thread thread;
+    private volatile boolean running = true;
+
+    private VersionFollower(Options options, Target target) {
+        this.options = options;
+        this.target = target;
+        this.store = new CheckpointStore(options.storeRoot());
+        this.consumer = new KafkaConsumer<>(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, options.bootstrapServers(),
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed", ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false),
+                new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        this.thread = new Thread(this::follow, "version-follower-" + options.modelId());
+        thread.setDaemon(true);
+    }
+
+    /** Brings {@code target} to the latest good version announced so far, then follows the topic on a thread of its own. */
+    public static VersionFollower start(Options options, Target target) {
+        VersionFollower follower = new VersionFollower(options, target);
+        try {
+            follower.catchUp();
+        } catch (RuntimeException e) {
+            follower.close();
+            throw e;
+        }
+        follower.thread.start();
+        return follower;
+    }
+
+    /** Every version announced for this model so far, in order. */
+    public synchronized List<ModelUpdate> announced() {
+        return List.copyOf(announced.values());
+    }
+
+    /** Refused versions by reason: {@code lineage}, {@code checkpoint}, {@code target}, {@code undecodable}. */
+    public Map<String, Long> refusals() {
+        Map<String, Long> counts = new TreeMap<>();
+        refusals.forEach((reason, n) -> counts.put(reason, n.get()));
+        return counts;
+    }
+
+    /** How many versions were put into service. */
+    public long applied() {
+        return applied.get();
+    }
+
+    private void catchUp() {
+        List<TopicPartition> partitions = consumer.partitionsFor(options.topic(), Duration.ofSeconds(30)).stream()
+                .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+        consumer.assign(partitions);
+        consumer.seekToBeginning(partitions);
+        Map<TopicPartition, Long> end = consumer.endOffsets(partitions);
+        while (partitions.stream().anyMatch(p -> consumer.position(p) < end.get(p))) {
+            ingest(consumer.poll(Duration.ofMillis(200)));
+        }
+        advance();
+    }
+
+    private void follow() {
+        try {
+            while (running) {
+                ingest(consumer.poll(Duration.ofMillis(200)));
+                advance();
+            }
+        } catch (WakeupException e) {
+            // closing
+        } catch (RuntimeException e) {
+            LOG.error("following {} stopped; version {} stays in service", options.topic(), target.version(), e);
+        }
+    }
+
+    private void ingest(Iterable<ConsumerRecord<byte[], byte[]>> records) {
+        for (ConsumerRecord<byte[], byte[]> record : records) {
+            Decoded<ModelUpdate> decoded = codec.decode(record.value());
+            if (!(decoded instanceof Decoded.Valid<ModelUpdate> valid)) {
+                refuse("undecodable", record.topic() + "-" + record.partition() + "@" + record.offset() + ": "
+                        + ((Decoded.Invalid<ModelUpdate>) decoded).rejection().message());
+                continue;
+            }
+            ModelUpdate update = valid.value();
+            if (update.getModelId().equals(options.modelId())) {
+                synchronized (this) {
+                    announced.putIfAbsent(update.getVersion(), update);
+                }
+            }
+        }
+    }
+
+    /**
+     * Applies the newest version whose lineage from the current one is unbroken and whose files
+     * check out; a newer one that fails leaves the next newer in line to be tried.
+     */
+    private void advance() {
+        long from = target.version();
+        long reachable = from;
+        while (announced.containsKey(reachable + 1) && announced.get(reachable + 1).getParentVersion() == reachable) {
+            reachable++;
+        }
+        for (ModelUpdate beyond : announced.tailMap(reachable, false).values()) {
+            if (refused.add(beyond.getVersion())) {
+                refuse("lineage", "version " + beyond.getVersion() + " (parent " + beyond.getParentVersion() + ") does not follow on from "
+                        + reachable + ": a version is missing or names the wrong parent");
+            }
+        }
+        for (long v = reachable; v > from; v--) {
+            ModelUpdate update = announced.get(v);
+            if (refused.contains(v)) {
+                continue;
+            }
+            try {
+                apply(update);
+                applied.incrementAndGet();
+                LOG.info("{}@{} in service (sha256 {}), was @{}", options.modelId(), v, update.getSha256(), from);
+                return;
+            } catch (Refusal e) {
+                refused.add(v);
+                refuse(e.reason, "version " + v + " at " + update.getUri() + ": " + e.getMessage());
+            }
+        }
+    }
+
+    /** Why a version was not put into service: {@code checkpoint} (its files) or {@code target} (the target refused it). */
+    private static final class Refusal extends Exception {
+        final String reason;
+
+        Refusal(String reason, Exception cause) {
+            super(cause.getMessage(), cause);
+            this.reason = reason;
+        }
+    }
+
+    /** Fetches the checkpoint into a scratch directory, verifying every file on the way, and hands it to the target. */
+    private void apply(ModelUpdate update) throws Refusal {
+        Path local = null;
+        try {
+            local = Files.createTempDirectory("kaizen-version-");
+            store.fetch(new CheckpointStore.Stored(update.getUri(), update.getSha256(), update.getFiles()), local);
+        } catch (IOException | RuntimeException e) {
+            FileUtils.deleteQuietly(local == null ? null : local.toFile());
+            throw new Refusal("checkpoint", e);
+        }
+        try {
+            target.apply(update, local);
+        } catch (Exception e) {
+            throw new Refusal("target", e);
+        } finally {
+            FileUtils.deleteQuietly(local.toFile());
+        }
+    }
+
+    private void refuse(String reason, String detail) {
+        refusals.computeIfAbsent(reason, r -> new AtomicLong()).incrementAndGet();
+        LOG.warn("refused ({}): {}; {}@{} stays in service", reason, detail, options.modelId(), target.version());
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        consumer.wakeup();
+        if (thread.isAlive()) {
+            try {
+                thread.join(10_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        consumer.close();
+    }
+}
