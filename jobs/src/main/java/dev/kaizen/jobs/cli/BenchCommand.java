@@ -30,7 +30,7 @@ import dev.kaizen.alignment.train.TrainingOptions;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 
 @Command(name = "bench", description = "Measure Kaizen's speed and memory and print the figures.",
-        mixinStandardHelpOptions = true, subcommands = {BenchCommand.Model.class, BenchCommand.Train.class, PipelineBench.class, LoopBench.class})
+        mixinStandardHelpOptions = true, subcommands = {BenchCommand.Model.class, BenchCommand.Train.class, PipelineBench.class, LoopBench.class, ServeBench.class})
 final class BenchCommand {
 
     @Command(name = "train", mixinStandardHelpOptions = true,

@@ -48,6 +48,7 @@ import dev.kaizen.serving.log.FeedbackLog;
 public final class ChatServer implements AutoCloseable {
 
     public static final String VERSION_HEADER = "X-Kaizen-Model-Version";
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ChatServer.class);
     private static final Set<String> VOTES = Set.of("up", "down", "clear");
     private static final Set<String> ROUTES = Set.of("/v1/chat/completions", "/v1/feedback", "/v1/models", "/v1/stats", "/healthz",
             "/metrics", "/");
@@ -104,6 +105,11 @@ public final class ChatServer implements AutoCloseable {
         app.get("/healthz", ctx -> ctx.json(Map.of("status", "ok", "model", follower.modelId(), "version", currentVersion())));
         app.get("/metrics", this::metrics);
         app.exception(ApiError.class, (e, ctx) -> ctx.status(e.status()).json(e.body()));
+        // Not the client's fault: still OpenAI's error shape, and the cause in the log.
+        app.exception(Exception.class, (e, ctx) -> {
+            LOG.error("{} {} failed", ctx.method(), ctx.path(), e);
+            ctx.status(500).json(new ApiError(500, "server_error", null, null, "the server failed: " + e.getMessage()).body());
+        });
         app.exception(HttpResponseException.class, (e, ctx) -> {
             String type = e.getStatus() == 401 ? "authentication_error" : "invalid_request_error";
             ApiError error = new ApiError(e.getStatus(), type, null, null, e.getMessage());
