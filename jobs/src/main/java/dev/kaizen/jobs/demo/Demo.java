@@ -1,0 +1,171 @@
+package dev.kaizen.jobs.demo;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import ai.djl.Device;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.commons.io.FileUtils;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+
+import dev.kaizen.jobs.continual.ContinualKtoJob;
+import dev.kaizen.jobs.continual.JobConfig;
+import dev.kaizen.schemas.wire.Topic;
+import dev.kaizen.serving.api.ChatServer;
+import dev.kaizen.serving.follow.ModelFollower;
+import dev.kaizen.serving.log.FeedbackLog;
+import dev.kaizen.testkit.EmbeddedKafka;
+
+/**
+ * {@code bin/kaizen demo}: an in-process KRaft broker, the continual-kto job on a MiniCluster with
+ * RocksDB and checkpoints, serving with the chat page, and simulated users, all in this JVM.
+ * Stops after the given minutes or on Ctrl-C, then prints a summary and writes the chart.
+ */
+public final class Demo {
+
+    /** See DemoCommand for each option. */
+    public record Options(int users, double chatsPerSecond, double noise, double minutes, int port, Path summary, Path chart,
+                          Path cacheDir) {}
+
+    private static final String MODEL_ID = "two-style";
+
+    private final Options options;
+    private final PrintWriter out;
+
+    public Demo(Options options, PrintWriter out) {
+        this.options = options;
+        this.out = out;
+    }
+
+    public int run() throws Exception {
+        Path base = BaseModelCache.ensure(options.cacheDir(), out);
+        Path work = Files.createTempDirectory("kaizen-demo-");
+        CountDownLatch stop = new CountDownLatch(1);
+        CountDownLatch stopped = new CountDownLatch(1);
+        // Ctrl-C: let the main thread wind everything down, and wait for it.
+        Thread hook = new Thread(() -> {
+            stop.countDown();
+            try {
+                stopped.await(60, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "kaizen-demo-stop");
+        Runtime.getRuntime().addShutdownHook(hook);
+        long started = System.nanoTime();
+        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+            kafka.createTopics(1, Arrays.stream(Topic.values()).map(Topic::topicName).toArray(String[]::new));
+            JobConfig config = JobConfig.load(null, List.of("kafka.bootstrap-servers=" + kafka.bootstrapServers(),
+                    "kafka.group-id=kaizen-demo-" + UUID.randomUUID(), "event-time.out-of-orderness=200ms", "event-time.idleness=1s",
+                    "settle.lateness=1s", "batches.size=16", "batches.timeout=5s", "training.base-model-dir=" + base,
+                    "training.base-model-name=kaizen-two-style-sft", "training.checkpoint-root=" + work.resolve("store").toUri(),
+                    "flink.execution.checkpointing.interval=2s", "flink.execution.checkpointing.dir=" + work.resolve("flink").toUri()));
+            StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, Configuration.fromMap(config.flink()));
+            ContinualKtoJob.build(env, config, false);
+            JobClient job = env.executeAsync("kaizen-demo");
+            try (ModelFollower follower = ModelFollower.start(new ModelFollower.Options(base, MODEL_ID, kafka.bootstrapServers(),
+                         config.topics().modelUpdates(), config.training().checkpointRoot(), Device.cpu()));
+                 FeedbackLog log = new FeedbackLog(kafka.bootstrapServers(), config.topics().responses(), config.topics().feedback());
+                 ChatServer server = new ChatServer(follower, log, new ChatServer.Options("0.0.0.0", options.port(), null, 1 << 20)).start()) {
+                out.printf("chat page: http://localhost:%d/  (model %s; Ctrl-C stops)%n", server.port(), MODEL_ID);
+                SimulatedUsers users = options.users() == 0 ? null
+                        : new SimulatedUsers(URI.create("http://127.0.0.1:" + server.port()), options.users(), options.chatsPerSecond(),
+                                options.noise());
+                if (users != null) {
+                    out.printf("%d simulated users, %.1f chats/s, liking style A with %.0f%% noise%n", options.users(),
+                            options.chatsPerSecond(), 100 * options.noise());
+                }
+                out.flush();
+                try (VersionLog versions = new VersionLog(kafka.bootstrapServers(), config.topics().modelUpdates(),
+                        config.topics().modelRejections(), out, users)) {
+                    if (users != null) {
+                        users.start();
+                    }
+                    if (options.minutes() > 0) {
+                        stop.await((long) (options.minutes() * 60_000), TimeUnit.MILLISECONDS);
+                    } else {
+                        stop.await();
+                    }
+                    if (users != null) {
+                        users.close();
+                    }
+                    finish(users, versions, (System.nanoTime() - started) / 6e10);
+                }
+            } finally {
+                job.cancel().get(1, TimeUnit.MINUTES);
+            }
+        } finally {
+            FileUtils.deleteQuietly(work.toFile());
+            stopped.countDown();
+            if (stop.getCount() > 0) {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            }
+        }
+        return 0;
+    }
+
+    private void finish(SimulatedUsers users, VersionLog versions, double minutes) throws IOException {
+        double initial = users == null ? Double.NaN : users.initialRate();
+        double last = users == null ? Double.NaN : users.rate();
+        out.printf("%nsummary: %d versions, %d steps rejected by the guards, %.1f minutes%n", versions.lastVersion(),
+                versions.rejected(), minutes);
+        if (users != null) {
+            out.printf("thumbs-up rate: %.1f%% over the first %d answers -> %.1f%% over the last %d (%d votes)%n", 100 * initial,
+                    SimulatedUsers.WINDOW, 100 * last, SimulatedUsers.WINDOW, users.votes());
+        }
+        List<VersionLog.Point> points = versions.points().stream().filter(p -> !Double.isNaN(p.rate())).toList();
+        if (!points.isEmpty()) {
+            chart(points, options.chart());
+            out.printf("chart: %s%n", options.chart().toAbsolutePath());
+        }
+        if (options.summary() != null) {
+            Map<String, Object> summary = new LinkedHashMap<>();
+            summary.put("initial_rate", Double.isNaN(initial) ? null : initial);
+            summary.put("final_rate", Double.isNaN(last) ? null : last);
+            summary.put("versions", versions.lastVersion());
+            summary.put("rejected_steps", versions.rejected());
+            summary.put("votes", users == null ? 0 : users.votes());
+            summary.put("minutes", minutes);
+            summary.put("chart", points.isEmpty() ? null : options.chart().toAbsolutePath().toString());
+            List<Map<String, Object>> byVersion = new ArrayList<>();
+            points.forEach(p -> byVersion.add(Map.of("version", p.version(), "rate", p.rate())));
+            summary.put("rate_by_version", byVersion);
+            new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(options.summary().toFile(), summary);
+            out.printf("summary: %s%n", options.summary().toAbsolutePath());
+        }
+        out.flush();
+    }
+
+    private static void chart(List<VersionLog.Point> points, Path file) throws IOException {
+        System.setProperty("java.awt.headless", "true");
+        XYChart chart = new XYChartBuilder().width(900).height(500).title("Kaizen demo: thumbs-up rate by version")
+                .xAxisTitle("model version").yAxisTitle("thumbs-up rate, last 200 answers (%)").build();
+        chart.getStyler().setLegendVisible(false);
+        chart.getStyler().setYAxisMin(0.0);
+        chart.getStyler().setYAxisMax(100.0);
+        chart.getStyler().setMarkerSize(4);
+        chart.addSeries("thumbs-up rate", points.stream().mapToDouble(VersionLog.Point::version).toArray(),
+                points.stream().mapToDouble(p -> 100 * p.rate()).toArray());
+        Path parent = file.toAbsolutePath().getParent();
+        if (parent != null) {
+            Files.createDirectories(parent);
+        }
+        BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
+    }
+}
