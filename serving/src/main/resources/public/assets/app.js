@@ -114,8 +114,9 @@ document.getElementById('ask').addEventListener('submit', async event => {
 });
 
 const chart = new Chart(document.getElementById('chart'), {
-  type: 'bar',
-  data: {labels: [], datasets: [{label: 'thumbs-up rate', data: [], backgroundColor: '#0969da'}]},
+  type: 'line',
+  data: {labels: [], datasets: [{label: 'thumbs-up rate', data: [], borderColor: '#0969da', backgroundColor: '#0969da',
+    pointRadius: 2, borderWidth: 2}]},
   options: {animation: false, scales: {y: {min: 0, max: 1, ticks: {format: {style: 'percent'}}}},
     plugins: {legend: {display: false}, tooltip: {callbacks: {afterLabel: c => c.raw.votes + ' votes'}}},
     parsing: {xAxisKey: 'x', yAxisKey: 'y'}}
