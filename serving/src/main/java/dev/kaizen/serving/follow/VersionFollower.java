@@ -110,6 +110,11 @@ public final class VersionFollower implements AutoCloseable {
     private void catchUp() {
         List<TopicPartition> partitions = consumer.partitionsFor(options.topic(), Duration.ofSeconds(30)).stream()
                 .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+        if (partitions.isEmpty()) {
+            // Partitions are assigned once: following a topic that does not exist yet would never see a version.
+            throw new IllegalStateException("the topic " + options.topic() + " does not exist at " + options.bootstrapServers()
+                    + "; create it first (bin/kaizen topics create)");
+        }
         consumer.assign(partitions);
         consumer.seekToBeginning(partitions);
         Map<TopicPartition, Long> end = consumer.endOffsets(partitions);
