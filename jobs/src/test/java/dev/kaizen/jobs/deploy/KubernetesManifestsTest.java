@@ -1,0 +1,99 @@
+package dev.kaizen.jobs.deploy;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.File;
+import java.lang.reflect.Modifier;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.CoreOptions;
+import org.apache.flink.configuration.ExternalResourceOptions;
+import org.apache.flink.configuration.RestartStrategyOptions;
+import org.apache.flink.configuration.StateBackendOptions;
+import org.apache.flink.configuration.TaskManagerOptions;
+import org.junit.jupiter.api.Test;
+
+import dev.kaizen.jobs.continual.JobConfig;
+
+/**
+ * deploy/k8s, read as the API server and the operator would: every document names its kind, the
+ * FlinkDeployment upgrades through savepoints with RocksDB and a GPU in Flink's current keys, its
+ * job config loads, and serving reads the store the task managers write.
+ */
+class KubernetesManifestsTest {
+
+    private static final Path K8S = Path.of("../deploy/k8s");
+
+    private static Map<String, JsonNode> documents() throws Exception {
+        Map<String, JsonNode> byKindAndName = new java.util.HashMap<>();
+        try (Stream<Path> files = Files.list(K8S)) {
+            for (Path f : files.filter(p -> p.toString().endsWith(".yaml")).toList()) {
+                for (JsonNode doc : new YAMLMapper().readValues(new YAMLFactory().createParser(f.toFile()), JsonNode.class).readAll()) {
+                    assertThat(doc.path("apiVersion").asText()).as(f + " apiVersion").isNotBlank();
+                    assertThat(doc.path("metadata").path("name").asText()).as(f + " metadata.name").isNotBlank();
+                    byKindAndName.put(doc.get("kind").asText() + "/" + doc.at("/metadata/name").asText(), doc);
+                }
+            }
+        }
+        return byKindAndName;
+    }
+
+    @Test
+    void theJobUpgradesThroughSavepointsWithRocksDbAndAGpuInCurrentFlinkKeys() throws Exception {
+        Map<String, JsonNode> docs = documents();
+        JsonNode flink = docs.get("FlinkDeployment/kaizen-continual-kto");
+        assertThat(flink.get("apiVersion").asText()).isEqualTo("flink.apache.org/v1beta1");
+        assertThat(flink.at("/spec/job/upgradeMode").asText()).isEqualTo("savepoint");
+        assertThat(flink.at("/spec/job/jarURI").asText()).isEqualTo("local:///opt/flink/usrlib/kaizen-job.jar");
+        assertThat(flink.at("/spec/job/entryClass").asText()).isEqualTo("dev.kaizen.jobs.continual.ContinualKtoJob");
+
+        JsonNode conf = flink.at("/spec/flinkConfiguration");
+        assertThat(conf.get("state.backend.type").asText()).isEqualTo("rocksdb");
+        assertThat(conf.get("execution.checkpointing.incremental").asText()).isEqualTo("true");
+        assertThat(conf.get("external-resources").asText()).isEqualTo("gpu");
+        assertThat(conf.get("external-resource.gpu.kubernetes.config-key").asText()).isEqualTo("nvidia.com/gpu");
+        Set<String> known = Stream.of(CheckpointingOptions.class, StateBackendOptions.class, RestartStrategyOptions.class,
+                        CoreOptions.class, TaskManagerOptions.class, ExternalResourceOptions.class)
+                .flatMap(c -> Stream.of(c.getFields()))
+                .filter(f -> Modifier.isStatic(f.getModifiers()) && f.getType() == ConfigOption.class)
+                .map(f -> {
+                    try {
+                        return ((ConfigOption<?>) f.get(null)).key();
+                    } catch (IllegalAccessException e) {
+                        throw new IllegalStateException(e);
+                    }
+                }).collect(Collectors.toSet());
+        List<String> keys = new ArrayList<>();
+        conf.fieldNames().forEachRemaining(keys::add);
+        // The per-resource keys (external-resource.gpu.*) are templates in Flink's options.
+        assertThat(keys.stream().filter(k -> !k.startsWith("external-resource.gpu."))).allMatch(known::contains);
+
+        File config = Files.createTempFile("kaizen", ".yaml").toFile();
+        config.deleteOnExit();
+        Files.writeString(config.toPath(), docs.get("ConfigMap/kaizen-config").at("/data/kaizen.yaml").asText());
+        JobConfig job = JobConfig.load(config.toPath(), List.of());
+        assertThat(job.trains()).isTrue();
+
+        JsonNode serving = docs.get("Deployment/kaizen-serving");
+        String args = serving.at("/spec/template/spec/containers/0/args").toString();
+        assertThat(args).contains("\"serve\"").contains("\"--checkpoint-root\",\"" + job.training().checkpointRoot() + "\"")
+                .contains("\"--model\",\"" + job.training().baseModelDir() + "\"");
+        assertThat(docs.get("Service/kaizen-serving").at("/spec/selector/app").asText())
+                .isEqualTo(serving.at("/spec/template/metadata/labels/app").asText());
+        assertThat(new ObjectMapper().writeValueAsString(flink.at("/spec/podTemplate")))
+                .contains("kaizen-store").contains("/data/store");
+    }
+}
