@@ -4,6 +4,8 @@ import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
@@ -11,6 +13,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.VersionFollower;
 import dev.kaizen.serving.rollout.VllmRollout;
 
@@ -32,6 +35,10 @@ final class RolloutCommand {
 
         @Option(names = "--bootstrap-servers", required = true, paramLabel = "HOST:PORT", description = "Kafka.")
         String bootstrapServers;
+
+        @Option(names = "--kafka-property", paramLabel = "KEY=VALUE",
+                description = "A Kafka client property passed through (security.protocol, sasl.*, ssl.* …); repeatable.")
+        Map<String, String> kafkaProperties = new HashMap<>();
 
         @Option(names = "--model-id", required = true, paramLabel = "ID", description = "Which model's versions to roll out.")
         String modelId;
@@ -66,8 +73,8 @@ final class RolloutCommand {
             }
             Files.createDirectories(adapterDir);
             VllmRollout rollout = new VllmRollout(new VllmRollout.Options(url, adapterDir, modelId, apiKey, attempts, backoff));
-            VersionFollower follower = VersionFollower.start(new VersionFollower.Options(modelId, bootstrapServers, updatesTopic,
-                    checkpointRoot), rollout);
+            VersionFollower follower = VersionFollower.start(new VersionFollower.Options(modelId,
+                    new KafkaClients(bootstrapServers, kafkaProperties), updatesTopic, checkpointRoot), rollout);
             spec.commandLine().getOut().printf("vLLM at %s serves %s as %s; following %s%n", url, modelId,
                     VllmRollout.name(modelId, rollout.version()), updatesTopic);
             spec.commandLine().getOut().flush();

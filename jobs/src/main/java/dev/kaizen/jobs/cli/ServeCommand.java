@@ -1,6 +1,8 @@
 package dev.kaizen.jobs.cli;
 
 import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
@@ -10,6 +12,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import dev.kaizen.serving.api.ChatServer;
+import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.ModelFollower;
 import dev.kaizen.serving.follow.ServedModel;
 import dev.kaizen.serving.log.FeedbackLog;
@@ -30,6 +33,10 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--bootstrap-servers", required = true, paramLabel = "HOST:PORT", description = "Kafka.")
     String bootstrapServers;
+
+    @Option(names = "--kafka-property", paramLabel = "KEY=VALUE",
+            description = "A Kafka client property passed through (security.protocol, sasl.*, ssl.* …); repeatable.")
+    Map<String, String> kafkaProperties = new HashMap<>();
 
     @Option(names = "--port", defaultValue = "8080", description = "HTTP port (default: ${DEFAULT-VALUE}).")
     int port;
@@ -71,9 +78,10 @@ final class ServeCommand implements Callable<Integer> {
                 return 2;
             }
         }
-        ModelFollower follower = ModelFollower.start(new ModelFollower.Options(model, modelId, bootstrapServers, updatesTopic,
-                checkpointRoot, device.device()));
-        FeedbackLog log = new FeedbackLog(bootstrapServers, responsesTopic, feedbackTopic);
+        KafkaClients kafka = new KafkaClients(bootstrapServers, kafkaProperties);
+        ModelFollower follower = ModelFollower.start(new ModelFollower.Options(model, modelId, kafka, updatesTopic, checkpointRoot,
+                device.device()));
+        FeedbackLog log = new FeedbackLog(kafka, responsesTopic, feedbackTopic);
         ChatServer server = new ChatServer(follower, log, new ChatServer.Options(host, port, token, maxBodyBytes)).start();
         ServedModel served = follower.acquire();
         spec.commandLine().getOut().printf("serving %s@%d on http://%s:%d/ (following %s)%n", modelId, served.version(), host,

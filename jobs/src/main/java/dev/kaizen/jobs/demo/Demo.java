@@ -28,6 +28,7 @@ import dev.kaizen.jobs.continual.ContinualKtoJob;
 import dev.kaizen.jobs.continual.JobConfig;
 import dev.kaizen.schemas.wire.Topic;
 import dev.kaizen.serving.api.ChatServer;
+import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.ModelFollower;
 import dev.kaizen.serving.log.FeedbackLog;
 import dev.kaizen.testkit.EmbeddedKafka;
@@ -79,9 +80,9 @@ public final class Demo {
             StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, Configuration.fromMap(config.flink()));
             ContinualKtoJob.build(env, config, false);
             JobClient job = env.executeAsync("kaizen-demo");
-            try (ModelFollower follower = ModelFollower.start(new ModelFollower.Options(base, MODEL_ID, kafka.bootstrapServers(),
+            try (ModelFollower follower = ModelFollower.start(new ModelFollower.Options(base, MODEL_ID, KafkaClients.of(kafka.bootstrapServers()),
                          config.topics().modelUpdates(), config.training().checkpointRoot(), Device.cpu()));
-                 FeedbackLog log = new FeedbackLog(kafka.bootstrapServers(), config.topics().responses(), config.topics().feedback());
+                 FeedbackLog log = new FeedbackLog(KafkaClients.of(kafka.bootstrapServers()), config.topics().responses(), config.topics().feedback());
                  ChatServer server = new ChatServer(follower, log, new ChatServer.Options("0.0.0.0", options.port(), null, 1 << 20)).start()) {
                 out.printf("chat page: http://localhost:%d/  (model %s; Ctrl-C stops)%n", server.port(), MODEL_ID);
                 SimulatedUsers users = options.users() == 0 ? null

@@ -22,7 +22,7 @@ import dev.kaizen.schemas.ModelUpdate;
 public final class ModelFollower implements AutoCloseable {
 
     /** What to follow: the base model directory, which model, where its announcements and checkpoints are. */
-    public record Options(Path baseDir, String modelId, String bootstrapServers, String topic, String storeRoot, Device device) {}
+    public record Options(Path baseDir, String modelId, KafkaClients kafka, String topic, String storeRoot, Device device) {}
 
     private final Options options;
     private final ChatTokenizer tokenizer;
@@ -42,7 +42,7 @@ public final class ModelFollower implements AutoCloseable {
     public static ModelFollower start(Options options) {
         ModelFollower model = new ModelFollower(options);
         try {
-            model.follower = VersionFollower.start(new VersionFollower.Options(options.modelId(), options.bootstrapServers(),
+            model.follower = VersionFollower.start(new VersionFollower.Options(options.modelId(), options.kafka(),
                     options.topic(), options.storeRoot()), model.new Swap());
         } catch (RuntimeException e) {
             model.close();

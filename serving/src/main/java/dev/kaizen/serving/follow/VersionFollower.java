@@ -43,7 +43,7 @@ public final class VersionFollower implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(VersionFollower.class);
 
     /** Which model's announcements to follow, and the checkpoint store they must point into. */
-    public record Options(String modelId, String bootstrapServers, String topic, String storeRoot) {}
+    public record Options(String modelId, KafkaClients kafka, String topic, String storeRoot) {}
 
     /** What a verified version is put into: serving's own model, or a vLLM server. */
     public interface Target {
@@ -70,8 +70,8 @@ public final class VersionFollower implements AutoCloseable {
         this.options = options;
         this.target = target;
         this.store = new CheckpointStore(options.storeRoot());
-        this.consumer = new KafkaConsumer<>(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, options.bootstrapServers(),
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed", ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false),
+        this.consumer = new KafkaConsumer<>(options.kafka().config(Map.of(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
+                ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false)),
                 new ByteArrayDeserializer(), new ByteArrayDeserializer());
         this.thread = new Thread(this::follow, "version-follower-" + options.modelId());
         thread.setDaemon(true);
@@ -112,7 +112,7 @@ public final class VersionFollower implements AutoCloseable {
                 .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
         if (partitions.isEmpty()) {
             // Partitions are assigned once: following a topic that does not exist yet would never see a version.
-            throw new IllegalStateException("the topic " + options.topic() + " does not exist at " + options.bootstrapServers()
+            throw new IllegalStateException("the topic " + options.topic() + " does not exist at " + options.kafka().bootstrapServers()
                     + "; create it first (bin/kaizen topics create)");
         }
         consumer.assign(partitions);

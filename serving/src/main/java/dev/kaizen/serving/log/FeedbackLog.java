@@ -14,6 +14,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ResponseLogged;
 import dev.kaizen.schemas.wire.WireCodec;
+import dev.kaizen.serving.follow.KafkaClients;
 
 /**
  * Writes what serving sees to the job's input topics: each answer as a ResponseLogged, each vote
@@ -28,11 +29,10 @@ public final class FeedbackLog implements AutoCloseable {
     private final WireCodec<ResponseLogged> responses = WireCodec.responses(Clock.systemUTC());
     private final WireCodec<FeedbackEvent> votes = WireCodec.feedbackEvents(Clock.systemUTC());
 
-    public FeedbackLog(String bootstrapServers, String responsesTopic, String feedbackTopic) {
-        this.producer = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
-                ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
+    public FeedbackLog(KafkaClients kafka, String responsesTopic, String feedbackTopic) {
+        this.producer = new KafkaProducer<>(kafka.config(Map.of(ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
                 ProducerConfig.LINGER_MS_CONFIG, 0, ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 30_000,
-                ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000), new ByteArraySerializer(), new ByteArraySerializer());
+                ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000)), new ByteArraySerializer(), new ByteArraySerializer());
         this.responsesTopic = responsesTopic;
         this.feedbackTopic = feedbackTopic;
     }

@@ -77,7 +77,7 @@ class ModelFollowerTest {
     }
 
     private static ModelFollower follow(String topic) {
-        return ModelFollower.start(new ModelFollower.Options(base, "tiny", KAFKA.kafka().bootstrapServers(), topic,
+        return ModelFollower.start(new ModelFollower.Options(base, "tiny", KafkaClients.of(KAFKA.kafka().bootstrapServers()), topic,
                 store.root(), Device.cpu()));
     }
 

@@ -28,6 +28,7 @@ import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.operators.update.CheckpointStore;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.serving.Announcements;
+import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.VersionFollower;
 import dev.kaizen.testkit.EmbeddedKafkaExtension;
 
@@ -91,7 +92,7 @@ class VllmRolloutTest {
             vllm.failuresLeft.put("tiny-v2", 1);
             vllm.failuresLeft.put("tiny-v3", 100);
             VllmRollout rollout = new VllmRollout(new VllmRollout.Options(vllm.url(), adapters, "tiny", null, 3, Duration.ofMillis(10)));
-            try (VersionFollower follower = VersionFollower.start(new VersionFollower.Options("tiny", KAFKA.kafka().bootstrapServers(),
+            try (VersionFollower follower = VersionFollower.start(new VersionFollower.Options("tiny", KafkaClients.of(KAFKA.kafka().bootstrapServers()),
                     "model-updates", store.root()), rollout)) {
                 assertThat(rollout.version()).isEqualTo(1);
                 announce.send("model-updates", true, announce.version(2, 1, 2));
