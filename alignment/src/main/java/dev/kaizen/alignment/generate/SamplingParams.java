@@ -24,4 +24,9 @@ public record SamplingParams(int maxNewTokens, double temperature, int topK, dou
         }
         stop = List.copyOf(stop);
     }
+
+    /** The same sampling with another length limit. */
+    public SamplingParams withMaxNewTokens(int n) {
+        return new SamplingParams(n, temperature, topK, topP, seed, stop, stopOnEos);
+    }
 }

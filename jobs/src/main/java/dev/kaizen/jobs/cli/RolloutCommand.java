@@ -4,16 +4,14 @@ import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.HashMap;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.VersionFollower;
 import dev.kaizen.serving.rollout.VllmRollout;
 
@@ -33,23 +31,12 @@ final class RolloutCommand {
         @Option(names = "--url", required = true, paramLabel = "URL", description = "The vLLM server, e.g. http://vllm:8000.")
         URI url;
 
-        @Option(names = "--bootstrap-servers", required = true, paramLabel = "HOST:PORT", description = "Kafka.")
-        String bootstrapServers;
-
-        @Option(names = "--kafka-property", paramLabel = "KEY=VALUE",
-                description = "A Kafka client property passed through (security.protocol, sasl.*, ssl.* …); repeatable.")
-        Map<String, String> kafkaProperties = new HashMap<>();
-
-        @Option(names = "--model-id", required = true, paramLabel = "ID", description = "Which model's versions to roll out.")
-        String modelId;
+        @Mixin
+        FollowOptions follow;
 
         @Option(names = "--adapter-dir", required = true, paramLabel = "DIR",
                 description = "Where verified adapters are put for vLLM: a directory it reads at the same path (a shared volume).")
         Path adapterDir;
-
-        @Option(names = "--checkpoint-root", defaultValue = "file:///tmp/kaizen/checkpoints", paramLabel = "URI",
-                description = "The job's checkpoint store; versions stored anywhere else are refused (default: ${DEFAULT-VALUE}).")
-        String checkpointRoot;
 
         @Option(names = "--api-key-env", paramLabel = "VAR", description = "Environment variable holding vLLM's API key, if it has one.")
         String apiKeyEnv;
@@ -61,9 +48,6 @@ final class RolloutCommand {
                 description = "Wait before the second attempt, growing linearly (ISO-8601, default: ${DEFAULT-VALUE}).")
         Duration backoff;
 
-        @Option(names = "--model-updates-topic", defaultValue = "model-updates", paramLabel = "TOPIC", description = "Default: ${DEFAULT-VALUE}.")
-        String updatesTopic;
-
         @Override
         public Integer call() throws Exception {
             String apiKey = apiKeyEnv == null ? null : System.getenv(apiKeyEnv);
@@ -72,11 +56,10 @@ final class RolloutCommand {
                 return 2;
             }
             Files.createDirectories(adapterDir);
-            VllmRollout rollout = new VllmRollout(new VllmRollout.Options(url, adapterDir, modelId, apiKey, attempts, backoff));
-            VersionFollower follower = VersionFollower.start(new VersionFollower.Options(modelId,
-                    new KafkaClients(bootstrapServers, kafkaProperties), updatesTopic, checkpointRoot), rollout);
-            spec.commandLine().getOut().printf("vLLM at %s serves %s as %s; following %s%n", url, modelId,
-                    VllmRollout.name(modelId, rollout.version()), updatesTopic);
+            VllmRollout rollout = new VllmRollout(new VllmRollout.Options(url, adapterDir, follow.modelId, apiKey, attempts, backoff));
+            VersionFollower follower = VersionFollower.start(follow.options(), rollout);
+            spec.commandLine().getOut().printf("vLLM at %s serves %s as %s; following %s%n", url, follow.modelId,
+                    VllmRollout.name(follow.modelId, rollout.version()), follow.updatesTopic);
             spec.commandLine().getOut().flush();
             Runtime.getRuntime().addShutdownHook(new Thread(follower::close, "kaizen-rollout-shutdown"));
             Thread.currentThread().join();

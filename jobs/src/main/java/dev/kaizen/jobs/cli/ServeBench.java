@@ -26,10 +26,11 @@ import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.operators.update.CheckpointStore;
 import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.serving.Serving;
 import dev.kaizen.serving.api.ChatServer;
 import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.ModelFollower;
-import dev.kaizen.serving.log.FeedbackLog;
+import dev.kaizen.serving.follow.VersionFollower;
 import dev.kaizen.serving.publish.VersionPublisher;
 import dev.kaizen.testkit.EmbeddedKafka;
 
@@ -65,11 +66,10 @@ final class ServeBench implements Callable<Integer> {
         CheckpointStore store = new CheckpointStore(work.resolve("store").toUri().toString());
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
             kafka.createTopics(1, "model-updates", "chat-responses", "chat-feedback");
-            try (ModelFollower follower = ModelFollower.start(new ModelFollower.Options(base, "tiny", KafkaClients.of(kafka.bootstrapServers()),
-                         "model-updates", store.root(), Device.cpu()));
-                 FeedbackLog log = new FeedbackLog(KafkaClients.of(kafka.bootstrapServers()), "chat-responses", "chat-feedback");
-                 ChatServer server = new ChatServer(follower, log, new ChatServer.Options("127.0.0.1", 0, null, 1 << 20)).start()) {
-                URI url = URI.create("http://127.0.0.1:" + server.port() + "/v1/chat/completions");
+            try (Serving serving = Serving.start(new Serving.Options(new ModelFollower.Options(base,
+                    new VersionFollower.Options("tiny", KafkaClients.of(kafka.bootstrapServers()), "model-updates", store.root()),
+                    Device.cpu()), "chat-responses", "chat-feedback", new ChatServer.Options("127.0.0.1", 0, null, 1 << 20)))) {
+                URI url = URI.create("http://127.0.0.1:" + serving.port() + "/v1/chat/completions");
                 load(url, 4, 16);  // warm-up: JIT, first Kafka writes
                 out.printf("/v1/chat/completions, tiny model, %d tokens per answer:%n", maxTokens);
                 for (int c : clients) {

@@ -1,8 +1,6 @@
 package dev.kaizen.jobs.cli;
 
 import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
@@ -11,11 +9,9 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import dev.kaizen.serving.Serving;
 import dev.kaizen.serving.api.ChatServer;
-import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.ModelFollower;
-import dev.kaizen.serving.follow.ServedModel;
-import dev.kaizen.serving.log.FeedbackLog;
 
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serve a model over OpenAI's chat API and the chat page, following model-updates: each verified "
@@ -28,25 +24,14 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "The base model: a Hugging Face model directory.")
     Path model;
 
-    @Option(names = "--model-id", required = true, paramLabel = "ID", description = "Which model's versions to follow, as the job names it.")
-    String modelId;
-
-    @Option(names = "--bootstrap-servers", required = true, paramLabel = "HOST:PORT", description = "Kafka.")
-    String bootstrapServers;
-
-    @Option(names = "--kafka-property", paramLabel = "KEY=VALUE",
-            description = "A Kafka client property passed through (security.protocol, sasl.*, ssl.* …); repeatable.")
-    Map<String, String> kafkaProperties = new HashMap<>();
+    @Mixin
+    FollowOptions follow;
 
     @Option(names = "--port", defaultValue = "8080", description = "HTTP port (default: ${DEFAULT-VALUE}).")
     int port;
 
     @Option(names = "--host", defaultValue = "0.0.0.0", description = "Address to listen on (default: ${DEFAULT-VALUE}).")
     String host;
-
-    @Option(names = "--checkpoint-root", defaultValue = "file:///tmp/kaizen/checkpoints", paramLabel = "URI",
-            description = "The job's checkpoint store; versions stored anywhere else are refused (default: ${DEFAULT-VALUE}).")
-    String checkpointRoot;
 
     @Option(names = "--token-env", paramLabel = "VAR",
             description = "Name of an environment variable holding a bearer token that every route then requires.")
@@ -55,9 +40,6 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-body-bytes", defaultValue = "1048576", paramLabel = "N",
             description = "Larger request bodies get 413 (default: ${DEFAULT-VALUE}).")
     long maxBodyBytes;
-
-    @Option(names = "--model-updates-topic", defaultValue = "model-updates", paramLabel = "TOPIC", description = "Default: ${DEFAULT-VALUE}.")
-    String updatesTopic;
 
     @Option(names = "--responses-topic", defaultValue = "chat-responses", paramLabel = "TOPIC", description = "Default: ${DEFAULT-VALUE}.")
     String responsesTopic;
@@ -78,22 +60,13 @@ final class ServeCommand implements Callable<Integer> {
                 return 2;
             }
         }
-        KafkaClients kafka = new KafkaClients(bootstrapServers, kafkaProperties);
-        ModelFollower follower = ModelFollower.start(new ModelFollower.Options(model, modelId, kafka, updatesTopic, checkpointRoot,
-                device.device()));
-        FeedbackLog log = new FeedbackLog(kafka, responsesTopic, feedbackTopic);
-        ChatServer server = new ChatServer(follower, log, new ChatServer.Options(host, port, token, maxBodyBytes)).start();
-        ServedModel served = follower.acquire();
-        spec.commandLine().getOut().printf("serving %s@%d on http://%s:%d/ (following %s)%n", modelId, served.version(), host,
-                server.port(), updatesTopic);
-        served.release();
+        Serving serving = Serving.start(new Serving.Options(new ModelFollower.Options(model, follow.options(), device.device()),
+                responsesTopic, feedbackTopic, new ChatServer.Options(host, port, token, maxBodyBytes)));
+        spec.commandLine().getOut().printf("serving %s@%d on http://%s:%d/ (following %s)%n", follow.modelId,
+                serving.follower().version(), host, serving.port(), follow.updatesTopic);
         spec.commandLine().getOut().flush();
         // Ctrl-C or SIGTERM: stop taking requests, then let go of Kafka and the models.
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            server.close();
-            log.close();
-            follower.close();
-        }, "kaizen-serve-shutdown"));
+        Runtime.getRuntime().addShutdownHook(new Thread(serving::close, "kaizen-serve-shutdown"));
         Thread.currentThread().join();
         return 0;
     }

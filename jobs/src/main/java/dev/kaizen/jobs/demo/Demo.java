@@ -27,10 +27,11 @@ import org.knowm.xchart.XYChartBuilder;
 import dev.kaizen.jobs.continual.ContinualKtoJob;
 import dev.kaizen.jobs.continual.JobConfig;
 import dev.kaizen.schemas.wire.Topic;
+import dev.kaizen.serving.Serving;
 import dev.kaizen.serving.api.ChatServer;
 import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.ModelFollower;
-import dev.kaizen.serving.log.FeedbackLog;
+import dev.kaizen.serving.follow.VersionFollower;
 import dev.kaizen.testkit.EmbeddedKafka;
 
 /**
@@ -80,13 +81,13 @@ public final class Demo {
             StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, Configuration.fromMap(config.flink()));
             ContinualKtoJob.build(env, config, false);
             JobClient job = env.executeAsync("kaizen-demo");
-            try (ModelFollower follower = ModelFollower.start(new ModelFollower.Options(base, MODEL_ID, KafkaClients.of(kafka.bootstrapServers()),
-                         config.topics().modelUpdates(), config.training().checkpointRoot(), Device.cpu()));
-                 FeedbackLog log = new FeedbackLog(KafkaClients.of(kafka.bootstrapServers()), config.topics().responses(), config.topics().feedback());
-                 ChatServer server = new ChatServer(follower, log, new ChatServer.Options("0.0.0.0", options.port(), null, 1 << 20)).start()) {
-                out.printf("chat page: http://localhost:%d/  (model %s; Ctrl-C stops)%n", server.port(), MODEL_ID);
+            try (Serving serving = Serving.start(new Serving.Options(new ModelFollower.Options(base,
+                    new VersionFollower.Options(MODEL_ID, KafkaClients.of(kafka.bootstrapServers()), config.topics().modelUpdates(),
+                            config.training().checkpointRoot()), Device.cpu()),
+                    config.topics().responses(), config.topics().feedback(), new ChatServer.Options("0.0.0.0", options.port(), null, 1 << 20)))) {
+                out.printf("chat page: http://localhost:%d/  (model %s; Ctrl-C stops)%n", serving.port(), MODEL_ID);
                 SimulatedUsers users = options.users() == 0 ? null
-                        : new SimulatedUsers(URI.create("http://127.0.0.1:" + server.port()), options.users(), options.chatsPerSecond(),
+                        : new SimulatedUsers(URI.create("http://127.0.0.1:" + serving.port()), options.users(), options.chatsPerSecond(),
                                 options.noise());
                 if (users != null) {
                     out.printf("%d simulated users, %.1f chats/s, liking style A with %.0f%% noise%n", options.users(),

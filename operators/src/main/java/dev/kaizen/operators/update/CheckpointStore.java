@@ -81,11 +81,17 @@ public final class CheckpointStore implements Serializable {
             throw new IOException("the file list of " + stored.uri() + " does not hash to its sha256 " + stored.sha256());
         }
         Path dir = inside(stored.uri());
+        // On a local file system a link inside the store could still lead out of it (object stores have no links).
+        String scheme = dir.toUri().getScheme();
+        java.nio.file.Path realRoot = scheme == null || scheme.equals("file")
+                ? java.nio.file.Path.of(new Path(root).toUri().getPath()).toRealPath() : null;
         for (String name : stored.files().keySet()) {
             if (name.isEmpty() || name.contains("/") || name.contains("\\") || name.equals(".") || name.equals("..")) {
                 throw new IOException(stored.uri() + " announces a file named '" + name + "'; checkpoints are flat directories");
             }
-            checkNoLinkOut(new Path(dir, name));
+            if (realRoot != null) {
+                checkNoLinkOut(new Path(dir, name), realRoot);
+            }
         }
         FileSystem fs = dir.getFileSystem();
         Files.createDirectories(local);
@@ -119,14 +125,8 @@ public final class CheckpointStore implements Serializable {
         return new Path(target);
     }
 
-    /** On a local file system a link inside the store could still lead out of it (object stores have no links). */
-    private void checkNoLinkOut(Path file) throws IOException {
-        String scheme = file.toUri().getScheme();
-        if (scheme != null && !scheme.equals("file")) {
-            return;
-        }
+    private void checkNoLinkOut(Path file, java.nio.file.Path realRoot) throws IOException {
         java.nio.file.Path real = java.nio.file.Path.of(file.toUri().getPath()).toRealPath();
-        java.nio.file.Path realRoot = java.nio.file.Path.of(new Path(root).toUri().getPath()).toRealPath();
         if (!real.startsWith(realRoot)) {
             throw new IOException(file + " leads out of the checkpoint store " + root + " (to " + real + ")");
         }

@@ -28,6 +28,7 @@ import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 import dev.kaizen.alignment.generate.Generator;
+import dev.kaizen.alignment.generate.SamplingParams;
 import dev.kaizen.alignment.tokenize.Prompt;
 import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.FeedbackEvent;
@@ -77,7 +78,7 @@ public final class ChatServer implements AutoCloseable {
                 .labelNames("route").register(registry);
         votes = Counter.builder().name("kaizen_feedback_total").help("Votes taken by /v1/feedback").labelNames("vote").register(registry);
         GaugeWithCallback.builder().name("kaizen_model_version").help("The version serving now")
-                .callback(cb -> cb.call(currentVersion())).register(registry);
+                .callback(cb -> cb.call(follower.version())).register(registry);
         CounterWithCallback.builder().name("kaizen_model_swaps_total").help("Versions swapped in")
                 .callback(cb -> cb.call(follower.swaps())).register(registry);
         CounterWithCallback.builder().name("kaizen_model_refusals_total").help("Announced versions refused, by reason")
@@ -102,7 +103,7 @@ public final class ChatServer implements AutoCloseable {
         app.post("/v1/feedback", this::feedback);
         app.get("/v1/models", this::models);
         app.get("/v1/stats", this::stats);
-        app.get("/healthz", ctx -> ctx.json(Map.of("status", "ok", "model", follower.modelId(), "version", currentVersion())));
+        app.get("/healthz", ctx -> ctx.json(Map.of("status", "ok", "model", follower.modelId(), "version", follower.version())));
         app.get("/metrics", this::metrics);
         app.exception(ApiError.class, (e, ctx) -> ctx.status(e.status()).json(e.body()));
         // Not the client's fault: still OpenAI's error shape, and the cause in the log.
@@ -156,11 +157,7 @@ public final class ChatServer implements AutoCloseable {
                 throw new ApiError(413, "invalid_request_error", "messages", "context_length_exceeded", "the prompt has "
                         + prompt.length + " tokens; the model's context is " + follower.contextLength());
             }
-            var sampling = request.sampling();
-            if (sampling.maxNewTokens() > room) {
-                sampling = new dev.kaizen.alignment.generate.SamplingParams(room, sampling.temperature(), sampling.topK(),
-                        sampling.topP(), sampling.seed(), sampling.stop(), sampling.stopOnEos());
-            }
+            SamplingParams sampling = request.sampling().withMaxNewTokens(Math.min(request.sampling().maxNewTokens(), room));
             String id = "chatcmpl-" + UUID.randomUUID();
             String model = follower.modelId() + "@" + served.version();
             long created = Instant.now().getEpochSecond();
@@ -188,7 +185,7 @@ public final class ChatServer implements AutoCloseable {
 
     /** Server-sent events as OpenAI streams them: a role delta, content deltas, the finish reason, then [DONE]. */
     private void stream(Context ctx, ServedModel served, ChatRequest request, int[] prompt,
-                        dev.kaizen.alignment.generate.SamplingParams sampling, String id, String model, long created) throws IOException {
+                        SamplingParams sampling, String id, String model, long created) throws IOException {
         ctx.contentType("text/event-stream");
         ctx.header("Cache-Control", "no-cache");
         ctx.status(200);
@@ -267,7 +264,7 @@ public final class ChatServer implements AutoCloseable {
     }
 
     private void models(Context ctx) {
-        long serving = currentVersion();
+        long serving = follower.version();
         List<Map<String, Object>> data = new ArrayList<>();
         data.add(model(0, null, serving == 0));
         for (ModelUpdate u : follower.announced()) {
@@ -297,21 +294,12 @@ public final class ChatServer implements AutoCloseable {
         for (VoteTally.Rate r : tally.rates()) {
             versions.add(Map.of("version", r.version(), "up", r.up(), "down", r.down(), "rate", r.rate()));
         }
-        ctx.json(Map.of("model", follower.modelId(), "serving", currentVersion(), "versions", versions));
+        ctx.json(Map.of("model", follower.modelId(), "serving", follower.version(), "versions", versions));
     }
 
     private void metrics(Context ctx) throws IOException {
         ctx.contentType(PrometheusTextFormatWriter.CONTENT_TYPE);
         new PrometheusTextFormatWriter(false).write(ctx.res().getOutputStream(), registry.scrape());
-    }
-
-    private long currentVersion() {
-        ServedModel served = follower.acquire();
-        try {
-            return served.version();
-        } finally {
-            served.release();
-        }
     }
 
     private static JsonNode body(Context ctx) {

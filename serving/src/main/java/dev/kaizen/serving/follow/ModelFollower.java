@@ -21,8 +21,8 @@ import dev.kaizen.schemas.ModelUpdate;
  */
 public final class ModelFollower implements AutoCloseable {
 
-    /** What to follow: the base model directory, which model, where its announcements and checkpoints are. */
-    public record Options(Path baseDir, String modelId, KafkaClients kafka, String topic, String storeRoot, Device device) {}
+    /** The base model directory, what to follow, and where the models run. */
+    public record Options(Path baseDir, VersionFollower.Options versions, Device device) {}
 
     private final Options options;
     private final ChatTokenizer tokenizer;
@@ -42,8 +42,7 @@ public final class ModelFollower implements AutoCloseable {
     public static ModelFollower start(Options options) {
         ModelFollower model = new ModelFollower(options);
         try {
-            model.follower = VersionFollower.start(new VersionFollower.Options(options.modelId(), options.kafka(),
-                    options.topic(), options.storeRoot()), model.new Swap());
+            model.follower = VersionFollower.start(options.versions(), model.new Swap());
         } catch (RuntimeException e) {
             model.close();
             throw e;
@@ -61,12 +60,17 @@ public final class ModelFollower implements AutoCloseable {
         }
     }
 
+    /** The version serving now: what a request starting now would run on. */
+    public long version() {
+        return current.get().version();
+    }
+
     public ChatTokenizer tokenizer() {
         return tokenizer;
     }
 
     public String modelId() {
-        return options.modelId();
+        return options.versions().modelId();
     }
 
     /** How many tokens, prompt and answer together, the model can attend to. */
@@ -90,7 +94,7 @@ public final class ModelFollower implements AutoCloseable {
     private final class Swap implements VersionFollower.Target {
         @Override
         public long version() {
-            return current.get().version();
+            return ModelFollower.this.version();
         }
 
         @Override

@@ -46,6 +46,7 @@ import dev.kaizen.schemas.wire.WireCodec;
 import dev.kaizen.serving.Announcements;
 import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.ModelFollower;
+import dev.kaizen.serving.follow.VersionFollower;
 import dev.kaizen.serving.log.FeedbackLog;
 import dev.kaizen.testkit.EmbeddedKafkaExtension;
 
@@ -75,8 +76,9 @@ class ChatServerTest {
             Announcements announcements = new Announcements(trainer, store, tmp, KAFKA.kafka().bootstrapServers());
             announcements.send("model-updates", true, announcements.version(1, 0, 1));
         }
-        follower = ModelFollower.start(new ModelFollower.Options(base, "tiny", KafkaClients.of(KAFKA.kafka().bootstrapServers()), "model-updates",
-                store.root(), Device.cpu()));
+        follower = ModelFollower.start(new ModelFollower.Options(base,
+                new VersionFollower.Options("tiny", KafkaClients.of(KAFKA.kafka().bootstrapServers()), "model-updates", store.root()),
+                Device.cpu()));
         log = new FeedbackLog(KafkaClients.of(KAFKA.kafka().bootstrapServers()), "chat-responses", "chat-feedback");
         server = new ChatServer(follower, log, new ChatServer.Options("127.0.0.1", 0, null, 64 * 1024)).start();
         guarded = new ChatServer(follower, log, new ChatServer.Options("127.0.0.1", 0, "s3cret", 64 * 1024)).start();

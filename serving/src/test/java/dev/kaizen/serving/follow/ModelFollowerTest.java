@@ -77,17 +77,12 @@ class ModelFollowerTest {
     }
 
     private static ModelFollower follow(String topic) {
-        return ModelFollower.start(new ModelFollower.Options(base, "tiny", KafkaClients.of(KAFKA.kafka().bootstrapServers()), topic,
-                store.root(), Device.cpu()));
+        return ModelFollower.start(new ModelFollower.Options(base,
+                new VersionFollower.Options("tiny", KafkaClients.of(KAFKA.kafka().bootstrapServers()), topic, store.root()), Device.cpu()));
     }
 
     private static long served(ModelFollower follower) {
-        ServedModel s = follower.acquire();
-        try {
-            return s.version();
-        } finally {
-            s.release();
-        }
+        return follower.version();
     }
 
     private static void await(String what, BooleanSupplier condition) throws InterruptedException {
