@@ -20,9 +20,6 @@ import org.apache.commons.io.FileUtils;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
-import org.knowm.xchart.BitmapEncoder;
-import org.knowm.xchart.XYChart;
-import org.knowm.xchart.XYChartBuilder;
 
 import dev.kaizen.jobs.continual.ContinualKtoJob;
 import dev.kaizen.jobs.continual.JobConfig;
@@ -37,7 +34,7 @@ import dev.kaizen.testkit.EmbeddedKafka;
 /**
  * {@code bin/kaizen demo}: an in-process KRaft broker, the continual-kto job on a MiniCluster with
  * RocksDB and checkpoints, serving with the chat page, and simulated users, all in this JVM.
- * Stops after the given minutes or on Ctrl-C, then prints a summary and writes the chart.
+ * Stops after the given minutes or on Ctrl-C, then prints a summary; the chart is kept up to date as versions come.
  */
 public final class Demo {
 
@@ -95,7 +92,7 @@ public final class Demo {
                 }
                 out.flush();
                 try (VersionLog versions = new VersionLog(kafka.bootstrapServers(), config.topics().modelUpdates(),
-                        config.topics().modelRejections(), out, users)) {
+                        config.topics().modelRejections(), out, users, options.chart())) {
                     if (users != null) {
                         users.start();
                     }
@@ -131,9 +128,8 @@ public final class Demo {
             out.printf("thumbs-up rate: %.1f%% over the first %d answers -> %.1f%% over the last %d (%d votes)%n", 100 * initial,
                     SimulatedUsers.WINDOW, 100 * last, SimulatedUsers.WINDOW, users.votes());
         }
-        List<VersionLog.Point> points = versions.points().stream().filter(p -> !Double.isNaN(p.rate())).toList();
+        List<VersionLog.Point> points = versions.points();
         if (!points.isEmpty()) {
-            chart(points, options.chart());
             out.printf("chart: %s%n", options.chart().toAbsolutePath());
         }
         if (options.summary() != null) {
@@ -152,22 +148,5 @@ public final class Demo {
             out.printf("summary: %s%n", options.summary().toAbsolutePath());
         }
         out.flush();
-    }
-
-    private static void chart(List<VersionLog.Point> points, Path file) throws IOException {
-        System.setProperty("java.awt.headless", "true");
-        XYChart chart = new XYChartBuilder().width(900).height(500).title("Kaizen demo: thumbs-up rate by version")
-                .xAxisTitle("model version").yAxisTitle("thumbs-up rate, last 200 answers (%)").build();
-        chart.getStyler().setLegendVisible(false);
-        chart.getStyler().setYAxisMin(0.0);
-        chart.getStyler().setYAxisMax(100.0);
-        chart.getStyler().setMarkerSize(4);
-        chart.addSeries("thumbs-up rate", points.stream().mapToDouble(VersionLog.Point::version).toArray(),
-                points.stream().mapToDouble(p -> 100 * p.rate()).toArray());
-        Path parent = file.toAbsolutePath().getParent();
-        if (parent != null) {
-            Files.createDirectories(parent);
-        }
-        BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
     }
 }

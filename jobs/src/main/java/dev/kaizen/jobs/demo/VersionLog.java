@@ -1,6 +1,11 @@
 package dev.kaizen.jobs.demo;
 
+import java.io.IOException;
+import java.io.OutputStream;
 import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -12,6 +17,9 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
 
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.wire.Decoded;
@@ -19,8 +27,9 @@ import dev.kaizen.schemas.wire.WireCodec;
 
 /**
  * Prints one line per version the job announces (read_committed, as serving reads them) with the
- * users' thumbs-up rate at that moment, counts steps the guards rejected, and keeps the points
- * for the chart.
+ * users' thumbs-up rate at that moment, counts steps the guards rejected, and redraws the chart
+ * of the rate by version after each one, so the file is whole however the demo ends (drawing
+ * during JVM shutdown, after Ctrl-C, is not reliable).
  */
 final class VersionLog implements AutoCloseable {
 
@@ -32,18 +41,21 @@ final class VersionLog implements AutoCloseable {
     private final String updatesTopic;
     private final PrintWriter out;
     private final SimulatedUsers users;
+    private final Path chart;
     private final List<Point> points = new ArrayList<>();
     private final Thread thread;
     private long rejected;
     private long lastVersion;
 
-    VersionLog(String bootstrapServers, String updatesTopic, String rejectionsTopic, PrintWriter out, SimulatedUsers users) {
+    VersionLog(String bootstrapServers, String updatesTopic, String rejectionsTopic, PrintWriter out, SimulatedUsers users,
+               Path chart) {
         this.consumer = new KafkaConsumer<>(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
                 ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed", ConsumerConfig.GROUP_ID_CONFIG, "kaizen-demo-log",
                 ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest"), new ByteArrayDeserializer(), new ByteArrayDeserializer());
         this.updatesTopic = updatesTopic;
         this.out = out;
         this.users = users;
+        this.chart = chart;
         consumer.subscribe(List.of(updatesTopic, rejectionsTopic));
         thread = new Thread(this::run, "demo-version-log");
         thread.setDaemon(true);
@@ -75,10 +87,39 @@ final class VersionLog implements AutoCloseable {
                 m.getOrDefault("loss", Double.NaN), m.getOrDefault("kl", Double.NaN),
                 Double.isNaN(rate) ? "  -  " : String.format("%5.1f%%", 100 * rate), SimulatedUsers.WINDOW);
         out.flush();
-        points.add(new Point(u.getVersion(), rate));
         lastVersion = u.getVersion();
+        if (!Double.isNaN(rate)) {
+            points.add(new Point(u.getVersion(), rate));
+            draw();
+        }
     }
 
+    /** Writes beside the file and moves it in, so a reader never sees half a PNG. */
+    private void draw() {
+        System.setProperty("java.awt.headless", "true");
+        XYChart c = new XYChartBuilder().width(900).height(500).title("Kaizen demo: thumbs-up rate by version")
+                .xAxisTitle("model version").yAxisTitle("thumbs-up rate, last 200 answers (%)").build();
+        c.getStyler().setLegendVisible(false);
+        c.getStyler().setYAxisMin(0.0);
+        c.getStyler().setYAxisMax(100.0);
+        c.getStyler().setMarkerSize(4);
+        c.addSeries("thumbs-up rate", points.stream().mapToDouble(Point::version).toArray(),
+                points.stream().mapToDouble(p -> 100 * p.rate()).toArray());
+        try {
+            Path file = chart.toAbsolutePath();
+            Files.createDirectories(file.getParent());
+            Path part = file.resolveSibling(file.getFileName() + ".part");
+            try (OutputStream o = Files.newOutputStream(part)) {
+                BitmapEncoder.saveBitmap(c, o, BitmapEncoder.BitmapFormat.PNG);
+            }
+            Files.move(part, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            // the demo goes on without its picture; the lines above still say it all
+            out.printf("cannot write the chart %s: %s%n", chart, e);
+        }
+    }
+
+    /** The points with a rate (none when nobody simulated votes); the chart holds exactly these. */
     synchronized List<Point> points() {
         return List.copyOf(points);
     }
