@@ -28,10 +28,6 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.util.Collector;
-import org.apache.kafka.clients.admin.ListOffsetsResult;
-import org.apache.kafka.clients.admin.OffsetSpec;
-import org.apache.kafka.clients.consumer.OffsetAndMetadata;
-import org.apache.kafka.common.TopicPartition;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -55,6 +51,7 @@ import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.wire.Decoded;
 import dev.kaizen.schemas.wire.WireCodec;
+import dev.kaizen.testkit.Broker;
 import dev.kaizen.testkit.EmbeddedKafkaExtension;
 
 /**
@@ -91,6 +88,11 @@ class ContinualKtoLoopTest {
         ModelPresets.TINY.write(base, 5);
     }
 
+    /** The scenario of the exactness tests: two models, 460 answers each. */
+    static FeedbackScenario defaultScenario() {
+        return new FeedbackScenario(modelsOnBothSubtasks(), 460, BATCH, 7);
+    }
+
     /** Two models whose keys land on different update subtasks, so two trainers share the JVM's gradient lease. */
     static List<String> modelsOnBothSubtasks() {
         List<String> models = new ArrayList<>();
@@ -106,7 +108,7 @@ class ContinualKtoLoopTest {
 
     @Test
     void everySettledSampleTrainsExactlyOnceIntoGaplessVerifiedVersions() throws Exception {
-        Run run = new Run("plain");
+        Run run = new Run(kafka.kafka(), "plain", defaultScenario(), base, store);
         JobClient job = run.start(ContinualKtoJob.Stages.of(run.config), PARALLELISM, null);
         try {
             run.finishAndCheck();
@@ -126,13 +128,13 @@ class ContinualKtoLoopTest {
         FailOnce.reset(5 + random.nextInt(40), 5 + random.nextInt(40));
         System.out.printf("failing the accumulator at batch %d and the update stage after writing version %d%n",
                 FailOnce.failAtBatch, FailOnce.failAtVersion);
-        Run run = new Run("failures");
+        Run run = new Run(kafka.kafka(), "failures", defaultScenario(), base, store);
         UpdateConfig training = run.config.training();
         JobClient job = run.start(new ContinualKtoJob.Stages(new FailingAccumulate(BATCH), new FailingUpdate(training)), PARALLELISM, null);
         try {
             run.releasePushers();
             // Lose the TaskManager once some versions are out, then give the job a new one.
-            readSteps(run, 20 * BATCH, Duration.ofMinutes(3));
+            run.readSteps(20 * BATCH, Duration.ofMinutes(3));
             cluster.terminateTaskManager(0).get(1, TimeUnit.MINUTES);
             cluster.startTaskManager();
             run.finishAndCheck();
@@ -146,10 +148,10 @@ class ContinualKtoLoopTest {
     /** Stopped with a savepoint mid-stream and resumed with parallelism 1: state and counts carry over exactly. */
     @Test
     void aSavepointResumesWithAnotherParallelism(@TempDir Path savepoints) throws Exception {
-        Run run = new Run("rescale");
+        Run run = new Run(kafka.kafka(), "rescale", defaultScenario(), base, store);
         JobClient first = run.start(ContinualKtoJob.Stages.of(run.config), PARALLELISM, null);
         run.releasePushers();
-        readSteps(run, 30 * BATCH, Duration.ofMinutes(3));
+        run.readSteps(30 * BATCH, Duration.ofMinutes(3));
         String savepoint = first.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL)
                 .get(2, TimeUnit.MINUTES);
         JobClient second = run.start(ContinualKtoJob.Stages.of(run.config), 1, savepoint);
@@ -168,7 +170,7 @@ class ContinualKtoLoopTest {
     @Test
     void votesByTheTasksRuleDriveTheAnnouncedModelToStyleA(@TempDir Path sft) throws Exception {
         TwoStyleChat.writeSftModel(sft, step -> { });
-        Run run = new Run("learning", new FeedbackScenario(List.of("two-style"), 1200, BATCH, 21), sft);
+        Run run = new Run(kafka.kafka(), "learning", new FeedbackScenario(List.of("two-style"), 1200, BATCH, 21), sft, store);
         JobClient job = run.start(ContinualKtoJob.Stages.of(run.config), PARALLELISM, null);
         List<ModelUpdate> steps;
         try {
@@ -193,37 +195,38 @@ class ContinualKtoLoopTest {
         assertThat(after).isGreaterThanOrEqualTo(0.8);
     }
 
-    /** One run of the scenario on its own topics, consumer group and checkpoint store. */
-    private final class Run {
+    /** One run of the scenario on its own topics, consumer group and checkpoint store, on {@code broker}. */
+    static final class Run {
+        final Broker broker;
         final FeedbackScenario scenario;
         final String suffix;
         final String group;
+        /** The job's settings, as {@code key=value} overrides of its defaults. */
+        final List<String> settings;
         final JobConfig config;
         private boolean pushed;
 
-        Run(String name) throws Exception {
-            this(name, new FeedbackScenario(modelsOnBothSubtasks(), 460, BATCH, 7), base);
-        }
-
-        Run(String name, FeedbackScenario scenario, Path baseModel) throws Exception {
+        Run(Broker broker, String name, FeedbackScenario scenario, Path baseModel, Path store) throws Exception {
+            this.broker = broker;
             this.scenario = scenario;
             assertThat(scenario.feedbackEvents()).isGreaterThanOrEqualTo(5_000);
             suffix = "-" + name;
             group = "loop-" + name + "-" + System.nanoTime();
-            kafka.kafka().createTopics(PARALLELISM, Stream.of("chat-feedback", "chat-responses", "chat-feedback-dlq",
+            broker.createTopics(PARALLELISM, Stream.of("chat-feedback", "chat-responses", "chat-feedback-dlq",
                     "chat-feedback-late", "model-updates", "model-rejections").map(t -> t + suffix).toArray(String[]::new));
             // Answers and votes are all there before the job starts, as a backlog: both sources read
             // side by side in event time, neither idle, so the watermark passes a vote only after its answer.
-            kafka.kafka().send("chat-responses" + suffix, scenario.responses);
-            kafka.kafka().send("chat-feedback" + suffix, scenario.feedback);
-            config = JobConfig.load(null, List.of("kafka.bootstrap-servers=" + kafka.kafka().bootstrapServers(),
+            broker.send("chat-responses" + suffix, scenario.responses);
+            broker.send("chat-feedback" + suffix, scenario.feedback);
+            settings = List.of("kafka.bootstrap-servers=" + broker.bootstrapServers(),
                     "kafka.group-id=" + group, "kafka.transaction-timeout=2min", "event-time.idleness=1s", "settle.lateness=10s",
                     "settle.response-wait=1min", "user-cap-per-hour=" + FeedbackScenario.CAP, "batches.size=" + BATCH,
                     "batches.timeout=1h", "training.base-model-dir=" + baseModel,
                     "training.checkpoint-root=" + store.resolve(name).toUri(),
                     "topics.feedback=chat-feedback" + suffix, "topics.responses=chat-responses" + suffix,
                     "topics.dead-letters=chat-feedback-dlq" + suffix, "topics.late=chat-feedback-late" + suffix,
-                    "topics.model-updates=model-updates" + suffix, "topics.model-rejections=model-rejections" + suffix));
+                    "topics.model-updates=model-updates" + suffix, "topics.model-rejections=model-rejections" + suffix);
+            config = JobConfig.load(null, settings);
         }
 
         JobClient start(ContinualKtoJob.Stages stages, int parallelism, String savepoint) throws Exception {
@@ -248,9 +251,10 @@ class ContinualKtoLoopTest {
          */
         void releasePushers() throws Exception {
             if (!pushed) {
-                awaitCommittedOffsets(group, "chat-feedback" + suffix);
+                // A deadline, not a speed target: generous, so a busy machine slows the test rather than failing it.
+                broker.awaitCommitted(group, "chat-feedback" + suffix, Duration.ofMinutes(4));
                 for (int p = 0; p < PARALLELISM; p++) {
-                    kafka.kafka().send("chat-feedback" + suffix, p, List.of(scenario.pushers.get(p)));
+                    broker.send("chat-feedback" + suffix, p, List.of(scenario.pushers.get(p)));
                 }
                 pushed = true;
             }
@@ -258,21 +262,30 @@ class ContinualKtoLoopTest {
 
         List<ModelUpdate> finishAndCheck() throws Exception {
             releasePushers();
-            List<ModelUpdate> steps = readSteps(this, scenario.expectedTotal(), Duration.ofMinutes(4));
+            List<ModelUpdate> steps = readSteps(scenario.expectedTotal(), Duration.ofMinutes(4));
             assertLineage(steps, scenario);
-            kafka.kafka().send("chat-feedback" + suffix, scenario.lateVotes);
-            List<byte[]> late = kafka.kafka().readCommitted("chat-feedback-late" + suffix, scenario.expectedLate,
+            broker.send("chat-feedback" + suffix, scenario.lateVotes);
+            List<byte[]> late = broker.readCommitted("chat-feedback-late" + suffix, scenario.expectedLate,
                     Duration.ofSeconds(3), Duration.ofMinutes(3));
             assertThat(late).hasSize(scenario.expectedLate);
-            List<DeadLetter> dead = kafka.kafka().readCommitted("chat-feedback-dlq" + suffix,
+            List<DeadLetter> dead = broker.readCommitted("chat-feedback-dlq" + suffix,
                             FeedbackScenario.DEAD_LETTERS.values().stream().mapToInt(Integer::intValue).sum(),
                             Duration.ofSeconds(2), Duration.ofMinutes(3)).stream()
                     .map(b -> ((Decoded.Valid<DeadLetter>) WireCodec.deadLetters(Clock.systemUTC()).decode(b)).value()).toList();
             assertThat(dead.stream().collect(Collectors.groupingBy(DeadLetter::getReason, Collectors.summingInt(d -> 1))))
                     .isEqualTo(FeedbackScenario.DEAD_LETTERS);
             // Late votes and redeliveries changed nothing: the steps are still exactly those of phase one.
-            assertThat(readSteps(this, scenario.expectedTotal(), Duration.ofSeconds(10))).hasSameSizeAs(steps);
+            assertThat(readSteps(scenario.expectedTotal(), Duration.ofSeconds(10))).hasSameSizeAs(steps);
             return steps;
+        }
+
+        /** Reads model-updates and model-rejections until their feedback counts reach {@code expected}, then a few seconds more. */
+        List<ModelUpdate> readSteps(int expected, Duration timeout) {
+            WireCodec<ModelUpdate> codec = WireCodec.modelUpdates(Clock.systemUTC());
+            return broker.readCommitted(List.of("model-updates" + suffix, "model-rejections" + suffix),
+                            values -> values.stream().mapToLong(b -> decode(codec, b).getFeedbackCount()).sum() >= expected,
+                            Duration.ofSeconds(5), timeout).stream()
+                    .map(b -> decode(codec, b)).toList();
         }
     }
 
@@ -320,15 +333,6 @@ class ContinualKtoLoopTest {
         }
     }
 
-    /** Reads model-updates and model-rejections until their feedback counts reach {@code expected}, then a few seconds more. */
-    List<ModelUpdate> readSteps(Run run, int expected, Duration timeout) {
-        WireCodec<ModelUpdate> codec = WireCodec.modelUpdates(Clock.systemUTC());
-        return kafka.kafka().readCommitted(List.of("model-updates" + run.suffix, "model-rejections" + run.suffix),
-                        values -> values.stream().mapToLong(b -> decode(codec, b).getFeedbackCount()).sum() >= expected,
-                        Duration.ofSeconds(5), timeout).stream()
-                .map(b -> decode(codec, b)).toList();
-    }
-
     private static ModelUpdate decode(WireCodec<ModelUpdate> codec, byte[] bytes) {
         return ((Decoded.Valid<ModelUpdate>) codec.decode(bytes)).value();
     }
@@ -355,27 +359,5 @@ class ContinualKtoLoopTest {
             steps.stream().filter(s -> s.getModelId().equals(model) && s.getRejectionReason() != null)
                     .forEach(r -> assertThat(r.getVersion()).isEqualTo(r.getParentVersion() + 1));
         }
-    }
-
-    /** Waits until the job's consumer group has committed (on a checkpoint) every record of {@code topic}. */
-    void awaitCommittedOffsets(String group, String topic) throws Exception {
-        var admin = kafka.kafka().admin();
-        List<TopicPartition> partitions = new ArrayList<>();
-        for (int p = 0; p < PARALLELISM; p++) {
-            partitions.add(new TopicPartition(topic, p));
-        }
-        Map<TopicPartition, OffsetSpec> latest = partitions.stream().collect(Collectors.toMap(p -> p, p -> OffsetSpec.latest()));
-        Map<TopicPartition, ListOffsetsResult.ListOffsetsResultInfo> ends = admin.listOffsets(latest).all().get();
-        // A deadline, not a speed target: generous, so a busy machine slows the test rather than failing it.
-        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(4);
-        while (System.nanoTime() < deadline) {
-            Map<TopicPartition, OffsetAndMetadata> committed = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
-            if (partitions.stream().allMatch(p -> ends.get(p).offset() == 0
-                    || committed.get(p) != null && committed.get(p).offset() >= ends.get(p).offset())) {
-                return;
-            }
-            Thread.sleep(200);
-        }
-        throw new AssertionError("the job did not read all of " + topic + " within 4 minutes");
     }
 }

@@ -12,6 +12,7 @@ import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.CoreOptions;
+import org.apache.flink.configuration.JobManagerOptions;
 import org.apache.flink.configuration.GlobalConfiguration;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.configuration.StateBackendOptions;
@@ -26,7 +27,7 @@ class FlinkConfigTest {
     @Test
     void everyKeyIsACurrentFlinkOption() {
         Set<String> known = Stream.of(CheckpointingOptions.class, StateBackendOptions.class,
-                        RestartStrategyOptions.class, CoreOptions.class, TaskManagerOptions.class)
+                        RestartStrategyOptions.class, CoreOptions.class, TaskManagerOptions.class, JobManagerOptions.class)
                 .flatMap(c -> Stream.of(c.getFields()))
                 .filter(f -> Modifier.isStatic(f.getModifiers()) && f.getType() == ConfigOption.class)
                 .filter(f -> !f.isAnnotationPresent(Deprecated.class))

@@ -1,0 +1,96 @@
+package dev.kaizen.jobs.continual;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import dev.kaizen.alignment.model.ModelPresets;
+import dev.kaizen.jobs.continual.ContinualKtoLoopTest.Run;
+import dev.kaizen.testkit.Broker;
+
+/**
+ * The job as users run it: {@code kaizen-job.jar} given to {@code flink run}, on a JobManager and
+ * a TaskManager in processes of their own next to a Kafka broker process, all started by
+ * {@code deploy/local/cluster} from Maven jars. Mid-stream the TaskManager is killed with SIGKILL
+ * (a lost machine) and a new one started; the job recovers from its last checkpoint and the
+ * counts on every output topic are still exact ({@link ContinualKtoLoopTest.Run#finishAndCheck}).
+ */
+@Timeout(value = 15, unit = TimeUnit.MINUTES)
+class ContinualKtoClusterIT {
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void theJobJarOnAMultiProcessClusterLosesATaskManagerAndKeepsItsCountsExact() throws Exception {
+        Path jar = Path.of(System.getProperty("kaizen.job-jar"));
+        assertThat(jar).as("built by `mvn package` before this test").isRegularFile();
+        int kafkaPort = freePort();
+        Cluster cluster = new Cluster(tmp.resolve("cluster"), Map.of("KAFKA_PORT", "" + kafkaPort,
+                "KAFKA_CONTROLLER_PORT", "" + freePort(), "FLINK_REST_PORT", "" + freePort(), "FLINK_RPC_PORT", "" + freePort(),
+                // Checkpoints every second, and a lost TaskManager noticed in seconds rather than the default 50.
+                "FLINK_PROPERTIES", "execution.checkpointing.interval: 1 s\nheartbeat.interval: 1 s\nheartbeat.timeout: 10 s"));
+        cluster.run("start");
+        try {
+            Broker broker = new Broker("127.0.0.1:" + kafkaPort);
+            broker.awaitReady(Duration.ofMinutes(1));
+            Path base = tmp.resolve("base");
+            ModelPresets.TINY.write(base, 5);
+            Run run = new Run(broker, "cluster", ContinualKtoLoopTest.defaultScenario(), base, tmp.resolve("store"));
+            List<String> submit = new ArrayList<>(List.of("submit", "-p", "" + ContinualKtoLoopTest.PARALLELISM, jar.toString()));
+            run.settings.forEach(s -> submit.addAll(List.of("-D", s)));
+            assertThat(cluster.run(submit.toArray(String[]::new))).contains("Job has been submitted with JobID");
+
+            run.releasePushers();
+            run.readSteps(20 * ContinualKtoLoopTest.BATCH, Duration.ofMinutes(4));
+            assertThat(cluster.run("kill-taskmanagers")).contains("killed taskmanager-1");
+            cluster.run("taskmanager");
+            run.finishAndCheck();
+            assertThat(Files.readString(tmp.resolve("cluster/logs/jobmanager.log")))
+                    .as("the job restarted after losing its TaskManager").containsPattern("switched from state RUNNING to (FAILING|RESTARTING)");
+        } finally {
+            cluster.run("stop");
+        }
+    }
+
+    /** {@code deploy/local/cluster} with its own folder and ports. */
+    private record Cluster(Path dir, Map<String, String> env) {
+
+        String run(String... args) throws Exception {
+            List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("kaizen.root"), "deploy/local/cluster").toString()));
+            command.addAll(List.of(args));
+            ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
+                    .redirectOutput(Files.createTempFile(dir.getParent(), "cluster-", ".out").toFile());
+            builder.environment().putAll(env);
+            builder.environment().put("KAIZEN_CLUSTER_DIR", dir.toString());
+            Process process = builder.start();
+            boolean ended = process.waitFor(5, TimeUnit.MINUTES);
+            if (!ended) {
+                process.destroyForcibly();
+            }
+            String out = Files.readString(builder.redirectOutput().file().toPath(), StandardCharsets.UTF_8);
+            assertThat(ended && process.exitValue() == 0).as("cluster %s:%n%s", String.join(" ", args), out).isTrue();
+            return out;
+        }
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
+        }
+    }
+}
