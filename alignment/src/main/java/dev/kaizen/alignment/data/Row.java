@@ -15,4 +15,7 @@ public sealed interface Row {
 
     /** KTO: one completion labelled desirable or not. */
     record Unpaired(Prompt prompt, String completion, boolean desirable) implements Row {}
+
+    /** PPO: a prompt the policy answers itself. */
+    record PromptOnly(Prompt prompt) implements Row {}
 }

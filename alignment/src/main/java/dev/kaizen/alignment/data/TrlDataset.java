@@ -21,12 +21,12 @@ import dev.kaizen.alignment.tokenize.Prompt;
  * Reads the JSONL datasets TRL users already have. SFT: {@code prompt}/{@code completion} or
  * {@code messages} (the last assistant turn is the completion). RM and DPO: {@code prompt}/
  * {@code chosen}/{@code rejected} (and an optional {@code margin}). KTO: {@code prompt}/
- * {@code completion}/{@code label}. Each text may be plain or conversational (a list of
+ * {@code completion}/{@code label}. PPO: {@code prompt} alone. Each text may be plain or conversational (a list of
  * {role, content} messages), as TRL's standard and conversational formats are.
  */
 public final class TrlDataset {
 
-    public enum Format { SFT, PREFERENCE, UNPAIRED }
+    public enum Format { SFT, PREFERENCE, UNPAIRED, PROMPT }
 
     /** The rows read and how many bad ones were skipped. */
     public record Contents(List<Row> rows, int skipped) {}
@@ -88,6 +88,7 @@ public final class TrlDataset {
             case PREFERENCE -> new Row.Preference(prompt(row), completion(row, "chosen"), completion(row, "rejected"),
                     row.hasNonNull("margin") ? number(row, "margin") : null);
             case UNPAIRED -> new Row.Unpaired(prompt(row), completion(row, "completion"), label(row));
+            case PROMPT -> new Row.PromptOnly(prompt(row));
         };
     }
 

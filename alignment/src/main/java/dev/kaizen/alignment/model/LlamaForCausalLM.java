@@ -206,6 +206,17 @@ public final class LlamaForCausalLM implements AutoCloseable {
         return lmHead.forward(hidden.mul(last.expandDims(-1)).sum(new int[] {1}));
     }
 
+    /**
+     * The score head read at every position [B, T], of a *ForSequenceClassification model with one
+     * label: a value model's per-token values, as TRL reads them for PPO. Differentiable.
+     */
+    public NDArray tokenScores(NDArray inputIds, NDArray attentionMask) {
+        if (!config.sequenceClassification() || config.numLabels() != 1) {
+            throw new IllegalStateException("per-token values need a score head with one label; this is a " + config.architecture());
+        }
+        return lmHead.forward(hiddenStates(inputIds, attentionMask, null)).squeeze(-1);
+    }
+
     /** The decoder's final, normalised hidden states [B, T, hidden]. */
     private NDArray hiddenStates(NDArray inputIds, NDArray attentionMask, KvCache cache) {
         long b = inputIds.getShape().get(0);

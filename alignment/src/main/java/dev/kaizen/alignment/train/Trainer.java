@@ -344,7 +344,9 @@ public final class Trainer implements AutoCloseable {
         if (row instanceof Row.Unpaired u) {
             return new Encoded(prompt, tokenizer.encodeCompletion(u.completion()), null, u.desirable(), null);
         }
-        Row.Preference p = (Row.Preference) row;
+        if (!(row instanceof Row.Preference p)) {
+            throw new IllegalArgumentException(options.method() + " trains on completions; a prompt alone is PPO's");
+        }
         return new Encoded(prompt, tokenizer.encodeCompletion(p.chosen()), tokenizer.encodeCompletion(p.rejected()), true, p.margin());
     }
 
