@@ -15,6 +15,7 @@ import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.generate.Generator;
 import dev.kaizen.alignment.generate.SamplingParams;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.alignment.tokenize.Prompt;
@@ -181,6 +182,23 @@ public final class TwoStyleChat {
             }
         } finally {
             FileUtils.deleteDirectory(base.toFile());
+        }
+    }
+
+    /**
+     * The task's reward model: {@link #writeSftModel}'s model with a score head, trained with the
+     * Bradley–Terry loss on style A over style B for every train fact (LoRA, merged on save),
+     * written to {@code out} as a LlamaForSequenceClassification directory.
+     */
+    public static void writeRewardModel(Path sft, Path out) throws IOException {
+        TrainingOptions options = TrainingOptions.builder(TrainingOptions.Method.RM)
+                .lora(new LoraAdapter.Config(8, 16, 0.0, LoraAdapter.ALL_TARGETS))
+                .batchSize(16).maxSteps(60).epochs(50).learningRate(5e-4).shuffle(true).build();
+        try (LlamaForCausalLM causal = LlamaForCausalLM.load(sft, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(sft);
+             LlamaForCausalLM reward = causal.toRewardModel(5);
+             Trainer trainer = new Trainer(reward, tokenizer, null, options)) {
+            trainer.train(preferenceRows(trainFacts()), step -> { });
+            trainer.save(out, sft);
         }
     }
 

@@ -22,36 +22,52 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
+import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.data.TrlDataset;
 import dev.kaizen.alignment.loss.DpoLoss;
 import dev.kaizen.alignment.loss.KtoLoss;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
+import dev.kaizen.alignment.tokenize.Prompt;
 import dev.kaizen.alignment.train.LearningRateSchedule;
+import dev.kaizen.alignment.train.PpoTrainer;
 import dev.kaizen.alignment.train.Trainer;
 import dev.kaizen.alignment.train.TrainingOptions;
 
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Train a Hugging Face model directory on a TRL-format JSONL dataset: sft (prompt/completion or "
                 + "messages), rm (prompt/chosen/rejected, optional margin: a Bradley-Terry reward model), dpo "
-                + "(prompt/chosen/rejected) or kto (prompt/completion/label). Writes a PEFT adapter directory, or with "
-                + "--lora-rank 0 a full model directory; rm always writes a full *ForSequenceClassification directory.")
+                + "(prompt/chosen/rejected) or kto (prompt/completion/label); or ppo against a reward model on prompts "
+                + "(--prompts, prompt only). Writes a PEFT adapter directory, or with --lora-rank 0 a full model directory; rm "
+                + "always writes a full *ForSequenceClassification directory.")
 final class TrainCommand implements Callable<Integer> {
 
-    enum Method { SFT, RM, DPO, KTO }
+    enum Method { SFT, RM, DPO, KTO, PPO }
 
     @Spec
     CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "METHOD", description = "sft, rm, dpo or kto.")
+    @Parameters(index = "0", paramLabel = "METHOD", description = "sft, rm, dpo, kto or ppo.")
     Method method;
 
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "The starting Hugging Face model directory.")
     Path model;
 
-    @Option(names = "--data", required = true, paramLabel = "FILE", description = "TRL-format JSONL dataset.")
+    @Option(names = "--data", paramLabel = "FILE", description = "TRL-format JSONL dataset (sft, rm, dpo, kto).")
     Path data;
+
+    @Option(names = "--prompts", paramLabel = "FILE", description = "ppo: JSONL of {\"prompt\": …} rows the policy answers.")
+    Path prompts;
+
+    @Option(names = "--reward-model", paramLabel = "DIR", description = "ppo: the reward model (a *ForSequenceClassification directory).")
+    Path rewardModel;
+
+    @Option(names = "--value-model", paramLabel = "DIR", description = "ppo: where the value model starts (default: the reward model).")
+    Path valueModel;
+
+    @Mixin
+    PpoOptions ppo;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Where to write the result; absent or empty.")
     Path out;
@@ -86,7 +102,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--epochs", defaultValue = "1", paramLabel = "N", description = "Passes over the data (default: ${DEFAULT-VALUE}).")
     int epochs;
 
-    @Option(names = "--learning-rate", paramLabel = "LR", description = "Default: TRL's for the method (sft 2e-5, dpo and kto 1e-6).")
+    @Option(names = "--learning-rate", paramLabel = "LR", description = "Default: TRL's for the method (sft 2e-5, dpo and kto 1e-6, ppo 3e-6).")
     Double learningRate;
 
     @Option(names = "--warmup-ratio", defaultValue = "0", paramLabel = "R", description = "Share of steps spent warming up (default: ${DEFAULT-VALUE}).")
@@ -136,39 +152,33 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ModelCommand.requireEmpty(out);
+        if (method == Method.PPO) {
+            return ppo();
+        }
+        if (data == null) {
+            throw new IllegalArgumentException("--data FILE is needed for " + method.name().toLowerCase());
+        }
         PrintWriter err = spec.commandLine().getErr();
         TrlDataset.Format format = switch (method) {
             case SFT -> TrlDataset.Format.SFT;
             case RM, DPO -> TrlDataset.Format.PREFERENCE;
             case KTO -> TrlDataset.Format.UNPAIRED;
+            case PPO -> TrlDataset.Format.PROMPT;
         };
         TrlDataset.Contents contents = TrlDataset.read(data, format, skipBadRows, err::println);
         if (contents.skipped() > 0) {
             err.println("skipped " + contents.skipped() + " bad rows of " + data);
         }
         TrainingOptions options = options();
-        ObjectMapper json = new ObjectMapper();
         try (ChatTokenizer tokenizer = ChatTokenizer.load(model);
              LlamaForCausalLM policy = loadPolicy();
              LlamaForCausalLM reference = loadReference();
              BufferedWriter metricsOut = metrics == null ? null : Files.newBufferedWriter(metrics);
              Trainer trainer = new Trainer(policy, tokenizer, reference, options)) {
-            ProgressBar[] bar = new ProgressBar[1];  // made at the first step, when the total is known
             List<Trainer.Step> steps;
-            try {
-                steps = trainer.train(contents.rows(), step -> {
-                    writeMetrics(json, metricsOut, step);
-                    if (bar[0] == null) {
-                        bar[0] = new ProgressBarBuilder().setTaskName("train " + method.name().toLowerCase())
-                                .setInitialMax(step.totalSteps()).setStyle(ProgressBarStyle.ASCII).build();
-                    }
-                    bar[0].stepTo(step.step());
-                    bar[0].setExtraMessage(summary(step.metrics()));
-                });
-            } finally {
-                if (bar[0] != null) {
-                    bar[0].close();
-                }
+            try (Report report = new Report("train " + method.name().toLowerCase(), metricsOut)) {
+                steps = trainer.train(contents.rows(), step -> report.step(step.step(), step.totalSteps(),
+                        Map.of("step", step.step(), "epoch", step.epoch()), step.metrics()));
             }
             trainer.save(out, model);
             Trainer.Step last = steps.get(steps.size() - 1);
@@ -176,6 +186,43 @@ final class TrainCommand implements Callable<Integer> {
                     method.name().toLowerCase(), steps.size(), contents.rows().size(), last.metrics().get("loss"), out);
         }
         return 0;
+    }
+
+    private int ppo() throws IOException {
+        if (prompts == null || rewardModel == null) {
+            throw new IllegalArgumentException("ppo needs --prompts FILE and --reward-model DIR");
+        }
+        PrintWriter err = spec.commandLine().getErr();
+        TrlDataset.Contents contents = TrlDataset.read(prompts, TrlDataset.Format.PROMPT, skipBadRows, err::println);
+        if (contents.skipped() > 0) {
+            err.println("skipped " + contents.skipped() + " bad rows of " + prompts);
+        }
+        List<Prompt> questions = contents.rows().stream().map(Row::prompt).toList();
+        int episodes = ppo.totalEpisodes != null ? ppo.totalEpisodes : questions.size() * epochs;
+        PpoTrainer.Options options = ppo.options(batchSize, episodes, learningRate == null ? 3e-6 : learningRate, lora(), seed);
+        try (ChatTokenizer tokenizer = ChatTokenizer.load(model);
+             LlamaForCausalLM policy = LlamaForCausalLM.load(model, device.device());
+             LlamaForCausalLM reference = loadReference();
+             LlamaForCausalLM value = LlamaForCausalLM.load(valueModel != null ? valueModel : rewardModel, device.device());
+             LlamaForCausalLM reward = LlamaForCausalLM.load(rewardModel, device.device());
+             BufferedWriter metricsOut = metrics == null ? null : Files.newBufferedWriter(metrics);
+             PpoTrainer trainer = new PpoTrainer(policy, reference, value, reward, tokenizer, options)) {
+            List<PpoTrainer.Step> steps;
+            try (Report report = new Report("train ppo", metricsOut)) {
+                steps = trainer.train(questions, step -> report.step(step.step(), step.totalSteps(),
+                        Map.of("step", step.step(), "episode", step.episode()), step.metrics()));
+            }
+            trainer.save(out, model);
+            Map<String, Double> last = steps.get(steps.size() - 1).metrics();
+            spec.commandLine().getOut().printf("trained ppo for %d steps (%d episodes) on %d prompts: score %.4f, kl %.4f; wrote %s%n",
+                    steps.size(), steps.get(steps.size() - 1).episode(), questions.size(), last.get("objective/scores"),
+                    last.get("objective/kl"), out);
+        }
+        return 0;
+    }
+
+    private LoraAdapter.Config lora() {
+        return loraRank == 0 ? null : new LoraAdapter.Config(loraRank, loraAlpha, loraDropout, loraTargets);
     }
 
     private TrainingOptions options() {
@@ -186,7 +233,7 @@ final class TrainCommand implements Callable<Integer> {
                 .desirableWeight(desirableWeight).undesirableWeight(undesirableWeight)
                 .centerRewardsCoefficient(centerRewardsCoefficient).shuffle(shuffle).seed(seed)
                 .maxLength(maxLength)
-                .lora(loraRank == 0 ? null : new LoraAdapter.Config(loraRank, loraAlpha, loraDropout, loraTargets));
+                .lora(lora());
         if (learningRate != null) {
             b.learningRate(learningRate);
         }
@@ -196,7 +243,7 @@ final class TrainCommand implements Callable<Integer> {
                 switch (method) {
                     case DPO -> b.dpoLoss(DpoLoss.Type.valueOf(t));
                     case KTO -> b.ktoLoss(KtoLoss.Type.valueOf(t));
-                    case SFT, RM -> throw new IllegalArgumentException("--loss-type does not apply to " + method.name().toLowerCase());
+                    case SFT, RM, PPO -> throw new IllegalArgumentException("--loss-type does not apply to " + method.name().toLowerCase());
                 }
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException(e.getMessage().startsWith("--") ? e.getMessage()
@@ -207,28 +254,46 @@ final class TrainCommand implements Callable<Integer> {
         return b.build();
     }
 
-    /** The figures a TRL user watches: loss, kl and the rewards, on the progress bar. */
-    private static String summary(Map<String, Double> metrics) {
-        return List.of("loss", "kl", "rewards/chosen", "rewards/rejected", "rewards/margins").stream()
-                .filter(metrics::containsKey)
-                .map(k -> String.format("%s %.4f", k, metrics.get(k)))
-                .collect(Collectors.joining("  "));
-    }
+    /** Each step on a progress bar (made at the first step, when the total is known) and, given a file, as a JSON line. */
+    private static final class Report implements AutoCloseable {
+        private static final ObjectMapper JSON = new ObjectMapper();
+        /** The figures a TRL user watches. */
+        private static final List<String> SHOWN = List.of("loss", "kl", "rewards/chosen", "rewards/rejected", "rewards/margins",
+                "objective/scores", "objective/kl", "policy/clipfrac_avg");
+        private final String task;
+        private final BufferedWriter metricsOut;
+        private ProgressBar bar;
 
-    private static void writeMetrics(ObjectMapper json, BufferedWriter out, Trainer.Step step) {
-        if (out == null) {
-            return;
+        Report(String task, BufferedWriter metricsOut) {
+            this.task = task;
+            this.metricsOut = metricsOut;
         }
-        Map<String, Object> line = new LinkedHashMap<>();
-        line.put("step", step.step());
-        line.put("epoch", step.epoch());
-        line.putAll(step.metrics());
-        try {
-            out.write(json.writeValueAsString(line));
-            out.newLine();
-            out.flush();
-        } catch (IOException e) {
-            throw new java.io.UncheckedIOException("cannot write metrics", e);
+
+        void step(int step, int total, Map<String, ? extends Number> position, Map<String, Double> metrics) {
+            if (metricsOut != null) {
+                Map<String, Object> line = new LinkedHashMap<>(position);
+                line.putAll(metrics);
+                try {
+                    metricsOut.write(JSON.writeValueAsString(line));
+                    metricsOut.newLine();
+                    metricsOut.flush();
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException("cannot write metrics", e);
+                }
+            }
+            if (bar == null) {
+                bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(total).setStyle(ProgressBarStyle.ASCII).build();
+            }
+            bar.stepTo(step);
+            bar.setExtraMessage(SHOWN.stream().filter(metrics::containsKey)
+                    .map(k -> String.format("%s %.4f", k, metrics.get(k))).collect(Collectors.joining("  ")));
+        }
+
+        @Override
+        public void close() {
+            if (bar != null) {
+                bar.close();
+            }
         }
     }
 
@@ -247,7 +312,7 @@ final class TrainCommand implements Callable<Integer> {
         if (refModel != null) {
             return LlamaForCausalLM.load(refModel, device.device());
         }
-        boolean preference = method == Method.DPO || method == Method.KTO;
-        return preference && loraRank == 0 ? LlamaForCausalLM.load(model, device.device()) : null;
+        boolean needsReference = method == Method.DPO || method == Method.KTO || method == Method.PPO;
+        return needsReference && loraRank == 0 ? LlamaForCausalLM.load(model, device.device()) : null;
     }
 }

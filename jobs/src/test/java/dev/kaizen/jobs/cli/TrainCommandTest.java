@@ -103,15 +103,8 @@ class TrainCommandTest {
 
     @Test
     void rmWritesARewardModelDirectory() throws Exception {
-        Path data = root.resolve("pairs.jsonl");
-        List<String> lines = new ArrayList<>();
-        for (TwoStyleChat.Fact f : TwoStyleChat.trainFacts().subList(0, 8)) {
-            lines.add(JSON.writeValueAsString(Map.of("prompt", f.question(), "chosen", f.answer(TwoStyleChat.Style.A),
-                    "rejected", f.answer(TwoStyleChat.Style.B), "margin", 0.5)));
-        }
-        Files.write(data, lines);
         Path out = root.resolve("rm");
-        CliRun run = CliRun.of("train", "rm", "--model", base.toString(), "--data", data.toString(), "--out", out.toString(),
+        CliRun run = CliRun.of("train", "rm", "--model", base.toString(), "--data", pairs().toString(), "--out", out.toString(),
                 "--batch-size", "4", "--learning-rate", "1e-3", "--center-rewards-coefficient", "0.01");
         assertThat(run.exitCode()).as(run.err()).isZero();
         JsonNode config = JSON.readTree(out.resolve("config.json").toFile());
@@ -121,6 +114,67 @@ class TrainCommandTest {
             assertThat(weights.names()).contains("score.weight").doesNotContain("lm_head.weight");
             assertThat(weights.entry("score.weight").shape()).containsExactly(1, 128);
         }
+    }
+
+    @Test
+    void ppoTrainsAnAdapterAgainstARewardModelWithTrlNamedMetrics() throws Exception {
+        Path rm = root.resolve("rm-for-ppo");
+        CliRun rmRun = CliRun.of("train", "rm", "--model", base.toString(), "--data", pairs().toString(), "--out", rm.toString(),
+                "--max-steps", "1");
+        assertThat(rmRun.exitCode()).as(rmRun.err()).isZero();
+        Path prompts = root.resolve("prompts.jsonl");
+        List<String> lines = new ArrayList<>();
+        for (TwoStyleChat.Fact f : TwoStyleChat.trainFacts().subList(0, 6)) {
+            lines.add(lines.size() % 2 == 0 ? JSON.writeValueAsString(Map.of("prompt", f.question()))
+                    : JSON.writeValueAsString(Map.of("prompt", List.of(Map.of("role", "user", "content", f.question())))));
+        }
+        Files.write(prompts, lines);
+        Path out = root.resolve("ppo-adapter");
+        Path metrics = root.resolve("ppo-metrics.jsonl");
+        CliRun run = CliRun.of("train", "ppo", "--model", base.toString(), "--reward-model", rm.toString(), "--prompts", prompts.toString(),
+                "--out", out.toString(), "--batch-size", "4", "--num-mini-batches", "2", "--total-episodes", "8", "--response-length", "6",
+                "--learning-rate", "1e-3", "--lora-rank", "4", "--missing-eos-penalty", "1", "--target-kl", "6", "--kl-estimator", "k3",
+                "--metrics", metrics.toString());
+        assertThat(run.exitCode()).as(run.err()).isZero();
+        assertThat(run.out()).contains("trained ppo for 2 steps (8 episodes) on 6 prompts");
+        assertThat(out.resolve("adapter_config.json")).exists();
+        assertThat(out.resolve("adapter_model.safetensors")).exists();
+        List<String> steps = Files.readAllLines(metrics);
+        assertThat(steps).hasSize(2);
+        JsonNode last = JSON.readTree(steps.get(1));
+        assertThat(last.get("episode").asInt()).isEqualTo(8);
+        for (String key : List.of("objective/kl", "objective/entropy", "objective/non_score_reward", "objective/rlhf_reward",
+                "objective/scores", "policy/approxkl_avg", "policy/clipfrac_avg", "loss/policy_avg", "loss/value_avg", "val/clipfrac_avg",
+                "val/ratio", "val/num_eos_tokens", "lr", "kl_coef")) {
+            assertThat(last.has(key)).as(key).isTrue();
+            assertThat(last.get(key).asDouble()).as(key).isFinite();
+        }
+        // k3 never charges a negative KL.
+        assertThat(last.get("objective/kl").asDouble()).isGreaterThanOrEqualTo(0);
+    }
+
+    @Test
+    void ppoWithoutItsInputsSaysWhatIsMissing() {
+        CliRun run = CliRun.of("train", "ppo", "--model", base.toString(), "--out", root.resolve("y").toString());
+        assertThat(run.exitCode()).isEqualTo(1);
+        assertThat(run.err()).contains("ppo needs --prompts FILE and --reward-model DIR");
+        CliRun kto = CliRun.of("train", "kto", "--model", base.toString(), "--out", root.resolve("y").toString());
+        assertThat(kto.err()).contains("--data FILE is needed for kto");
+        assertThat(root.resolve("y")).doesNotExist();
+    }
+
+    /** Style A chosen over style B for eight train facts, with a margin; written once. */
+    private static synchronized Path pairs() throws Exception {
+        Path data = root.resolve("pairs.jsonl");
+        if (!Files.exists(data)) {
+            List<String> lines = new ArrayList<>();
+            for (TwoStyleChat.Fact f : TwoStyleChat.trainFacts().subList(0, 8)) {
+                lines.add(JSON.writeValueAsString(Map.of("prompt", f.question(), "chosen", f.answer(TwoStyleChat.Style.A),
+                        "rejected", f.answer(TwoStyleChat.Style.B), "margin", 0.5)));
+            }
+            Files.write(data, lines);
+        }
+        return data;
     }
 
     private static JsonNode logprobs(String... model) throws Exception {
