@@ -26,6 +26,7 @@ import dev.kaizen.alignment.loss.PpoLoss;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.NoGrad;
+import dev.kaizen.alignment.model.Scalar;
 import dev.kaizen.alignment.score.PaddedBatch;
 import dev.kaizen.alignment.score.Scorer;
 import dev.kaizen.alignment.score.TokenLogProbs;
@@ -276,7 +277,8 @@ public final class PpoTrainer implements AutoCloseable {
 
     /** Per-token log-probs [B, T−1] at the sampling temperature, as TRL scores its rollouts. */
     private NDArray logProbs(LlamaForCausalLM model, NDArray ids, NDArray attention) {
-        return TokenLogProbs.of(model.forward(ids, attention, null).div(options.temperature()), ids);
+        NDArray logits = model.forward(ids, attention, null);
+        return TokenLogProbs.of(logits.div(Scalar.of(logits, options.temperature())), ids);
     }
 
     private static float[][] rows(NDArray x, int b, int t) {

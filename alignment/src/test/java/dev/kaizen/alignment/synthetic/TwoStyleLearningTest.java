@@ -135,6 +135,9 @@ class TwoStyleLearningTest {
                     "policy/clipfrac_avg", "val/clipfrac_avg", "loss/policy_avg", "loss/value_avg");
             assertThat(after - before).isGreaterThanOrEqualTo(0.25);
             assertThat(kl).isLessThan(targetKl);
+            // The rollouts' own KL (k1, Σ per response) at the end of training: under the target too.
+            assertThat(steps.subList(25, 30).stream().mapToDouble(st -> st.metrics().get("objective/kl")).average().orElseThrow())
+                    .isLessThan(targetKl);
         }
     }
 
