@@ -177,8 +177,8 @@ final class TrainCommand implements Callable<Integer> {
              Trainer trainer = new Trainer(policy, tokenizer, reference, options)) {
             List<Trainer.Step> steps;
             try (Report report = new Report("train " + method.name().toLowerCase(), metricsOut)) {
-                steps = trainer.train(contents.rows(), step -> report.step(step.step(), step.totalSteps(),
-                        Map.of("step", step.step(), "epoch", step.epoch()), step.metrics()));
+                steps = trainer.train(contents.rows(), step -> report.step(step.step(), step.totalSteps(), "epoch", step.epoch(),
+                        step.metrics()));
             }
             trainer.save(out, model);
             Trainer.Step last = steps.get(steps.size() - 1);
@@ -209,8 +209,8 @@ final class TrainCommand implements Callable<Integer> {
              PpoTrainer trainer = new PpoTrainer(policy, reference, value, reward, tokenizer, options)) {
             List<PpoTrainer.Step> steps;
             try (Report report = new Report("train ppo", metricsOut)) {
-                steps = trainer.train(questions, step -> report.step(step.step(), step.totalSteps(),
-                        Map.of("step", step.step(), "episode", step.episode()), step.metrics()));
+                steps = trainer.train(questions, step -> report.step(step.step(), step.totalSteps(), "episode", step.episode(),
+                        step.metrics()));
             }
             trainer.save(out, model);
             Map<String, Double> last = steps.get(steps.size() - 1).metrics();
@@ -269,9 +269,12 @@ final class TrainCommand implements Callable<Integer> {
             this.metricsOut = metricsOut;
         }
 
-        void step(int step, int total, Map<String, ? extends Number> position, Map<String, Double> metrics) {
+        /** {@code where} is how far through the data: TRL's epoch, or episode for PPO. */
+        void step(int step, int total, String whereKey, Number where, Map<String, Double> metrics) {
             if (metricsOut != null) {
-                Map<String, Object> line = new LinkedHashMap<>(position);
+                Map<String, Object> line = new LinkedHashMap<>();
+                line.put("step", step);
+                line.put(whereKey, where);
                 line.putAll(metrics);
                 try {
                     metricsOut.write(JSON.writeValueAsString(line));
