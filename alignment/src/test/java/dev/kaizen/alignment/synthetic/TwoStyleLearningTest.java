@@ -125,7 +125,12 @@ class TwoStyleLearningTest {
              LlamaForCausalLM rm = LlamaForCausalLM.load(reward, Device.cpu());
              PpoTrainer trainer = new PpoTrainer(policy, null, value, rm, tokenizer, options)) {
             double before = heldOutShare(policy, tokenizer);
-            List<PpoTrainer.Step> steps = trainer.train(prompts, step -> System.out.printf("PPO step %d: %s%n", step.step(), step.metrics()));
+            List<PpoTrainer.Step> steps = trainer.train(prompts, step -> {
+                if (step.step() % 10 == 0) {
+                    System.out.printf("PPO step %d: objective/scores %.3f, objective/kl %.3f%n", step.step(),
+                            step.metrics().get("objective/scores"), step.metrics().get("objective/kl"));
+                }
+            });
             double after = heldOutShare(policy, tokenizer);
             double kl = heldOutKl(policy, trainer.adapter(), tokenizer);
             System.out.printf("PPO: style A %.1f%% -> %.1f%%, held-out KL %.3f nats per answer (target %.1f)%n", 100 * before,
