@@ -45,6 +45,16 @@ class FlinkConfigTest {
         assertThat(CONFIG.get(CheckpointingOptions.CHECKPOINTING_CONSISTENCY_MODE)).hasToString("EXACTLY_ONCE");
     }
 
+    /** This file replaces the image's config.yaml, so it must carry what a TaskManager needs to start on JDK 17. */
+    @Test
+    void processesStartOnJdk17WithMemorySizesAndNoDownloads() {
+        assertThat(CONFIG.get(TaskManagerOptions.TOTAL_PROCESS_MEMORY)).isNotNull();
+        assertThat(CONFIG.get(JobManagerOptions.TOTAL_PROCESS_MEMORY)).isNotNull();
+        assertThat(CONFIG.get(CoreOptions.FLINK_DEFAULT_JVM_OPTIONS)).contains("--add-opens=java.base/java.util=ALL-UNNAMED",
+                "--add-opens=java.base/java.lang=ALL-UNNAMED");
+        assertThat(CONFIG.get(CoreOptions.FLINK_JVM_OPTIONS)).contains("-Dai.djl.offline=true");
+    }
+
     private static String key(Field field) {
         try {
             return ((ConfigOption<?>) field.get(null)).key();

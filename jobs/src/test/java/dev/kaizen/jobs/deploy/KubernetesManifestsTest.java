@@ -65,6 +65,7 @@ class KubernetesManifestsTest {
         assertThat(conf.get("execution.checkpointing.incremental").asText()).isEqualTo("true");
         assertThat(conf.get("external-resources").asText()).isEqualTo("gpu");
         assertThat(conf.get("external-resource.gpu.kubernetes.config-key").asText()).isEqualTo("nvidia.com/gpu");
+        assertThat(conf.get("env.java.opts.all").asText()).contains("-Dai.djl.offline=true");
         Set<String> known = Stream.of(CheckpointingOptions.class, StateBackendOptions.class, RestartStrategyOptions.class,
                         CoreOptions.class, TaskManagerOptions.class, ExternalResourceOptions.class)
                 .flatMap(c -> Stream.of(c.getFields()))
