@@ -21,16 +21,20 @@ import dev.kaizen.alignment.generate.Generator;
 import dev.kaizen.alignment.generate.SamplingParams;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.ModelPresets;
+import dev.kaizen.alignment.loss.PerTokenReward;
+import dev.kaizen.alignment.loss.PpoLoss;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.NoGrad;
 import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.synthetic.TwoStyleChat;
+import dev.kaizen.alignment.train.PpoTrainer;
 import dev.kaizen.alignment.train.Trainer;
 import dev.kaizen.alignment.train.TrainingOptions;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
+import dev.kaizen.alignment.tokenize.Prompt;
 
 @Command(name = "bench", description = "Measure Kaizen's speed and memory and print the figures.",
-        mixinStandardHelpOptions = true, subcommands = {BenchCommand.Model.class, BenchCommand.Train.class, PipelineBench.class, LoopBench.class, ServeBench.class})
+        mixinStandardHelpOptions = true, subcommands = {BenchCommand.Model.class, BenchCommand.Train.class, BenchCommand.Ppo.class, PipelineBench.class, LoopBench.class, ServeBench.class})
 final class BenchCommand {
 
     @Command(name = "train", mixinStandardHelpOptions = true,
@@ -97,6 +101,64 @@ final class BenchCommand {
                 }
                 return new double[] {(double) tokens / steps, (marks[steps + 1] - marks[1]) / 1e9 / steps};
             }
+        }
+    }
+
+    @Command(name = "ppo", mixinStandardHelpOptions = true,
+            description = "PPO step time (sampling the responses, scoring them with reward, value and reference, and the "
+                    + "clipped updates) and episodes/s with LoRA, and peak resident memory, for the presets; the reward "
+                    + "and value models are the preset with a score head.")
+    static final class Ppo implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Mixin
+        Presets presets;
+
+        @Option(names = "--steps", defaultValue = "3", paramLabel = "N",
+                description = "Timed PPO steps per preset, after one warm-up step (default: ${DEFAULT-VALUE}).")
+        int steps;
+
+        @Option(names = "--batch-size", defaultValue = "8", paramLabel = "N", description = "Responses per step (default: ${DEFAULT-VALUE}).")
+        int batchSize;
+
+        @Option(names = "--response-length", defaultValue = "32", paramLabel = "N", description = "Default: ${DEFAULT-VALUE}.")
+        int responseLength;
+
+        @Mixin
+        DeviceOption device;
+
+        @Override
+        public Integer call() throws Exception {
+            PrintWriter out = spec.commandLine().getOut();
+            out.printf("%-14s %10s %12s %14s%n", "PRESET", "S/STEP", "EPISODES/S", "PEAK RSS MIB");
+            List<Prompt> prompts = TwoStyleChat.trainFacts().stream().map(f -> Prompt.user(f.question())).toList();
+            PpoTrainer.Options options = new PpoTrainer.Options(batchSize, 1, 4, batchSize * (steps + 1), 1e-5, 0.05,
+                    PerTokenReward.KlEstimator.K1, null, 10_000, new PpoLoss.Clip(0.2, 0.2, 0.1), 1, 0.95, 1.0, responseLength, null,
+                    new LoraAdapter.Config(16, 32, 0, LoraAdapter.ALL_TARGETS), 1);
+            for (String name : presets.names) {
+                ModelPresets preset = ModelPresets.byId(name);
+                Path dir = Files.createTempDirectory("kaizen-bench-");
+                try {
+                    preset.write(dir, 1, TwoStyleChat.corpus());
+                    resetPeakResident();
+                    long[] marks = new long[steps + 2];
+                    try (ChatTokenizer tokenizer = ChatTokenizer.load(dir);
+                         LlamaForCausalLM policy = LlamaForCausalLM.load(dir, device.device());
+                         LlamaForCausalLM value = policy.toRewardModel(2);
+                         LlamaForCausalLM reward = policy.toRewardModel(3);
+                         PpoTrainer trainer = new PpoTrainer(policy, null, value, reward, tokenizer, options)) {
+                        marks[0] = System.nanoTime();
+                        trainer.train(prompts, step -> marks[step.step()] = System.nanoTime());
+                    }
+                    double seconds = (marks[steps + 1] - marks[1]) / 1e9 / steps;
+                    out.printf("%-14s %10.2f %12.2f %14d%n", preset.id(), seconds, batchSize / seconds, peakResidentMiB());
+                    out.flush();
+                } finally {
+                    FileUtils.deleteDirectory(dir.toFile());
+                }
+            }
+            return 0;
         }
     }
 
