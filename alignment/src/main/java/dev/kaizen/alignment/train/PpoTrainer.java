@@ -128,6 +128,9 @@ public final class PpoTrainer implements AutoCloseable {
 
     /** Runs {@code totalEpisodes / batchSize} steps over {@code prompts}, drawn in shuffled passes. */
     public List<Step> train(List<Prompt> prompts, Consumer<Step> onStep) {
+        if (prompts.isEmpty()) {
+            throw new IllegalArgumentException("PPO needs at least one prompt to answer");
+        }
         int total = options.totalEpisodes() / options.batchSize();
         int updatesPerStep = options.ppoEpochs() * options.miniBatches();
         LearningRateSchedule schedule = new LearningRateSchedule(options.learningRate(), 0, total * updatesPerStep,

@@ -58,7 +58,7 @@ class ContinualKtoClusterIT {
             run.releasePushers();
             run.readSteps(20 * ContinualKtoLoopTest.BATCH, Duration.ofMinutes(4));
             assertThat(cluster.run("kill-taskmanagers")).contains("killed taskmanager-1");
-            cluster.run("taskmanager");
+            assertThat(cluster.run("taskmanager")).contains("taskmanager-2 started");
             run.finishAndCheck();
             assertThat(Files.readString(tmp.resolve("cluster/logs/jobmanager.log")))
                     .as("the job restarted after losing its TaskManager").containsPattern("switched from state RUNNING to (FAILING|RESTARTING)");
