@@ -63,22 +63,15 @@ final class BenchCommand {
             PrintWriter out = spec.commandLine().getOut();
             out.printf("%-14s %-5s %10s %14s %12s %14s%n", "PRESET", "MODE", "TOKENS/STEP", "KTO TOKENS/S", "S/STEP", "PEAK RSS MIB");
             List<Row> rows = TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), batchSize * (steps + 1), 0.5, 1));
-            for (String name : presets.names) {
-                ModelPresets preset = ModelPresets.byId(name);
-                Path dir = Files.createTempDirectory("kaizen-bench-");
-                try {
-                    preset.write(dir, 1, TwoStyleChat.corpus());
-                    for (boolean lora : new boolean[] {true, false}) {
-                        resetPeakResident();
-                        double[] result = ktoSteps(dir, rows, lora);
-                        out.printf("%-14s %-5s %10.0f %14.1f %12.2f %14d%n", preset.id(), lora ? "lora" : "full",
-                                result[0], result[0] / result[1], result[1], peakResidentMiB());
-                        out.flush();
-                    }
-                } finally {
-                    FileUtils.deleteDirectory(dir.toFile());
+            presets.forEachWrittenForTheTask((preset, dir) -> {
+                for (boolean lora : new boolean[] {true, false}) {
+                    resetPeakResident();
+                    double[] result = ktoSteps(dir, rows, lora);
+                    out.printf("%-14s %-5s %10.0f %14.1f %12.2f %14d%n", preset.id(), lora ? "lora" : "full",
+                            result[0], result[0] / result[1], result[1], peakResidentMiB());
+                    out.flush();
                 }
-            }
+            });
             return 0;
         }
 
@@ -136,28 +129,20 @@ final class BenchCommand {
             PpoTrainer.Options options = new PpoTrainer.Options(batchSize, 1, 4, batchSize * (steps + 1), 1e-5, 0.05,
                     PerTokenReward.KlEstimator.K1, null, 10_000, new PpoLoss.Clip(0.2, 0.2, 0.1), 1, 0.95, 1.0, responseLength, null,
                     new LoraAdapter.Config(16, 32, 0, LoraAdapter.ALL_TARGETS), 1);
-            for (String name : presets.names) {
-                ModelPresets preset = ModelPresets.byId(name);
-                Path dir = Files.createTempDirectory("kaizen-bench-");
-                try {
-                    preset.write(dir, 1, TwoStyleChat.corpus());
-                    resetPeakResident();
-                    long[] marks = new long[steps + 2];
-                    try (ChatTokenizer tokenizer = ChatTokenizer.load(dir);
-                         LlamaForCausalLM policy = LlamaForCausalLM.load(dir, device.device());
-                         LlamaForCausalLM value = policy.toRewardModel(2);
-                         LlamaForCausalLM reward = policy.toRewardModel(3);
-                         PpoTrainer trainer = new PpoTrainer(policy, null, value, reward, tokenizer, options)) {
-                        marks[0] = System.nanoTime();
-                        trainer.train(prompts, step -> marks[step.step()] = System.nanoTime());
-                    }
-                    double seconds = (marks[steps + 1] - marks[1]) / 1e9 / steps;
-                    out.printf("%-14s %10.2f %12.2f %14d%n", preset.id(), seconds, batchSize / seconds, peakResidentMiB());
-                    out.flush();
-                } finally {
-                    FileUtils.deleteDirectory(dir.toFile());
+            presets.forEachWrittenForTheTask((preset, dir) -> {
+                resetPeakResident();
+                long[] marks = new long[steps + 2];
+                try (ChatTokenizer tokenizer = ChatTokenizer.load(dir);
+                     LlamaForCausalLM policy = LlamaForCausalLM.load(dir, device.device());
+                     LlamaForCausalLM value = policy.toRewardModel(2);
+                     LlamaForCausalLM reward = policy.toRewardModel(3);
+                     PpoTrainer trainer = new PpoTrainer(policy, null, value, reward, tokenizer, options)) {
+                    trainer.train(prompts, step -> marks[step.step()] = System.nanoTime());
                 }
-            }
+                double seconds = (marks[steps + 1] - marks[1]) / 1e9 / steps;
+                out.printf("%-14s %10.2f %12.2f %14d%n", preset.id(), seconds, batchSize / seconds, peakResidentMiB());
+                out.flush();
+            });
             return 0;
         }
     }
@@ -248,6 +233,25 @@ final class BenchCommand {
         @Option(names = "--presets", split = ",", defaultValue = "tiny,smollm2-135m", paramLabel = "NAME",
                 description = "Presets to measure (default: ${DEFAULT-VALUE}).")
         List<String> names;
+
+        /** What a benchmark does with one preset written to a folder. */
+        interface Run {
+            void accept(ModelPresets preset, Path dir) throws Exception;
+        }
+
+        /** Writes each preset, its tokenizer learned with the two-style task's corpus, to a temporary folder for {@code run}. */
+        void forEachWrittenForTheTask(Run run) throws Exception {
+            for (String name : names) {
+                ModelPresets preset = ModelPresets.byId(name);
+                Path dir = Files.createTempDirectory("kaizen-bench-");
+                try {
+                    preset.write(dir, 1, TwoStyleChat.corpus());
+                    run.accept(preset, dir);
+                } finally {
+                    FileUtils.deleteDirectory(dir.toFile());
+                }
+            }
+        }
     }
 
     /** Makes VmHWM start again from the current size, so writing the preset does not count. */
