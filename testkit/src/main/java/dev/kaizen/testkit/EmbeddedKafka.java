@@ -4,8 +4,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -48,8 +46,8 @@ public final class EmbeddedKafka extends Broker implements AutoCloseable {
         Path logDir = null;
         try {
             logDir = Files.createTempDirectory("kaizen-kafka-");
-            int brokerPort = freePort();
-            int controllerPort = freePort();
+            int brokerPort = FreePort.onLoopback();
+            int controllerPort = FreePort.onLoopback();
             Properties props = brokerProperties(logDir, brokerPort, controllerPort);
             props.putAll(overrides);
             format(logDir, props);
@@ -111,12 +109,6 @@ public final class EmbeddedKafka extends Broker implements AutoCloseable {
             server.awaitShutdown();
         } finally {
             deleteQuietly(logDir);
-        }
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return socket.getLocalPort();
         }
     }
 

@@ -71,7 +71,7 @@ public final class PpoTrainer implements AutoCloseable {
 
     private record Rollout(int[] prompt, int[] response, boolean endedWithEos) {}
 
-    /** A scored batch: every [B][T−1] array is zero outside the response tokens that {@code mask} marks. */
+    /** A scored batch, [B][T−1] per position; only the response tokens that {@code mask} marks count in the loss. */
     private record Batch(PaddedBatch padded, float[][] logprobs, float[][] values, float[][] advantages, float[][] returns,
                          float[][] mask, Map<String, Double> metrics) {}
 
@@ -232,11 +232,10 @@ public final class PpoTrainer implements AutoCloseable {
             Gae.Estimate gae = Gae.of(rewards.rewards(), Arrays.copyOfRange(values[i], from, to), options.gamma(), options.lambda());
             advantages[i] = gae.advantages();
             returns[i] = gae.returns();
-            for (int k = 0; k < lp.length; k++) {
-                klSum += rewards.kl()[k];
-                entropy -= lp[k];
-            }
-            nonScore -= kl.value() * sum(rewards.kl());
+            double responseKl = sum(rewards.kl());
+            klSum += responseKl;
+            nonScore -= kl.value() * responseKl;
+            entropy -= sum(lp);
             scoreSum += score;
             eosCount += r.endedWithEos() ? 1 : 0;
         }
@@ -249,8 +248,7 @@ public final class PpoTrainer implements AutoCloseable {
         metrics.put("objective/rlhf_reward", (scoreSum + nonScore) / b);
         metrics.put("objective/scores", scoreSum / b);
         metrics.put("val/num_eos_tokens", (double) eosCount);
-        return new Batch(padded, zeroOutsideMask(logprobs, mask), zeroOutsideMask(values, mask), place(whitened, rollouts, t),
-                place(returns, rollouts, t), mask, metrics);
+        return new Batch(padded, logprobs, values, place(whitened, rollouts, t), place(returns, rollouts, t), mask, metrics);
     }
 
     /** One clipped update of policy and value model on the minibatch {@code rows}. */
@@ -289,16 +287,6 @@ public final class PpoTrainer implements AutoCloseable {
         float[][] out = new float[b][];
         for (int i = 0; i < b; i++) {
             out[i] = Arrays.copyOfRange(flat, i * t, (i + 1) * t);
-        }
-        return out;
-    }
-
-    private static float[][] zeroOutsideMask(float[][] x, float[][] mask) {
-        float[][] out = new float[x.length][x[0].length];
-        for (int i = 0; i < x.length; i++) {
-            for (int k = 0; k < x[i].length; k++) {
-                out[i][k] = x[i][k] * mask[i][k];
-            }
         }
         return out;
     }

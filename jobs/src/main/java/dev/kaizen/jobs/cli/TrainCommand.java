@@ -158,17 +158,7 @@ final class TrainCommand implements Callable<Integer> {
         if (data == null) {
             throw new IllegalArgumentException("--data FILE is needed for " + method.name().toLowerCase());
         }
-        PrintWriter err = spec.commandLine().getErr();
-        TrlDataset.Format format = switch (method) {
-            case SFT -> TrlDataset.Format.SFT;
-            case RM, DPO -> TrlDataset.Format.PREFERENCE;
-            case KTO -> TrlDataset.Format.UNPAIRED;
-            case PPO -> TrlDataset.Format.PROMPT;
-        };
-        TrlDataset.Contents contents = TrlDataset.read(data, format, skipBadRows, err::println);
-        if (contents.skipped() > 0) {
-            err.println("skipped " + contents.skipped() + " bad rows of " + data);
-        }
+        TrlDataset.Contents contents = read(data);
         TrainingOptions options = options();
         try (ChatTokenizer tokenizer = ChatTokenizer.load(model);
              LlamaForCausalLM policy = loadPolicy();
@@ -192,11 +182,7 @@ final class TrainCommand implements Callable<Integer> {
         if (prompts == null || rewardModel == null) {
             throw new IllegalArgumentException("ppo needs --prompts FILE and --reward-model DIR");
         }
-        PrintWriter err = spec.commandLine().getErr();
-        TrlDataset.Contents contents = TrlDataset.read(prompts, TrlDataset.Format.PROMPT, skipBadRows, err::println);
-        if (contents.skipped() > 0) {
-            err.println("skipped " + contents.skipped() + " bad rows of " + prompts);
-        }
+        TrlDataset.Contents contents = read(prompts);
         List<Prompt> questions = contents.rows().stream().map(Row::prompt).toList();
         int episodes = ppo.totalEpisodes != null ? ppo.totalEpisodes : questions.size() * epochs;
         PpoTrainer.Options options = ppo.options(batchSize, episodes, learningRate == null ? 3e-6 : learningRate, lora(), seed);
@@ -219,6 +205,22 @@ final class TrainCommand implements Callable<Integer> {
                     last.get("objective/kl"), out);
         }
         return 0;
+    }
+
+    /** The method's rows of {@code file}, bad ones skipped and counted with --skip-bad-rows. */
+    private TrlDataset.Contents read(Path file) {
+        PrintWriter err = spec.commandLine().getErr();
+        TrlDataset.Format format = switch (method) {
+            case SFT -> TrlDataset.Format.SFT;
+            case RM, DPO -> TrlDataset.Format.PREFERENCE;
+            case KTO -> TrlDataset.Format.UNPAIRED;
+            case PPO -> TrlDataset.Format.PROMPT;
+        };
+        TrlDataset.Contents contents = TrlDataset.read(file, format, skipBadRows, err::println);
+        if (contents.skipped() > 0) {
+            err.println("skipped " + contents.skipped() + " bad rows of " + file);
+        }
+        return contents;
     }
 
     private LoraAdapter.Config lora() {

@@ -2,8 +2,6 @@ package dev.kaizen.jobs.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -17,6 +15,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 import dev.kaizen.schemas.wire.Topic;
 import dev.kaizen.testkit.EmbeddedKafkaExtension;
+import dev.kaizen.testkit.FreePort;
 
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class TopicsCommandTest {
@@ -48,10 +47,7 @@ class TopicsCommandTest {
 
     @Test
     void anUnreachableBrokerIsOneClearLine() throws Exception {
-        int closedPort;
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            closedPort = socket.getLocalPort();
-        }
+        int closedPort = FreePort.onLoopback();
         CliRun run = CliRun.of("topics", "create", "--bootstrap-servers", "127.0.0.1:" + closedPort, "--timeout", "2");
         assertThat(run.exitCode()).isEqualTo(1);
         assertThat(run.err()).startsWith("kaizen topics create: no answer from Kafka at 127.0.0.1:" + closedPort).doesNotContain("\tat ");

@@ -2,9 +2,6 @@ package dev.kaizen.jobs.continual;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,6 +18,7 @@ import org.junit.jupiter.api.io.TempDir;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.jobs.continual.ContinualKtoLoopTest.Run;
 import dev.kaizen.testkit.Broker;
+import dev.kaizen.testkit.FreePort;
 
 /**
  * The job as users run it: {@code kaizen-job.jar} given to {@code flink run}, on a JobManager and
@@ -39,9 +37,9 @@ class ContinualKtoClusterIT {
     void theJobJarOnAMultiProcessClusterLosesATaskManagerAndKeepsItsCountsExact() throws Exception {
         Path jar = Path.of(System.getProperty("kaizen.job-jar"));
         assertThat(jar).as("built by `mvn package` before this test").isRegularFile();
-        int kafkaPort = freePort();
+        int kafkaPort = FreePort.onLoopback();
         Cluster cluster = new Cluster(tmp.resolve("cluster"), Map.of("KAFKA_PORT", "" + kafkaPort,
-                "KAFKA_CONTROLLER_PORT", "" + freePort(), "FLINK_REST_PORT", "" + freePort(), "FLINK_RPC_PORT", "" + freePort(),
+                "KAFKA_CONTROLLER_PORT", "" + FreePort.onLoopback(), "FLINK_REST_PORT", "" + FreePort.onLoopback(), "FLINK_RPC_PORT", "" + FreePort.onLoopback(),
                 // Checkpoints every second, and a lost TaskManager noticed in seconds rather than the default 50.
                 "FLINK_PROPERTIES", "execution.checkpointing.interval: 1 s\nheartbeat.interval: 1 s\nheartbeat.timeout: 10 s"));
         cluster.run("start");
@@ -85,12 +83,6 @@ class ContinualKtoClusterIT {
             String out = Files.readString(builder.redirectOutput().file().toPath(), StandardCharsets.UTF_8);
             assertThat(ended && process.exitValue() == 0).as("cluster %s:%n%s", String.join(" ", args), out).isTrue();
             return out;
-        }
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return socket.getLocalPort();
         }
     }
 }
