@@ -47,6 +47,10 @@ public final class TrlDataset {
             long number = 0;
             while ((line = in.readLine()) != null) {
                 number++;
+                // Editors on Windows start UTF-8 files with a byte order mark; it is not part of the JSON.
+                if (number == 1 && line.startsWith("\uFEFF")) {
+                    line = line.substring(1);
+                }
                 if (line.isBlank()) {
                     continue;
                 }
@@ -62,12 +66,12 @@ public final class TrlDataset {
                 }
             }
         } catch (NoSuchFileException e) {
-            throw new DatasetException(file, 0, "no such file");
+            throw new DatasetException(file, "no such file");
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + file, e);
         }
         if (rows.isEmpty()) {
-            throw new DatasetException(file, 0, "has no usable rows");
+            throw new DatasetException(file, "has no usable rows");
         }
         return new Contents(rows, skipped);
     }

@@ -40,8 +40,20 @@ public record TrainingOptions(
             throw new IllegalArgumentException("KTO needs a batch size of at least 2: its reference point comes from "
                     + "mismatched pairs within a batch");
         }
-        if (!(learningRate > 0)) {
+        if (!(learningRate > 0) || Double.isInfinite(learningRate)) {
             throw new IllegalArgumentException("learning rate must be positive, not " + learningRate);
+        }
+        // β scales every preference loss; a negative one would train towards the answers users disliked.
+        if (!(beta > 0) || Double.isInfinite(beta)) {
+            throw new IllegalArgumentException("beta must be positive, not " + beta);
+        }
+        if (!(warmupRatio >= 0 && warmupRatio <= 1) || !(labelSmoothing >= 0 && labelSmoothing < 0.5)) {
+            throw new IllegalArgumentException("warmup ratio must lie in [0, 1] and label smoothing in [0, 0.5), not "
+                    + warmupRatio + " and " + labelSmoothing);
+        }
+        if (desirableWeight != null && !(desirableWeight > 0) || undesirableWeight != null && !(undesirableWeight > 0)) {
+            throw new IllegalArgumentException("desirable and undesirable weights must be positive, not "
+                    + desirableWeight + " and " + undesirableWeight);
         }
     }
 

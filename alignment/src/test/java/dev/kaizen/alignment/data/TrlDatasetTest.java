@@ -99,6 +99,14 @@ class TrlDatasetTest {
         Path empty = file("", "  ");
         assertThatThrownBy(() -> TrlDataset.read(empty, TrlDataset.Format.SFT, false, s -> { })).hasMessageContaining("has no usable rows");
         assertThatThrownBy(() -> TrlDataset.read(dir.resolve("nope.jsonl"), TrlDataset.Format.SFT, false, s -> { }))
-                .hasMessageContaining("nope.jsonl").hasMessageContaining("no such file");
+                .hasMessage(dir.resolve("nope.jsonl") + ": no such file");
+        assertThatThrownBy(() -> TrlDataset.read(empty, TrlDataset.Format.SFT, false, s -> { })).hasMessage(empty + ": has no usable rows");
+    }
+
+    /** Editors on Windows save UTF-8 with a byte order mark: the first row still reads. */
+    @Test
+    void aByteOrderMarkBeforeTheFirstRowIsNotPartOfIt() throws IOException {
+        Path f = file("\uFEFF{\"prompt\": \"Q\", \"completion\": \"A\"}", "{\"prompt\": \"Q2\", \"completion\": \"B\"}");
+        assertThat(TrlDataset.read(f, TrlDataset.Format.SFT, false, s -> { }).rows()).hasSize(2);
     }
 }

@@ -44,6 +44,7 @@ final class JobCommand implements Callable<Integer> {
         JobConfig resolved = JobConfig.load(config, pairs);
         if (print) {
             spec.commandLine().getOut().print(resolved.toYaml());
+            spec.commandLine().getOut().flush();
             return 0;
         }
         ContinualKtoJob.run(resolved);

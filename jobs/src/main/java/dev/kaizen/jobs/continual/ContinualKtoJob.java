@@ -1,6 +1,7 @@
 package dev.kaizen.jobs.continual;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
@@ -15,6 +16,7 @@ import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsIni
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.DataStreamUtils;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.environment.LocalStreamEnvironment;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 import dev.kaizen.operators.accumulate.AccumulateBatches;
@@ -74,9 +76,30 @@ public final class ContinualKtoJob {
         run(JobConfig.load(file, overrides));
     }
 
-    /** Builds the unbounded job with the configuration's Flink options and runs it until cancelled. */
+    /**
+     * Builds the unbounded job and runs it until cancelled. Under {@code flink run} the cluster's
+     * configuration (its config.yaml and the {@code -D} options of {@code flink run}) wins for
+     * every key it sets: the job file's {@code flink:} section fills only the keys it leaves unset,
+     * so a checkpoint directory mounted for the cluster is where checkpoints go. On the embedded
+     * MiniCluster nothing else is set, and the section applies whole.
+     */
     public static void run(JobConfig config) throws Exception {
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(Configuration.fromMap(config.flink()));
+        // A local environment adds its own defaults (parallelism) that no cluster set.
+        StreamExecutionEnvironment probe = StreamExecutionEnvironment.getExecutionEnvironment();
+        Configuration cluster = probe instanceof LocalStreamEnvironment ? new Configuration()
+                : Configuration.fromMap(((Configuration) probe.getConfiguration()).toMap());
+        Configuration unset = new Configuration();
+        config.flink().forEach((key, value) -> {
+            if (!cluster.containsKey(key)) {
+                unset.setString(key, value);
+            }
+        });
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(unset);
+        Configuration effective = new Configuration(cluster);
+        effective.addAll(unset);
+        config.transactionTimeoutProblem(effective).ifPresent(problem -> {
+            throw new IllegalArgumentException(problem + ", as the cluster's configuration and the job's file set them together");
+        });
         build(env, config, false);
         env.execute("continual-kto");
     }
@@ -87,23 +110,27 @@ public final class ContinualKtoJob {
     }
 
     public static Outputs build(StreamExecutionEnvironment env, JobConfig c, boolean bounded, Stages stages) {
-        // Watermarks are generated in the sources, per Kafka partition, from the records' own times.
+        // Watermarks are generated in the sources, per Kafka partition, from the records' own times;
+        // times too far ahead of the job's clock are refused there and in validation alike.
+        Duration skew = c.eventTime().maxFutureSkew();
+        ValidateRecords.CodecFactory<FeedbackEvent> feedback = clock -> WireCodec.feedbackEvents(clock).withMaxFutureSkew(skew);
+        ValidateRecords.CodecFactory<ResponseLogged> answers = clock -> WireCodec.responses(clock).withMaxFutureSkew(skew);
         SingleOutputStreamOperator<FeedbackEvent> votes = env
                 .fromSource(source(c, c.topics().feedback(), bounded),
-                        eventTime(c, EventTimeAssigner.of(WireCodec::feedbackEvents, FeedbackEvent::getEventTime)), c.topics().feedback())
+                        eventTime(c, EventTimeAssigner.of(feedback, FeedbackEvent::getEventTime)), c.topics().feedback())
                 .uid("source-feedback")
-                .process(new ValidateRecords<>(FeedbackEvent.class, WireCodec::feedbackEvents)).name("validate-feedback").uid("validate-feedback");
+                .process(new ValidateRecords<>(FeedbackEvent.class, feedback)).name("validate-feedback").uid("validate-feedback");
         SingleOutputStreamOperator<ResponseLogged> responses = env
                 .fromSource(source(c, c.topics().responses(), bounded),
-                        eventTime(c, EventTimeAssigner.of(WireCodec::responses, ResponseLogged::getCreatedAt)), c.topics().responses())
+                        eventTime(c, EventTimeAssigner.of(answers, ResponseLogged::getCreatedAt)), c.topics().responses())
                 .uid("source-responses")
-                .process(new ValidateRecords<>(ResponseLogged.class, WireCodec::responses)).name("validate-responses").uid("validate-responses");
+                .process(new ValidateRecords<>(ResponseLogged.class, answers)).name("validate-responses").uid("validate-responses");
 
         SingleOutputStreamOperator<SettledVote> settled = votes.keyBy(FeedbackEvent::getResponseId)
                 .connect(responses.keyBy(ResponseLogged::getResponseId))
                 .process(new SettleVotes(c.settle())).name("settle-votes").uid("settle-votes");
         SingleOutputStreamOperator<SettledVote> capped = settled.keyBy(CapPerUser::key)
-                .process(new CapPerUser(c.userCapPerHour())).name("cap-per-user").uid("cap-per-user");
+                .process(new CapPerUser(c.userCapPerHour(), c.settle().horizon())).name("cap-per-user").uid("cap-per-user");
         SingleOutputStreamOperator<KtoBatch> batches = capped.keyBy(SettledVote::modelId)
                 .process(stages.accumulate()).name("accumulate-batches").uid("accumulate-batches");
         SingleOutputStreamOperator<ModelUpdate> updates = null;

@@ -3,13 +3,16 @@ package dev.kaizen.jobs.continual;
 import java.io.IOException;
 import java.io.Serializable;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationContext;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonDeserializer;
@@ -23,6 +26,9 @@ import com.fasterxml.jackson.databind.module.SimpleModule;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.util.TimeUtils;
 
 import dev.kaizen.operators.settle.SettleConfig;
@@ -53,8 +59,11 @@ public record JobConfig(
     public record Topics(String feedback, String responses, String deadLetters, String late, String modelUpdates,
                          String modelRejections) implements Serializable {}
 
-    /** Watermarks: how far out of order events may come, and when a quiet partition stops holding the watermark back. */
-    public record EventTime(Duration outOfOrderness, Duration idleness) implements Serializable {}
+    /**
+     * Watermarks: how far out of order events may come, when a quiet partition stops holding the
+     * watermark back, and how far ahead of the job's clock a time may lie before it is dead-lettered.
+     */
+    public record EventTime(Duration outOfOrderness, Duration idleness, Duration maxFutureSkew) implements Serializable {}
 
     /** A KTO mini-batch leaves when it has {@code size} samples, or at least 2 after {@code timeout}. */
     public record Batches(int size, Duration timeout) implements Serializable {}
@@ -91,13 +100,18 @@ public record JobConfig(
      * a dotted path into the YAML). Unknown keys and bad values are refused with the key's path.
      */
     public static JobConfig load(Path file, List<String> overrides) throws IOException {
+        String source = file == null ? "configuration" : file.toString();
         ObjectNode tree;
         try (var in = JobConfig.class.getResourceAsStream("/" + DEFAULTS)) {
             tree = (ObjectNode) YAML.readTree(in);
         }
         if (file != null) {
-            JsonNode user = YAML.readTree(Files.readString(file));
-            if (user != null && !user.isMissingNode()) {
+            JsonNode user = read(file);
+            if (user != null && !user.isMissingNode() && !user.isNull()) {
+                if (!user.isObject()) {
+                    throw new IllegalArgumentException(source + ": must be a mapping of options (kafka:, training: ...), not "
+                            + user.getNodeType().name().toLowerCase(java.util.Locale.ROOT));
+                }
                 merge(tree, user, "");
             }
         }
@@ -108,11 +122,88 @@ public record JobConfig(
             }
             set(tree, o.substring(0, eq), o.substring(eq + 1));
         }
+        JobConfig config;
         try {
-            return YAML.treeToValue(tree, JobConfig.class);
+            config = YAML.treeToValue(tree, JobConfig.class);
         } catch (JsonMappingException e) {
-            throw new IllegalArgumentException((file == null ? "configuration" : file.toString()) + ": " + e.getOriginalMessage()
-                    + " (at " + path(e) + ")", e);
+            throw new IllegalArgumentException(source + ": " + e.getOriginalMessage() + " (at " + path(e) + ")", e);
+        }
+        List<String> problems = config.problems();
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException(source + ": " + String.join("; ", problems));
+        }
+        return config;
+    }
+
+    /** The user's YAML, with a missing file or a syntax error reported by file and line. */
+    private static JsonNode read(Path file) throws IOException {
+        try {
+            return YAML.readTree(Files.readString(file));
+        } catch (NoSuchFileException e) {
+            throw new IllegalArgumentException(file + ": no such file");
+        } catch (JsonProcessingException e) {
+            var at = e.getLocation();
+            String problem = e.getOriginalMessage().lines().findFirst().orElse("not YAML");
+            throw new IllegalArgumentException(file + (at == null ? "" : ":" + at.getLineNr()) + ": not valid YAML: " + problem);
+        }
+    }
+
+    /**
+     * What no run could do well with, each naming its option: values that would train the wrong
+     * way or not at all, Flink keys Flink does not know (it would ignore them), and a Kafka
+     * transaction timeout that a checkpoint could outlast.
+     */
+    List<String> problems() {
+        List<String> out = new ArrayList<>();
+        positive(out, "training.learning-rate", training.learningRate());
+        positive(out, "training.beta", training.beta());
+        positive(out, "training.kl-budget", training.klBudget());
+        positive(out, "training.lora-alpha", training.loraAlpha());
+        if (training.loraRank() < 1) {
+            out.add("option 'training.lora-rank' must be at least 1, not " + training.loraRank());
+        }
+        if (!(training.loraDropout() >= 0 && training.loraDropout() < 1)) {
+            out.add("option 'training.lora-dropout' must lie in [0, 1), not " + training.loraDropout());
+        }
+        if (training.maxLength() < 2) {
+            out.add("option 'training.max-length' must be at least 2, not " + training.maxLength());
+        }
+        if (batches.size() < 2) {
+            out.add("option 'batches.size' must be at least 2 (KTO's reference point needs a pair), not " + batches.size());
+        }
+        if (userCapPerHour < 1) {
+            out.add("option 'user-cap-per-hour' must be at least 1, not " + userCapPerHour);
+        }
+        // Durations cannot be negative (Flink's parser refuses them); these cannot be zero either.
+        for (var d : Map.of("batches.timeout", batches.timeout(), "event-time.idleness", eventTime.idleness(),
+                "kafka.transaction-timeout", kafka.transactionTimeout()).entrySet()) {
+            if (d.getValue().isNegative() || d.getValue().isZero()) {
+                out.add("option '" + d.getKey() + "' must be positive, not " + d.getValue());
+            }
+        }
+        flink.keySet().stream().filter(k -> !FlinkOptions.accepts(k)).sorted()
+                .forEach(k -> out.add("'flink." + k + "' is not a Flink option"));
+        transactionTimeoutProblem(Configuration.fromMap(flink)).ifPresent(out::add);
+        return out;
+    }
+
+    /**
+     * A Kafka transaction stays open from one checkpoint to the next: if a checkpoint may take
+     * longer than the transaction may live, the broker aborts it and the job restarts for ever.
+     */
+    public java.util.Optional<String> transactionTimeoutProblem(ReadableConfig flinkConfig) {
+        Duration interval = flinkConfig.getOptional(CheckpointingOptions.CHECKPOINTING_INTERVAL).orElse(Duration.ZERO);
+        Duration timeout = flinkConfig.get(CheckpointingOptions.CHECKPOINTING_TIMEOUT);
+        Duration needed = interval.plus(timeout);
+        return kafka.transactionTimeout().compareTo(needed) > 0 ? java.util.Optional.empty()
+                : java.util.Optional.of("option 'kafka.transaction-timeout' (" + TimeUtils.formatWithHighestUnit(kafka.transactionTimeout())
+                        + ") must exceed the checkpoint interval plus the checkpoint timeout (" + TimeUtils.formatWithHighestUnit(interval)
+                        + " + " + TimeUtils.formatWithHighestUnit(timeout) + ")");
+    }
+
+    private static void positive(List<String> out, String key, double value) {
+        if (!(value > 0) || Double.isInfinite(value)) {
+            out.add("option '" + key + "' must be a positive number, not " + value);
         }
     }
 

@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -76,10 +77,65 @@ class JobCommandTest {
         assertThat(run.err()).contains("unknown option 'batches.sise'");
     }
 
+    /** As a user runs it, in a process of its own: what it prints must reach standard output before exit. */
     @Test
-    void printConfigShowsTheResolvedOptions() {
-        CliRun run = CliRun.of("job", "-D", "batches.size=7", "--print-config");
-        assertThat(run.exitCode()).isZero();
-        assertThat(run.out()).contains("size: 7").contains("lateness: 10 min").contains("model-updates: model-updates");
+    void printConfigShowsTheResolvedOptions() throws Exception {
+        CliProcess run = CliProcess.of("job", "-D", "batches.size=7", "--print-config");
+        assertThat(run.exitCode()).as(run.err()).isZero();
+        assertThat(run.out()).contains("size: 7").contains("lateness: 10 min").contains("model-updates: model-updates")
+                .contains("max-future-skew: 5 min");
+    }
+
+    /** Values no run could do well with are refused, each naming its option and the file. */
+    @Test
+    void carelessValuesAreRefusedNamingTheOptionAndTheFile() throws Exception {
+        Map<String, String> refused = Map.of(
+                "training: {learning-rate: -1e-4}", "option 'training.learning-rate' must be a positive number",
+                "training: {kl-budget: -0.5}", "option 'training.kl-budget' must be a positive number",
+                "training: {beta: 0}", "option 'training.beta' must be a positive number",
+                "batches: {size: 1}", "option 'batches.size' must be at least 2",
+                "user-cap-per-hour: 0", "option 'user-cap-per-hour' must be at least 1",
+                "event-time: {max-future-skew: -5s}", "'-5s' is not a duration (like 500ms, 30s, 10min, 1h) (at event-time.max-future-skew)",
+                "batches: {timeout: 0s}", "option 'batches.timeout' must be positive",
+                "flink: {execution.checkpointing.intervall: 5s}", "'flink.execution.checkpointing.intervall' is not a Flink option",
+                "kafka: {transaction-timeout: 5min}", "option 'kafka.transaction-timeout' (5 min) must exceed the checkpoint interval "
+                        + "plus the checkpoint timeout (30 s + 10 min)",
+                "- kafka\n- training", "must be a mapping of options");
+        for (var c : refused.entrySet()) {
+            Path file = dir.resolve("careless.yaml");
+            Files.writeString(file, c.getKey().replace("\\n", "\n") + "\n");
+            assertThatThrownBy(() -> JobConfig.load(file, List.of())).as(c.getKey()).hasMessageStartingWith(file + ": ")
+                    .hasMessageContaining(c.getValue());
+        }
+        assertThatThrownBy(() -> JobConfig.load(null, List.of("training.learning-rate=-1")))
+                .hasMessageContaining("option 'training.learning-rate' must be a positive number");
+    }
+
+    /** Flink's dynamic families are not constants in its registry; their keys pass, as do current and deprecated options. */
+    @Test
+    void flinkKeysAreCheckedAgainstFlinksRegistryWithItsDynamicFamilies() throws Exception {
+        Path file = dir.resolve("flink.yaml");
+        Files.writeString(file, """
+                flink:
+                  metrics.reporter.prom.factory.class: org.apache.flink.metrics.prometheus.PrometheusReporterFactory
+                  external-resource.gpu.amount: "1"
+                  s3.access-key: key
+                  state.backend.rocksdb.memory.managed: "true"
+                  restart-strategy.type: fixed-delay
+                """);
+        assertThat(JobConfig.load(file, List.of()).flink()).containsKey("s3.access-key");
+    }
+
+    @Test
+    void aMissingFileAndBrokenYamlAreNamedByFileAndLine() throws Exception {
+        Path missing = dir.resolve("nope.yaml");
+        assertThatThrownBy(() -> JobConfig.load(missing, List.of())).hasMessage(missing + ": no such file");
+        Path broken = dir.resolve("broken.yaml");
+        Files.writeString(broken, "kafka:\n  bootstrap-servers: a:1\n training: [unclosed\n");
+        assertThatThrownBy(() -> JobConfig.load(broken, List.of())).hasMessageStartingWith(broken + ":3: not valid YAML")
+                .hasMessageNotContaining("reader").hasMessageNotContaining("Source:");
+        CliRun run = CliRun.of("job", "--config", missing.toString());
+        assertThat(run.exitCode()).isEqualTo(1);
+        assertThat(run.err()).contains(missing + ": no such file");
     }
 }

@@ -20,6 +20,17 @@ class KaizenCommandTest {
         assertThat(run.out()).contains("Usage: kaizen", "topics", "schemas");
     }
 
+    /** Help text is a format string to picocli: an unescaped % used to print a warning before the usage. */
+    @Test
+    void usageAndHelpPrintNoWarnings() throws Exception {
+        CliProcess bare = CliProcess.of();
+        assertThat(bare.err()).contains("Usage: kaizen").doesNotContain("WARN").doesNotContain("Exception");
+        CliProcess demo = CliProcess.of("demo", "--help");
+        assertThat(demo.exitCode()).isZero();
+        assertThat(demo.out()).contains("10% of their votes");
+        assertThat(demo.err()).isEmpty();
+    }
+
     @Test
     void anUnknownCommandIsAUsageError() {
         CliRun run = CliRun.of("fly");

@@ -86,6 +86,22 @@ class TrainCommandTest {
         assertThat(root.resolve("x")).doesNotExist();
     }
 
+    /** Hyper-parameters that would train the wrong way, or not at all, are refused before any work starts. */
+    @Test
+    void nonsensicalHyperParametersAreRefusedNamingThem() {
+        for (String[] bad : List.of(new String[] {"--beta", "-5"}, new String[] {"--learning-rate", "-1e-3"},
+                new String[] {"--desirable-weight", "0"}, new String[] {"--warmup-ratio", "2"})) {
+            Path out = root.resolve("refused");
+            List<String> args = new ArrayList<>(List.of("train", "kto", "--model", base.toString(), "--data", ktoData.toString(),
+                    "--out", out.toString()));
+            args.addAll(List.of(bad));
+            CliRun run = CliRun.of(args.toArray(String[]::new));
+            assertThat(run.exitCode()).as(String.join(" ", bad)).isEqualTo(1);
+            assertThat(run.err()).as(String.join(" ", bad)).contains(bad[0].substring(2).split("-")[0]).contains("must");
+            assertThat(out).doesNotExist();
+        }
+    }
+
     @Test
     void fullFineTuningWritesAWholeModel() throws Exception {
         Path sft = root.resolve("sft.jsonl");

@@ -21,23 +21,28 @@ import dev.kaizen.schemas.wire.WireCodec;
 
 /**
  * One user cannot steer the model: keyed by (model, user), at most {@code limit} settled samples
- * per event-time hour pass; the surplus is dead-lettered as {@code user-cap}, replayable. An
- * hour's count is dropped when the watermark leaves the hour.
+ * per event-time hour pass; the surplus is dead-lettered as {@code user-cap}, replayable. A vote
+ * reaches this stage only once it settled, up to {@code settleHorizon} after its event time (the
+ * settle lateness plus the wait for its answer's text), so an hour's count is kept until the
+ * watermark is that far past the hour: dropped earlier, the hour's last votes would count again
+ * from zero.
  */
 public final class CapPerUser extends KeyedProcessFunction<String, SettledVote, SettledVote> {
 
     static final long HOUR = Duration.ofHours(1).toMillis();
 
     private final int limit;
+    private final long settleHorizon;
     private transient MapState<Long, Integer> countsByHour;
     private transient WireCodec<FeedbackEvent> codec;
     private transient Counter capped;
 
-    public CapPerUser(int limit) {
+    public CapPerUser(int limit, Duration settleHorizon) {
         if (limit < 1) {
             throw new IllegalArgumentException("the per-user cap must be at least 1 sample an hour, not " + limit);
         }
         this.limit = limit;
+        this.settleHorizon = settleHorizon.toMillis();
     }
 
     /** The key this stage expects: model and user together. */
@@ -59,7 +64,7 @@ public final class CapPerUser extends KeyedProcessFunction<String, SettledVote, 
         int n = count == null ? 0 : count;
         if (n < limit) {
             if (count == null) {
-                ctx.timerService().registerEventTimeTimer(hour + HOUR);
+                ctx.timerService().registerEventTimeTimer(hour + HOUR + settleHorizon);
             }
             countsByHour.put(hour, n + 1);
             out.collect(vote);
@@ -75,6 +80,6 @@ public final class CapPerUser extends KeyedProcessFunction<String, SettledVote, 
 
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<SettledVote> out) throws Exception {
-        countsByHour.remove(timestamp - HOUR);
+        countsByHour.remove(timestamp - HOUR - settleHorizon);
     }
 }

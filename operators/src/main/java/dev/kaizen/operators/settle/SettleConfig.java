@@ -19,6 +19,11 @@ public record SettleConfig(Duration lateness, Duration responseWait, Duration re
         }
     }
 
+    /** How long after its event time a vote may still leave this stage: final at the lateness, then waiting for its text. */
+    public Duration horizon() {
+        return lateness.plus(responseWait);
+    }
+
     public static SettleConfig defaults() {
         return new SettleConfig(Duration.ofMinutes(10), Duration.ofHours(1), Duration.ofDays(1));
     }

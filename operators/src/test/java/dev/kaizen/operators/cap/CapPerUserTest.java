@@ -12,6 +12,7 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
 import org.junit.jupiter.api.Test;
 
+import dev.kaizen.operators.settle.SettleConfig;
 import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.operators.validate.ValidateRecords;
 import dev.kaizen.schemas.ChatMessage;
@@ -23,6 +24,8 @@ import dev.kaizen.schemas.wire.WireCodec;
 class CapPerUserTest {
 
     private static final long HOUR0 = Instant.parse("2026-11-24T12:00:00Z").toEpochMilli();
+    private static final SettleConfig SETTLE = SettleConfig.defaults();
+    private static final long HORIZON = SETTLE.horizon().toMillis();
 
     private static SettledVote sample(String user, String event, long at) {
         return new SettledVote("tiny", "r-" + event, user, event, at, true, List.of(new ChatMessage("user", "Q?")), "A.");
@@ -30,7 +33,7 @@ class CapPerUserTest {
 
     @Test
     void atMostTheLimitPerUserAndHourPassesAndTheRestIsReplayable() throws Exception {
-        try (var h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(new CapPerUser(3), CapPerUser::key, Types.STRING)) {
+        try (var h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(new CapPerUser(3, SETTLE.horizon()), CapPerUser::key, Types.STRING)) {
             for (int i = 0; i < 5; i++) {
                 h.processElement(sample("mallory", "m" + i, HOUR0 + i * 1_000), HOUR0 + i * 1_000);
             }
@@ -44,7 +47,35 @@ class CapPerUserTest {
             assertThat(replay).isInstanceOfSatisfying(Decoded.Valid.class,
                     v -> assertThat(((FeedbackEvent) v.value()).getEventId()).isEqualTo("m3"));
 
-            h.processWatermark(new Watermark(HOUR0 + 2 * CapPerUser.HOUR));
+            h.processWatermark(new Watermark(HOUR0 + 2 * CapPerUser.HOUR + HORIZON));
+            assertThat(h.numKeyedStateEntries()).isZero();
+            assertThat(h.numEventTimeTimers()).isZero();
+        }
+    }
+
+    /**
+     * Votes cast in an hour's last minutes settle only after the watermark has left the hour (the
+     * settle lateness, then perhaps the wait for the answer's text): they still count against that
+     * hour, however late within the settle horizon they arrive.
+     */
+    @Test
+    void votesOfAnHoursLastMinutesCountAgainstThatHourWhenTheySettleAfterIt() throws Exception {
+        long lastMinutes = HOUR0 + CapPerUser.HOUR - 60_000;
+        try (var h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(new CapPerUser(3, SETTLE.horizon()), CapPerUser::key, Types.STRING)) {
+            for (int i = 0; i < 3; i++) {
+                h.processElement(sample("mallory", "m" + i, lastMinutes + i * 1_000), lastMinutes + i * 1_000);
+            }
+            // The watermark leaves the hour; the hour's last votes settle as their lateness runs out ...
+            h.processWatermark(new Watermark(lastMinutes + SETTLE.lateness().toMillis()));
+            h.processElement(sample("mallory", "m3", lastMinutes + 5_000), lastMinutes + 5_000);
+            // ... and one whose answer's text came only at the end of the response wait.
+            h.processWatermark(new Watermark(HOUR0 + CapPerUser.HOUR + HORIZON - 1));
+            h.processElement(sample("mallory", "m4", HOUR0 + CapPerUser.HOUR - 1), HOUR0 + CapPerUser.HOUR - 1);
+
+            assertThat(h.extractOutputValues()).extracting(SettledVote::eventId).containsExactly("m0", "m1", "m2");
+            assertThat(h.getSideOutput(ValidateRecords.DEAD_LETTERS)).hasSize(2);
+            assertThat(h.numKeyedStateEntries()).isOne();
+            h.processWatermark(new Watermark(HOUR0 + CapPerUser.HOUR + HORIZON));
             assertThat(h.numKeyedStateEntries()).isZero();
             assertThat(h.numEventTimeTimers()).isZero();
         }

@@ -13,28 +13,32 @@ import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.ResponseLogged;
 
-/** The rules a decoded record must meet beyond its schema, one method per record type. */
+/**
+ * The rules a decoded record must meet beyond its schema, one method per record type. Each takes
+ * {@code latest}, the latest time a record may carry: our clock plus the skew we allow a client's
+ * clock, so a client whose clock runs fast cannot push the job's watermark ahead of everyone else's.
+ */
 public final class FieldRules {
 
     public static final int MAX_ID_LENGTH = 128;
     public static final int MAX_ATTRIBUTES = 64;
     public static final Instant EARLIEST = Instant.parse("2000-01-01T00:00:00Z");
-    /** How far ahead of our clock a client's clock may run before its times are refused. */
-    public static final Duration MAX_CLOCK_SKEW = Duration.ofHours(24);
+    /** How far ahead of our clock a client's clock may run before its times are refused, unless configured otherwise. */
+    public static final Duration MAX_FUTURE_SKEW = Duration.ofMinutes(5);
     public static final Set<String> ROLES = Set.of("system", "user", "assistant", "tool");
 
     private static final Pattern SHA256 = Pattern.compile("[0-9a-f]{64}");
 
     private FieldRules() {}
 
-    public static Optional<Rejection> feedback(FeedbackEvent e, Instant now) {
+    public static Optional<Rejection> feedback(FeedbackEvent e, Instant latest) {
         boolean inlinePrompt = e.getPrompt() != null;
         return first(
                 id("event_id", e.getEventId()),
                 id("response_id", e.getResponseId()),
                 id("user_id", e.getUserId()),
                 id("model_id", e.getModelId()),
-                time("event_time", e.getEventTime(), now),
+                time("event_time", e.getEventTime(), latest),
                 inlinePrompt == (e.getCompletion() != null) ? Optional.empty()
                         : invalid("completion", "must come together with prompt: send both or neither"),
                 inlinePrompt ? messages("prompt", e.getPrompt()) : Optional.empty(),
@@ -43,17 +47,17 @@ public final class FieldRules {
                         : Optional.empty());
     }
 
-    public static Optional<Rejection> response(ResponseLogged r, Instant now) {
+    public static Optional<Rejection> response(ResponseLogged r, Instant latest) {
         return first(
                 id("response_id", r.getResponseId()),
                 id("model_id", r.getModelId()),
                 r.getModelVersion() < 0 ? invalid("model_version", "is " + r.getModelVersion() + "; versions start at 0")
                         : Optional.empty(),
                 messages("prompt", r.getPrompt()),
-                time("created_at", r.getCreatedAt(), now));
+                time("created_at", r.getCreatedAt(), latest));
     }
 
-    public static Optional<Rejection> update(ModelUpdate u, Instant now) {
+    public static Optional<Rejection> update(ModelUpdate u, Instant latest) {
         return first(
                 id("model_id", u.getModelId()),
                 u.getVersion() < 1 ? invalid("version", "is " + u.getVersion() + "; versions start at 1") : Optional.empty(),
@@ -66,16 +70,16 @@ public final class FieldRules {
                         .map(f -> f.getKey().isBlank() ? invalid("files", "has a file with an empty name")
                                 : sha256("files[" + f.getKey() + "]", f.getValue()))
                         .flatMap(Optional::stream).findFirst(),
-                time("created_at", u.getCreatedAt(), now),
+                time("created_at", u.getCreatedAt(), latest),
                 u.getFeedbackCount() < 0 ? invalid("feedback_count", "is negative") : Optional.empty(),
                 text("base_model", u.getBaseModel()));
     }
 
-    public static Optional<Rejection> deadLetter(DeadLetter d, Instant now) {
+    public static Optional<Rejection> deadLetter(DeadLetter d, Instant latest) {
         return first(
                 id("source_topic", d.getSourceTopic()),
                 text("reason", d.getReason()),
-                time("time", d.getTime(), now));
+                time("time", d.getTime(), latest));
     }
 
     // Plain loops here and in id(): every record of the job passes these checks twice (event time, validation).
@@ -114,8 +118,7 @@ public final class FieldRules {
         return Optional.empty();
     }
 
-    private static Optional<Rejection> time(String field, Instant value, Instant now) {
-        Instant latest = now.plus(MAX_CLOCK_SKEW);
+    private static Optional<Rejection> time(String field, Instant value, Instant latest) {
         return value.isBefore(EARLIEST) || value.isAfter(latest)
                 ? Optional.of(new Rejection.TimeOutOfRange(field, value, EARLIEST, latest))
                 : Optional.empty();

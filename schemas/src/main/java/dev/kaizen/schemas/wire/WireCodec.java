@@ -8,6 +8,7 @@ import java.lang.reflect.Method;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.HexFormat;
 import java.util.Optional;
@@ -45,10 +46,10 @@ public final class WireCodec<T> {
         limitAvroAllocations();
     }
 
-    /** Checks a decoded record against its rules at a given time. */
+    /** Checks a decoded record against its rules, given the latest time a record may carry. */
     @FunctionalInterface
     public interface Rules<T> {
-        Optional<Rejection> check(T value, Instant now);
+        Optional<Rejection> check(T value, Instant latest);
     }
 
     private final String record;
@@ -57,15 +58,25 @@ public final class WireCodec<T> {
     private final Rules<T> rules;
     private final int maxBytes;
     private final Clock clock;
+    private final Duration maxFutureSkew;
 
     public WireCodec(String record, BinaryMessageEncoder<T> encoder, BinaryMessageDecoder<T> decoder,
-                     Rules<T> rules, int maxBytes, Clock clock) {
+                     Rules<T> rules, int maxBytes, Clock clock, Duration maxFutureSkew) {
         this.record = record;
         this.encoder = encoder;
         this.decoder = decoder;
         this.rules = rules;
         this.maxBytes = maxBytes;
         this.clock = clock;
+        this.maxFutureSkew = maxFutureSkew;
+    }
+
+    /** This codec, refusing times further than {@code skew} ahead of its clock ({@link FieldRules#MAX_FUTURE_SKEW} by default). */
+    public WireCodec<T> withMaxFutureSkew(Duration skew) {
+        if (skew.isNegative()) {
+            throw new IllegalArgumentException("the allowed clock skew cannot be negative: " + skew);
+        }
+        return new WireCodec<>(record, encoder, decoder, rules, maxBytes, clock, skew);
     }
 
     public static WireCodec<FeedbackEvent> feedbackEvents(Clock clock) {
@@ -104,7 +115,7 @@ public final class WireCodec<T> {
         model.addLogicalTypeConversion(new TimeConversions.TimestampMillisConversion());
         model.setFastReaderEnabled(false);
         return new WireCodec<>(schema.getName(), encoder, new BinaryMessageDecoder<>(model, schema, history.store()),
-                rules, maxBytes, clock);
+                rules, maxBytes, clock, FieldRules.MAX_FUTURE_SKEW);
     }
 
     public byte[] encode(T value) {
@@ -135,7 +146,7 @@ public final class WireCodec<T> {
         if (in.available() > 0) {
             return new Decoded.Invalid<>(new Rejection.TrailingBytes(in.available()));
         }
-        return rules.check(value, clock.instant())
+        return rules.check(value, clock.instant().plus(maxFutureSkew))
                 .<Decoded<T>>map(Decoded.Invalid::new)
                 .orElseGet(() -> new Decoded.Valid<>(value));
     }

@@ -86,6 +86,7 @@ class BadInputTest {
                     nulls(e, 3);
                 }), "invalid-characters"),
                 feedback("vote from next month", encode(Samples.feedback().setEventTime(Samples.NOW.plus(Duration.ofDays(30)))), "time-out-of-range"),
+                feedback("vote from a clock ten minutes fast", encode(Samples.feedback().setEventTime(Samples.NOW.plus(Duration.ofMinutes(10)))), "time-out-of-range"),
                 feedback("vote from 1999", encode(Samples.feedback().setEventTime(FieldRules.EARLIEST.minusSeconds(1))), "time-out-of-range"),
                 feedback("completion without its prompt", encode(Samples.feedback().setCompletion("hi")), "invalid-value"),
                 feedback("prompt with an unknown role", encode(Samples.feedbackWithText()
@@ -116,6 +117,17 @@ class BadInputTest {
     @Test
     void coversAtLeastTwentyKindsOfBadInput() {
         assertThat(cases().count()).isGreaterThanOrEqualTo(20);
+    }
+
+    /** How far ahead a client's clock may run is the reader's to say: within it a time is taken, beyond it refused. */
+    @Test
+    void theAllowedClockSkewIsTheReadersSetting() {
+        byte[] fast = encode(Samples.feedback().setEventTime(Samples.NOW.plus(Duration.ofMinutes(10))));
+        assertThat(FEEDBACK.withMaxFutureSkew(Duration.ofMinutes(15)).decode(fast)).isInstanceOf(Decoded.Valid.class);
+        assertThat(FEEDBACK.decode(encode(Samples.feedback().setEventTime(Samples.NOW.plus(Duration.ofMinutes(4))))))
+                .isInstanceOf(Decoded.Valid.class);
+        assertThat(FEEDBACK.withMaxFutureSkew(Duration.ZERO).decode(fast)).isInstanceOfSatisfying(Decoded.Invalid.class,
+                invalid -> assertThat(invalid.rejection().message()).contains("event_time"));
     }
 
     /** Random damage to a valid message never escapes as an exception. */

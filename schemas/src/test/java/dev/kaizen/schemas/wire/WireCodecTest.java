@@ -57,7 +57,7 @@ class WireCodecTest {
         WireCodec<GenericRecord> reader = new WireCodec<>("FeedbackEvent",
                 new BinaryMessageEncoder<>(GenericData.get(), next),
                 new BinaryMessageDecoder<>(GenericData.get(), next, history.store()),
-                (r, now) -> java.util.Optional.empty(), WireCodec.MAX_MESSAGE_BYTES, CLOCK);
+                (r, latest) -> java.util.Optional.empty(), WireCodec.MAX_MESSAGE_BYTES, CLOCK, FieldRules.MAX_FUTURE_SKEW);
 
         GenericRecord read = valid(reader.decode(written));
         assertThat(read.get("session_id")).hasToString("no-session");

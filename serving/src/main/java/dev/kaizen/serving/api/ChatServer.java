@@ -250,7 +250,7 @@ public final class ChatServer implements AutoCloseable {
         FeedbackEvent event = FeedbackEvent.newBuilder().setEventId(eventId).setResponseId(body.path("response_id").asText(""))
                 .setUserId(body.path("user_id").asText("")).setModelId(follower.modelId()).setVote(Vote.valueOf(vote.toUpperCase()))
                 .setEventTime(Instant.now()).setPrompt(null).setCompletion(null).setAttributes(null).build();
-        FieldRules.feedback(event, Instant.now()).ifPresent(rejection -> {
+        FieldRules.feedback(event, Instant.now().plus(FieldRules.MAX_FUTURE_SKEW)).ifPresent(rejection -> {
             throw new ApiError(400, "invalid_request_error", null, rejection.code(), rejection.message());
         });
         try {
