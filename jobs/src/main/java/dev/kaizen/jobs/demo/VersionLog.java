@@ -51,7 +51,8 @@ final class VersionLog implements AutoCloseable {
                Path chart) {
         this.consumer = new KafkaConsumer<>(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
                 ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed", ConsumerConfig.GROUP_ID_CONFIG, "kaizen-demo-log",
-                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest"), new ByteArrayDeserializer(), new ByteArrayDeserializer());
+                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest", ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false),
+                new ByteArrayDeserializer(), new ByteArrayDeserializer());
         this.updatesTopic = updatesTopic;
         this.out = out;
         this.users = users;

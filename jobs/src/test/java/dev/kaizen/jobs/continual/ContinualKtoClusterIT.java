@@ -2,6 +2,10 @@ package dev.kaizen.jobs.continual;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -10,6 +14,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -26,6 +36,8 @@ import dev.kaizen.testkit.FreePort;
  * {@code deploy/local/cluster} from Maven jars. Mid-stream the TaskManager is killed with SIGKILL
  * (a lost machine) and a new one started; the job recovers from its last checkpoint and the
  * counts on every output topic are still exact ({@link ContinualKtoLoopTest.Run#finishAndCheck}).
+ * The cluster's configuration wins over the job file's {@code flink:} defaults: checkpoints are
+ * taken at the cluster's interval into the cluster's directory, not the job's /tmp default.
  */
 @Timeout(value = 15, unit = TimeUnit.MINUTES)
 class ContinualKtoClusterIT {
@@ -38,8 +50,9 @@ class ContinualKtoClusterIT {
         Path jar = Path.of(System.getProperty("kaizen.job-jar"));
         assertThat(jar).as("built by `mvn package` before this test").isRegularFile();
         int kafkaPort = FreePort.onLoopback();
+        int restPort = FreePort.onLoopback();
         Cluster cluster = new Cluster(tmp.resolve("cluster"), Map.of("KAFKA_PORT", "" + kafkaPort,
-                "KAFKA_CONTROLLER_PORT", "" + FreePort.onLoopback(), "FLINK_REST_PORT", "" + FreePort.onLoopback(), "FLINK_RPC_PORT", "" + FreePort.onLoopback(),
+                "KAFKA_CONTROLLER_PORT", "" + FreePort.onLoopback(), "FLINK_REST_PORT", "" + restPort, "FLINK_RPC_PORT", "" + FreePort.onLoopback(),
                 // Checkpoints every second, and a lost TaskManager noticed in seconds rather than the default 50.
                 "FLINK_PROPERTIES", "execution.checkpointing.interval: 1 s\nheartbeat.interval: 1 s\nheartbeat.timeout: 10 s"));
         cluster.run("start");
@@ -51,13 +64,23 @@ class ContinualKtoClusterIT {
             Run run = new Run(broker, "cluster", ContinualKtoLoopTest.defaultScenario(), base, tmp.resolve("store"));
             List<String> submit = new ArrayList<>(List.of("submit", "-p", "" + ContinualKtoLoopTest.PARALLELISM, jar.toString()));
             run.settings.forEach(s -> submit.addAll(List.of("-D", s)));
-            assertThat(cluster.run(submit.toArray(String[]::new))).contains("Job has been submitted with JobID");
+            Matcher submitted = Pattern.compile("Job has been submitted with JobID ([0-9a-f]{32})").matcher(cluster.run(submit.toArray(String[]::new)));
+            assertThat(submitted.find()).as("flink run reports the job id").isTrue();
+            String jobId = submitted.group(1);
 
             run.releasePushers();
             run.readSteps(20 * ContinualKtoLoopTest.BATCH, Duration.ofMinutes(4));
             assertThat(cluster.run("kill-taskmanagers")).contains("killed taskmanager-1");
             assertThat(cluster.run("taskmanager")).contains("taskmanager-2 started");
             run.finishAndCheck();
+            JsonNode checkpointing = new ObjectMapper().readTree(HttpClient.newHttpClient().send(
+                    HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + restPort + "/jobs/" + jobId + "/checkpoints/config")).build(),
+                    HttpResponse.BodyHandlers.ofString()).body());
+            assertThat(checkpointing.get("interval").asLong()).as("the cluster's interval, not the job file's 30 s").isEqualTo(1000);
+            try (Stream<Path> taken = Files.list(tmp.resolve("cluster/flink/checkpoints/" + jobId))) {
+                assertThat(taken.map(p -> p.getFileName().toString())).as("checkpoints in the cluster's directory").anyMatch(n -> n.startsWith("chk-"));
+            }
+            assertThat(Path.of("/tmp/kaizen/flink-checkpoints", jobId)).as("nothing in the job file's default directory").doesNotExist();
             assertThat(Files.readString(tmp.resolve("cluster/logs/jobmanager.log")))
                     .as("the job restarted after losing its TaskManager").containsPattern("switched from state RUNNING to (FAILING|RESTARTING)");
         } finally {

@@ -11,6 +11,11 @@ public sealed interface Rejection {
     /** Stable, machine-readable reason, e.g. {@code unknown-schema}. */
     String code();
 
+    /** The field at fault, as the record names it; null when the bytes as a whole are at fault. */
+    default String field() {
+        return null;
+    }
+
     /** What is wrong, naming the field or bytes at fault. */
     String message();
 

@@ -9,10 +9,14 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.kaizen.alignment.generate.SamplingParams;
 import dev.kaizen.alignment.tokenize.ChatTemplate;
 
-/** The part of OpenAI's chat completion request that Kaizen honours, read and checked field by field. */
-public record ChatRequest(List<ChatTemplate.Message> messages, SamplingParams sampling, boolean stream) {
+/**
+ * The part of OpenAI's chat completion request that Kaizen honours, read and checked field by
+ * field; {@code includeUsage} is {@code stream_options.include_usage}.
+ */
+public record ChatRequest(List<ChatTemplate.Message> messages, SamplingParams sampling, boolean stream, boolean includeUsage) {
 
-    private static final Set<String> ROLES = Set.of("system", "user", "assistant");
+    /** OpenAI's newer models take instructions as 'developer'; chat templates know them as 'system'. */
+    private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant");
     static final int DEFAULT_MAX_TOKENS = 128;
 
     /** Reads a request body; anything malformed is an {@link ApiError} naming the field. */
@@ -31,10 +35,7 @@ public record ChatRequest(List<ChatTemplate.Message> messages, SamplingParams sa
             if (role == null || !ROLES.contains(role)) {
                 throw ApiError.invalid("messages[" + i + "].role", "'messages[" + i + "].role' must be one of " + ROLES);
             }
-            if (!m.path("content").isTextual()) {
-                throw ApiError.invalid("messages[" + i + "].content", "'messages[" + i + "].content' must be a string");
-            }
-            parsed.add(new ChatTemplate.Message(role, m.get("content").asText()));
+            parsed.add(new ChatTemplate.Message(role.equals("developer") ? "system" : role, content(m.get("content"), i)));
         }
         if (body.has("n") && body.get("n").asInt(-1) != 1) {
             throw ApiError.invalid("n", "only n = 1 is supported");
@@ -50,17 +51,58 @@ public record ChatRequest(List<ChatTemplate.Message> messages, SamplingParams sa
         JsonNode s = body.get("stop");
         if (s != null && s.isTextual()) {
             stop.add(s.asText());
-        } else if (s != null && s.isArray() && s.size() <= 4) {
+        } else if (s != null && s.isArray() && s.size() <= 4 && allText(s)) {
             s.forEach(x -> stop.add(x.asText()));
         } else if (s != null && !s.isNull()) {
             throw ApiError.invalid("stop", "'stop' must be a string or an array of up to 4 strings");
         }
-        JsonNode stream = body.get("stream");
-        if (stream != null && !stream.isBoolean() && !stream.isNull()) {
-            throw ApiError.invalid("stream", "'stream' must be true or false");
+        // An empty stop string would end every answer before its first token: clients send it to mean none.
+        stop.removeIf(String::isEmpty);
+        boolean stream = flag(body, "stream", "stream");
+        JsonNode options = body.get("stream_options");
+        if (options != null && !options.isNull() && !options.isObject()) {
+            throw ApiError.invalid("stream_options", "'stream_options' must be an object");
         }
-        return new ChatRequest(parsed, new SamplingParams(maxTokens, temperature, 0, topP, seed, stop, true),
-                stream != null && stream.asBoolean());
+        boolean includeUsage = options != null && options.isObject() && flag(options, "include_usage", "stream_options.include_usage");
+        return new ChatRequest(parsed, new SamplingParams(maxTokens, temperature, 0, topP, seed, stop, true), stream, includeUsage);
+    }
+
+    /** A message's content: a string, or OpenAI's list of parts, of which Kaizen's models read the text ones. */
+    private static String content(JsonNode content, int i) {
+        String field = "messages[" + i + "].content";
+        if (content != null && content.isTextual()) {
+            return content.asText();
+        }
+        if (content == null || !content.isArray()) {
+            throw ApiError.invalid(field, "'" + field + "' must be a string or an array of text parts");
+        }
+        StringBuilder text = new StringBuilder();
+        for (int j = 0; j < content.size(); j++) {
+            JsonNode part = content.get(j);
+            if (!part.path("type").asText("").equals("text") || !part.path("text").isTextual()) {
+                throw ApiError.invalid(field + "[" + j + "]", "'" + field + "[" + j + "]' must be {\"type\": \"text\", \"text\": ...};"
+                        + " this model reads text only");
+            }
+            text.append(part.get("text").asText());
+        }
+        return text.toString();
+    }
+
+    private static boolean allText(JsonNode array) {
+        for (JsonNode x : array) {
+            if (!x.isTextual()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean flag(JsonNode body, String field, String param) {
+        JsonNode v = body.get(field);
+        if (v != null && !v.isBoolean() && !v.isNull()) {
+            throw ApiError.invalid(param, "'" + param + "' must be true or false");
+        }
+        return v != null && v.asBoolean();
     }
 
     private static int integer(JsonNode body, String field, int fallback, int min) {

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -26,6 +27,9 @@ import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import org.eclipse.jetty.server.ConnectionLimit;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.ServerConnector;
 
 import dev.kaizen.alignment.generate.Generator;
 import dev.kaizen.alignment.generate.SamplingParams;
@@ -38,6 +42,7 @@ import dev.kaizen.schemas.Vote;
 import dev.kaizen.schemas.wire.FieldRules;
 import dev.kaizen.serving.follow.ModelFollower;
 import dev.kaizen.serving.follow.ServedModel;
+import dev.kaizen.serving.log.BrokerWatch;
 import dev.kaizen.serving.log.FeedbackLog;
 
 /**
@@ -52,11 +57,33 @@ public final class ChatServer implements AutoCloseable {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ChatServer.class);
     private static final Set<String> VOTES = Set.of("up", "down", "clear");
     private static final Set<String> ROUTES = Set.of("/v1/chat/completions", "/v1/feedback", "/v1/models", "/v1/stats", "/healthz",
-            "/metrics", "/");
+            "/readyz", "/metrics", "/");
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** A request's body must arrive whole within this, and a connection that stays silent this long is closed. */
+    public static final Duration BODY_DEADLINE = Duration.ofSeconds(10);
+    /** Connections held open at once; more wait in the operating system's queue until one closes. */
+    public static final int MAX_CONNECTIONS = 1024;
+    /**
+     * No token of the tokenizers we load spans more characters than this, so a prompt longer than
+     * the context times this cannot fit, and is refused before any time is spent tokenizing it.
+     */
+    static final int MAX_CHARS_PER_TOKEN = 32;
+    /** How long a client should wait before retrying while Kafka is away: the broker watch looks again by then. */
+    private static final int KAFKA_RETRY_AFTER_SECONDS = 2 * BrokerWatch.PERIOD_SECONDS;
+    private static final String CLIENT_GONE = "client-gone";
 
     /** Where to listen, the bearer token every route asks for (null: none), and the largest body taken. */
-    public record Options(String host, int port, String bearerToken, long maxBodyBytes) {}
+    public record Options(String host, int port, String bearerToken, long maxBodyBytes) {
+
+        /** Whether anyone beyond this machine can reach the server. */
+        public boolean beyondLoopback() {
+            try {
+                return !java.net.InetAddress.getByName(host).isLoopbackAddress();
+            } catch (java.net.UnknownHostException e) {
+                return true;
+            }
+        }
+    }
 
     private final ModelFollower follower;
     private final FeedbackLog log;
@@ -67,11 +94,13 @@ public final class ChatServer implements AutoCloseable {
     private final Histogram latency;
     private final Counter votes;
     private final VoteTally tally = new VoteTally(100_000);
+    private final RequestBody bodies;
 
     public ChatServer(ModelFollower follower, FeedbackLog log, Options options) {
         this.follower = follower;
         this.log = log;
         this.options = options;
+        this.bodies = new RequestBody(options.maxBodyBytes(), BODY_DEADLINE, JSON);
         requests = Counter.builder().name("kaizen_http_requests_total").help("HTTP requests by route and status")
                 .labelNames("route", "status").register(registry);
         latency = Histogram.builder().name("kaizen_http_request_duration_seconds").help("HTTP request time by route")
@@ -91,25 +120,58 @@ public final class ChatServer implements AutoCloseable {
             // The chat page, its assets and Chart.js (a WebJar from Maven Central): static, no data in them.
             config.staticFiles.add("/public", Location.CLASSPATH);
             config.staticFiles.enableWebjars();
+            config.jetty.modifyServer(server -> {
+                server.setErrorHandler(new JsonErrorHandler());
+                server.addBean(new ConnectionLimit(MAX_CONNECTIONS, server));
+            });
+            config.jetty.modifyHttpConfiguration(http -> http.setSendServerVersion(false));
+            config.jetty.addConnector((server, http) -> {
+                ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
+                connector.setHost(options.host());
+                connector.setPort(options.port());
+                connector.setIdleTimeout(BODY_DEADLINE.toMillis());
+                return connector;
+            });
             config.requestLogger.http((ctx, ms) -> {
                 // Labelled by known route only, so stray paths cannot grow the metric without bound.
                 String route = ROUTES.contains(ctx.path()) ? ctx.path() : "other";
-                requests.labelValues(route, Integer.toString(ctx.statusCode())).inc();
+                String status = ctx.attribute(CLIENT_GONE) != null ? "client_closed" : Integer.toString(ctx.statusCode());
+                requests.labelValues(route, status).inc();
                 latency.labelValues(route).observe(ms / 1000.0);
             });
         });
         app.before(this::authorize);
-        app.post("/v1/chat/completions", this::chat);
-        app.post("/v1/feedback", this::feedback);
+        // A body is read as it arrives, holding no thread; the route runs once it is all there.
+        app.post("/v1/chat/completions", ctx -> ctx.future(() -> bodies.json(ctx).thenAccept(body -> chat(ctx, body))));
+        app.post("/v1/feedback", ctx -> ctx.future(() -> bodies.json(ctx).thenAccept(body -> feedback(ctx, body))));
         app.get("/v1/models", this::models);
         app.get("/v1/stats", this::stats);
         app.get("/healthz", ctx -> ctx.json(Map.of("status", "ok", "model", follower.modelId(), "version", follower.version())));
+        app.get("/readyz", this::ready);
         app.get("/metrics", this::metrics);
-        app.exception(ApiError.class, (e, ctx) -> ctx.status(e.status()).json(e.body()));
-        // Not the client's fault: still OpenAI's error shape, and the cause in the log.
+        app.exception(ApiError.class, (e, ctx) -> {
+            if (e.retryAfterSeconds() != null) {
+                ctx.header("Retry-After", e.retryAfterSeconds().toString());
+            }
+            if (e.status() == 401) {
+                ctx.header("WWW-Authenticate", "Bearer realm=\"kaizen\"");
+            }
+            ctx.status(e.status()).json(e.body());
+        });
+        app.exception(FeedbackLog.Unavailable.class, (e, ctx) -> {
+            ApiError error = new ApiError(503, "server_error", null, "kafka_unavailable", e.getMessage() + "; retry shortly")
+                    .retryAfter(KAFKA_RETRY_AFTER_SECONDS);
+            ctx.header("Retry-After", error.retryAfterSeconds().toString()).status(503).json(error.body());
+        });
+        // Nobody is left to answer: counted under its own label, not as a server failure.
+        app.exception(RequestBody.ClientGone.class, (e, ctx) -> {
+            LOG.debug("{} {}: {}", ctx.method(), ctx.path(), e.getMessage());
+            ctx.attribute(CLIENT_GONE, true);
+        });
+        // Not the client's fault: still OpenAI's error shape, and the cause in the log, not in the answer.
         app.exception(Exception.class, (e, ctx) -> {
             LOG.error("{} {} failed", ctx.method(), ctx.path(), e);
-            ctx.status(500).json(new ApiError(500, "server_error", null, null, "the server failed: " + e.getMessage()).body());
+            ctx.status(500).json(new ApiError(500, "server_error", null, null, "the server failed; its log says why").body());
         });
         app.exception(HttpResponseException.class, (e, ctx) -> {
             String type = e.getStatus() == 401 ? "authentication_error" : "invalid_request_error";
@@ -122,7 +184,11 @@ public final class ChatServer implements AutoCloseable {
     }
 
     public ChatServer start() {
-        app.start(options.host(), options.port());
+        app.start();
+        if (options.bearerToken() == null && options.beyondLoopback()) {
+            LOG.warn("listening on {}:{} without a bearer token: anyone who can reach it can chat and vote; pass --token-env VAR",
+                    options.host(), port());
+        }
         return this;
     }
 
@@ -132,23 +198,44 @@ public final class ChatServer implements AutoCloseable {
     }
 
     private void authorize(Context ctx) {
-        if (options.bearerToken() == null || isPage(ctx.path())) {
+        if (options.bearerToken() == null || isOpen(ctx.path())) {
             return;
         }
         String given = ctx.header("Authorization");
-        byte[] expected = ("Bearer " + options.bearerToken()).getBytes(StandardCharsets.UTF_8);
-        if (given == null || !MessageDigest.isEqual(given.getBytes(StandardCharsets.UTF_8), expected)) {
+        // The scheme's name is case-insensitive (RFC 9110); the token is compared in constant time.
+        String token = given != null && given.length() > 7 && given.regionMatches(true, 0, "Bearer ", 0, 7) ? given.substring(7).trim() : null;
+        if (token == null || !MessageDigest.isEqual(token.getBytes(StandardCharsets.UTF_8), options.bearerToken().getBytes(StandardCharsets.UTF_8))) {
             throw new ApiError(401, "authentication_error", null, "invalid_api_key", "a valid 'Authorization: Bearer <token>' header is required");
         }
     }
 
-    /** The page and its assets hold no data; the page sends the token on every API call it makes. */
-    private static boolean isPage(String path) {
-        return path.equals("/") || path.equals("/index.html") || path.startsWith("/assets/") || path.startsWith("/webjars/");
+    /**
+     * The page and its assets hold no data, and the page sends the token on every API call it
+     * makes; readiness says only whether serving can take requests, so probes need no token.
+     */
+    private static boolean isOpen(String path) {
+        return path.equals("/") || path.equals("/index.html") || path.startsWith("/assets/") || path.startsWith("/webjars/")
+                || path.equals("/readyz");
     }
 
-    private void chat(Context ctx) throws IOException {
-        ChatRequest request = ChatRequest.parse(body(ctx), ThreadLocalRandom.current().nextLong());
+    /** Ready when a model is loaded and Kafka takes answers and votes; 503 otherwise, with the reason. */
+    private void ready(Context ctx) {
+        BrokerWatch.State kafka = log.state();
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("status", kafka.writable() ? "ready" : "not_ready");
+        body.put("model", "loaded");
+        body.put("kafka", kafka.writable() ? "ok" : kafka.problem());
+        ctx.status(kafka.writable() ? 200 : 503).json(body);
+    }
+
+    private void chat(Context ctx, JsonNode body) {
+        ChatRequest request = ChatRequest.parse(body, ThreadLocalRandom.current().nextLong());
+        log.requireWritable();
+        long characters = request.messages().stream().mapToLong(m -> m.content().length()).sum();
+        if (characters > (long) follower.contextLength() * MAX_CHARS_PER_TOKEN) {
+            throw new ApiError(413, "invalid_request_error", "messages", "context_length_exceeded", "the prompt has " + characters
+                    + " characters, more than a context of " + follower.contextLength() + " tokens can hold");
+        }
         ServedModel served = follower.acquire();
         try {
             int[] prompt = follower.tokenizer().encodePrompt(Prompt.chat(request.messages()));
@@ -168,16 +255,15 @@ public final class ChatServer implements AutoCloseable {
             }
             Generator.Generation answer = served.generator().generate(prompt, sampling, piece -> {});
             logAnswer(id, served, request, answer.text());
-            Map<String, Object> body = new LinkedHashMap<>();
-            body.put("id", id);
-            body.put("object", "chat.completion");
-            body.put("created", created);
-            body.put("model", model);
-            body.put("choices", List.of(Map.of("index", 0, "message", Map.of("role", "assistant", "content", answer.text()),
+            Map<String, Object> reply = new LinkedHashMap<>();
+            reply.put("id", id);
+            reply.put("object", "chat.completion");
+            reply.put("created", created);
+            reply.put("model", model);
+            reply.put("choices", List.of(Map.of("index", 0, "message", Map.of("role", "assistant", "content", answer.text()),
                     "finish_reason", finishReason(answer))));
-            body.put("usage", Map.of("prompt_tokens", prompt.length, "completion_tokens", answer.ids().length,
-                    "total_tokens", prompt.length + answer.ids().length));
-            ctx.json(body);
+            reply.put("usage", usage(prompt.length, answer.ids().length));
+            ctx.json(reply);
         } finally {
             served.release();
         }
@@ -185,23 +271,38 @@ public final class ChatServer implements AutoCloseable {
 
     /** Server-sent events as OpenAI streams them: a role delta, content deltas, the finish reason, then [DONE]. */
     private void stream(Context ctx, ServedModel served, ChatRequest request, int[] prompt,
-                        SamplingParams sampling, String id, String model, long created) throws IOException {
+                        SamplingParams sampling, String id, String model, long created) {
         ctx.contentType("text/event-stream");
         ctx.header("Cache-Control", "no-cache");
         ctx.status(200);
-        OutputStream out = ctx.res().getOutputStream();
-        event(out, chunk(id, model, created, Map.of("role", "assistant", "content", ""), null));
-        Generator.Generation answer = served.generator().generate(prompt, sampling, piece -> {
-            try {
-                event(out, chunk(id, model, created, Map.of("content", piece), null));
-            } catch (IOException e) {
-                throw new java.io.UncheckedIOException("the client went away", e);
+        try {
+            OutputStream out = ctx.res().getOutputStream();
+            event(out, chunk(id, model, created, Map.of("role", "assistant", "content", ""), null));
+            Generator.Generation answer = served.generator().generate(prompt, sampling, piece -> {
+                try {
+                    event(out, chunk(id, model, created, Map.of("content", piece), null));
+                } catch (IOException e) {
+                    throw new RequestBody.ClientGone(e);
+                }
+            });
+            logAnswer(id, served, request, answer.text());
+            event(out, chunk(id, model, created, Map.of(), finishReason(answer)));
+            if (request.includeUsage()) {
+                // As OpenAI sends it: one last chunk with no choices and the usage of the whole answer.
+                Map<String, Object> last = chunk(id, model, created, Map.of(), null);
+                last.put("choices", List.of());
+                last.put("usage", usage(prompt.length, answer.ids().length));
+                event(out, last);
             }
-        });
-        logAnswer(id, served, request, answer.text());
-        event(out, chunk(id, model, created, Map.of(), finishReason(answer)));
-        out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
-        out.flush();
+            out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+            out.flush();
+        } catch (IOException e) {
+            throw new RequestBody.ClientGone(e);
+        }
+    }
+
+    private static Map<String, Object> usage(int prompt, int completion) {
+        return Map.of("prompt_tokens", prompt, "completion_tokens", completion, "total_tokens", prompt + completion);
     }
 
     private static Map<String, Object> chunk(String id, String model, long created, Map<String, Object> delta, String finish) {
@@ -230,17 +331,13 @@ public final class ChatServer implements AutoCloseable {
     private void logAnswer(String id, ServedModel served, ChatRequest request, String completion) {
         List<ChatMessage> prompt = new ArrayList<>();
         request.messages().forEach(m -> prompt.add(new ChatMessage(m.role(), m.content())));
-        try {
-            log.answer(ResponseLogged.newBuilder().setResponseId(id).setModelId(follower.modelId()).setModelVersion(served.version())
-                    .setPrompt(prompt).setCompletion(completion).setCreatedAt(Instant.now()).build());
-        } catch (IllegalStateException e) {
-            throw new ApiError(503, "server_error", null, null, "the answer could not be logged, so it is not given: " + e.getMessage());
-        }
+        log.answer(ResponseLogged.newBuilder().setResponseId(id).setModelId(follower.modelId()).setModelVersion(served.version())
+                .setPrompt(prompt).setCompletion(completion).setCreatedAt(Instant.now()).build());
         tally.answered(id, served.version());
     }
 
-    private void feedback(Context ctx) {
-        JsonNode body = body(ctx);
+    private void feedback(Context ctx, JsonNode body) {
+        log.requireWritable();
         String vote = body.path("vote").asText("");
         if (!VOTES.contains(vote)) {
             throw ApiError.invalid("vote", "'vote' must be one of up, down, clear");
@@ -251,13 +348,9 @@ public final class ChatServer implements AutoCloseable {
                 .setUserId(body.path("user_id").asText("")).setModelId(follower.modelId()).setVote(Vote.valueOf(vote.toUpperCase()))
                 .setEventTime(Instant.now()).setPrompt(null).setCompletion(null).setAttributes(null).build();
         FieldRules.feedback(event, Instant.now().plus(FieldRules.MAX_FUTURE_SKEW)).ifPresent(rejection -> {
-            throw new ApiError(400, "invalid_request_error", null, rejection.code(), rejection.message());
+            throw new ApiError(400, "invalid_request_error", rejection.field(), rejection.code(), rejection.message());
         });
-        try {
-            log.vote(event);
-        } catch (IllegalStateException e) {
-            throw new ApiError(503, "server_error", null, null, "the vote could not be stored; retry with the same event_id: " + e.getMessage());
-        }
+        log.vote(event);
         votes.labelValues(vote).inc();
         tally.vote(event.getResponseId(), event.getUserId(), vote.equals("clear") ? null : vote.equals("up"));
         ctx.status(202).json(Map.of("event_id", eventId, "status", "accepted"));
@@ -300,14 +393,6 @@ public final class ChatServer implements AutoCloseable {
     private void metrics(Context ctx) throws IOException {
         ctx.contentType(PrometheusTextFormatWriter.CONTENT_TYPE);
         new PrometheusTextFormatWriter(false).write(ctx.res().getOutputStream(), registry.scrape());
-    }
-
-    private static JsonNode body(Context ctx) {
-        try {
-            return JSON.readTree(ctx.body());
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw ApiError.invalid(null, "the body is not valid JSON: " + e.getOriginalMessage());
-        }
     }
 
     private static void notFound(Context ctx, String message) {

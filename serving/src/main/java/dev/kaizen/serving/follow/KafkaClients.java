@@ -13,6 +13,16 @@ public record KafkaClients(String bootstrapServers, Map<String, String> properti
         return new KafkaClients(bootstrapServers, Map.of());
     }
 
+    /**
+     * A consumer's configuration: as {@link #config}, and it never creates a topic by looking it up
+     * (a topic made that way gets the broker's default retention, not the one Kaizen needs).
+     */
+    public Map<String, Object> consumerConfig(Map<String, Object> own) {
+        Map<String, Object> config = config(own);
+        config.put("allow.auto.create.topics", false);
+        return config;
+    }
+
     /** A client's configuration: the pass-through properties, then this client's own settings over them. */
     public Map<String, Object> config(Map<String, Object> own) {
         Map<String, Object> config = new HashMap<>(properties);

@@ -70,7 +70,7 @@ public final class VersionFollower implements AutoCloseable {
         this.options = options;
         this.target = target;
         this.store = new CheckpointStore(options.storeRoot());
-        this.consumer = new KafkaConsumer<>(options.kafka().config(Map.of(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
+        this.consumer = new KafkaConsumer<>(options.kafka().consumerConfig(Map.of(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
                 ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false)),
                 new ByteArrayDeserializer(), new ByteArrayDeserializer());
         this.thread = new Thread(this::follow, "version-follower-" + options.modelId());
