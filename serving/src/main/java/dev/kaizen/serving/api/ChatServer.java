@@ -59,8 +59,10 @@ public final class ChatServer implements AutoCloseable {
     private static final Set<String> ROUTES = Set.of("/v1/chat/completions", "/v1/feedback", "/v1/models", "/v1/stats", "/healthz",
             "/readyz", "/metrics", "/");
     private static final ObjectMapper JSON = new ObjectMapper();
-    /** A request's body must arrive whole within this, and a connection that stays silent this long is closed. */
+    /** A request's body must arrive whole within this. */
     public static final Duration BODY_DEADLINE = Duration.ofSeconds(10);
+    /** A connection silent this long is closed; longer than the body deadline, so a slow body is answered 408 first. */
+    public static final Duration IDLE_TIMEOUT = BODY_DEADLINE.multipliedBy(3);
     /** Connections held open at once; more wait in the operating system's queue until one closes. */
     public static final int MAX_CONNECTIONS = 1024;
     /**
@@ -129,7 +131,7 @@ public final class ChatServer implements AutoCloseable {
                 ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
                 connector.setHost(options.host());
                 connector.setPort(options.port());
-                connector.setIdleTimeout(BODY_DEADLINE.toMillis());
+                connector.setIdleTimeout(IDLE_TIMEOUT.toMillis());
                 return connector;
             });
             config.requestLogger.http((ctx, ms) -> {

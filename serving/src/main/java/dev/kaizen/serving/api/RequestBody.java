@@ -111,7 +111,9 @@ final class RequestBody {
 
                 @Override
                 public void onError(Throwable t) {
-                    body.completeExceptionally(new ClientGone(t));
+                    // Jetty's idle timeout ends a read that waits too long: the client is too slow, not gone.
+                    boolean slow = t instanceof TimeoutException || t.getCause() instanceof TimeoutException;
+                    body.completeExceptionally(slow ? new TimeoutException() : new ClientGone(t));
                 }
             });
         } catch (IOException e) {

@@ -15,7 +15,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
-import ai.djl.Device;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.AfterAll;
@@ -35,18 +34,13 @@ import org.openqa.selenium.chrome.ChromeOptions;
 import org.openqa.selenium.support.ui.ExpectedConditions;
 import org.openqa.selenium.support.ui.WebDriverWait;
 
-import dev.kaizen.alignment.model.LlamaForCausalLM;
-import dev.kaizen.alignment.model.ModelPresets;
-import dev.kaizen.operators.update.CheckpointStore;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ResponseLogged;
 import dev.kaizen.schemas.Vote;
 import dev.kaizen.schemas.wire.Decoded;
 import dev.kaizen.schemas.wire.WireCodec;
-import dev.kaizen.serving.Announcements;
 import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.ModelFollower;
-import dev.kaizen.serving.follow.VersionFollower;
 import dev.kaizen.serving.log.FeedbackLog;
 import dev.kaizen.testkit.EmbeddedKafkaExtension;
 
@@ -68,17 +62,7 @@ class ChatServerTest {
 
     @BeforeAll
     static void serve() throws IOException {
-        Path base = tmp.resolve("base");
-        ModelPresets.TINY.write(base, 5);
-        CheckpointStore store = new CheckpointStore(tmp.resolve("store").toUri().toString());
-        KAFKA.kafka().createTopics(1, "model-updates", "chat-responses", "chat-feedback");
-        try (LlamaForCausalLM trainer = LlamaForCausalLM.load(base, Device.cpu())) {
-            Announcements announcements = new Announcements(trainer, store, tmp, KAFKA.kafka().bootstrapServers());
-            announcements.send("model-updates", true, announcements.version(1, 0, 1));
-        }
-        follower = ModelFollower.start(new ModelFollower.Options(base,
-                new VersionFollower.Options("tiny", KafkaClients.of(KAFKA.kafka().bootstrapServers()), "model-updates", store.root()),
-                Device.cpu()));
+        follower = HttpFixture.follower(KAFKA.kafka(), tmp);
         log = new FeedbackLog(KafkaClients.of(KAFKA.kafka().bootstrapServers()), "chat-responses", "chat-feedback");
         server = new ChatServer(follower, log, new ChatServer.Options("127.0.0.1", 0, null, 64 * 1024)).start();
         guarded = new ChatServer(follower, log, new ChatServer.Options("127.0.0.1", 0, "s3cret", 64 * 1024)).start();
@@ -104,12 +88,7 @@ class ChatServerTest {
     }
 
     private static ResponseLogged logged(String responseId) {
-        WireCodec<ResponseLogged> codec = WireCodec.responses(Clock.systemUTC());
-        return KAFKA.kafka().readCommitted(List.of("chat-responses"), records -> records.stream()
-                        .anyMatch(r -> ((Decoded.Valid<ResponseLogged>) codec.decode(r)).value().getResponseId().equals(responseId)),
-                Duration.ZERO, Duration.ofSeconds(30)).stream()
-                .map(r -> ((Decoded.Valid<ResponseLogged>) codec.decode(r)).value())
-                .filter(r -> r.getResponseId().equals(responseId)).findFirst().orElseThrow();
+        return HttpFixture.logged(KAFKA.kafka(), responseId);
     }
 
     @Test
