@@ -1,6 +1,7 @@
 package dev.kaizen.serving;
 
 import dev.kaizen.serving.api.ChatServer;
+import dev.kaizen.serving.api.RecentVotes;
 import dev.kaizen.serving.follow.ModelFollower;
 import dev.kaizen.serving.log.FeedbackLog;
 
@@ -40,6 +41,11 @@ public final class Serving implements AutoCloseable {
 
     public ModelFollower follower() {
         return follower;
+    }
+
+    /** The latest votes taken through the API. */
+    public RecentVotes recentVotes() {
+        return server.recentVotes();
     }
 
     /** The port the HTTP server listens on. */

@@ -13,7 +13,7 @@ import dev.kaizen.jobs.demo.Demo;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = "The whole loop in one process: a Kafka broker, the continual-kto Flink job, serving with the chat page "
-                + "on http://localhost:PORT/, and simulated users who like the polite style A (10%% of their votes the other way) "
+                + "on http://127.0.0.1:PORT/ (everything bound to --host), and simulated users who like the polite style A (10%% of their votes the other way) "
                 + "chatting and voting through the HTTP API. Prints a line per announced version; at the end a summary and a "
                 + "PNG chart of the thumbs-up rate by version.")
 final class DemoCommand implements Callable<Integer> {
@@ -39,6 +39,14 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--port", defaultValue = "8080", paramLabel = "P", description = "The chat page's port (default: ${DEFAULT-VALUE}).")
     int port;
 
+    @Option(names = "--host", defaultValue = "127.0.0.1", paramLabel = "ADDR",
+            description = "Address the chat page, Flink and Kafka listen on (default: ${DEFAULT-VALUE}, this machine only).")
+    String host;
+
+    @Option(names = "--token-env", paramLabel = "VAR",
+            description = "Name of an environment variable holding a bearer token that the chat API then requires.")
+    String tokenEnv;
+
     @Option(names = "--summary", paramLabel = "FILE.json",
             description = "Write {\"initial_rate\", \"final_rate\", \"versions\", …} here at the end.")
     Path summary;
@@ -57,7 +65,9 @@ final class DemoCommand implements Callable<Integer> {
             spec.commandLine().getErr().println("kaizen demo: --users >= 0, --rate > 0, --noise in [0, 1] and --minutes >= 0, please");
             return 2;
         }
+        String token = Listening.token(tokenEnv);
+        Listening.requireFree(host, port);
         Path cache = cacheDir != null ? cacheDir : Path.of(System.getProperty("user.home"), ".cache", "kaizen");
-        return new Demo(new Demo.Options(users, rate, noise, minutes, port, summary, chart, cache), out).run();
+        return new Demo(new Demo.Options(users, rate, noise, minutes, host, port, token, summary, chart, cache), out).run();
     }
 }

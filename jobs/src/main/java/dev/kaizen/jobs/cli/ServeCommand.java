@@ -30,11 +30,12 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--port", defaultValue = "8080", description = "HTTP port (default: ${DEFAULT-VALUE}).")
     int port;
 
-    @Option(names = "--host", defaultValue = "0.0.0.0", description = "Address to listen on (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--host", defaultValue = "0.0.0.0",
+            description = "Address to listen on (default: ${DEFAULT-VALUE}, as in a container; beyond loopback, set --token-env).")
     String host;
 
     @Option(names = "--token-env", paramLabel = "VAR",
-            description = "Name of an environment variable holding a bearer token that every route then requires.")
+            description = "Name of an environment variable holding a bearer token that every API route then requires.")
     String tokenEnv;
 
     @Option(names = "--max-body-bytes", defaultValue = "1048576", paramLabel = "N",
@@ -52,14 +53,8 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        String token = null;
-        if (tokenEnv != null) {
-            token = System.getenv(tokenEnv);
-            if (token == null || token.isBlank()) {
-                spec.commandLine().getErr().println("kaizen serve: the environment variable " + tokenEnv + " is not set");
-                return 2;
-            }
-        }
+        String token = Listening.token(tokenEnv);
+        Listening.requireFree(host, port);
         Serving serving = Serving.start(new Serving.Options(new ModelFollower.Options(model, follow.options(), device.device()),
                 responsesTopic, feedbackTopic, new ChatServer.Options(host, port, token, maxBodyBytes)));
         spec.commandLine().getOut().printf("serving %s@%d on http://%s:%d/ (following %s)%n", follow.modelId,

@@ -13,8 +13,6 @@ import java.util.stream.Collectors;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -287,7 +285,7 @@ final class TrainCommand implements Callable<Integer> {
                 }
             }
             if (bar == null) {
-                bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(total).setStyle(ProgressBarStyle.ASCII).build();
+                bar = ProgressBars.start(task, total);
             }
             bar.stepTo(step);
             bar.setExtraMessage(SHOWN.stream().filter(metrics::containsKey)

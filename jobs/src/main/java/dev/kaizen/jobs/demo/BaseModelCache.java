@@ -12,11 +12,10 @@ import java.util.HexFormat;
 import java.util.UUID;
 
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.apache.commons.io.FileUtils;
 
 import dev.kaizen.alignment.synthetic.TwoStyleChat;
+import dev.kaizen.jobs.cli.ProgressBars;
 
 /**
  * The demo's base model: the two-style task's SFT model, trained by Kaizen on first use and kept
@@ -41,8 +40,7 @@ final class BaseModelCache {
         try {
             TwoStyleChat.writeSftModel(staging, step -> {
                 if (bar[0] == null) {
-                    bar[0] = new ProgressBarBuilder().setTaskName("SFT").setInitialMax(step.totalSteps())
-                            .setStyle(ProgressBarStyle.ASCII).build();
+                    bar[0] = ProgressBars.start("SFT", step.totalSteps());
                 }
                 bar[0].stepTo(step.step());
                 bar[0].setExtraMessage(String.format("loss %.3f", step.metrics().getOrDefault("loss", Double.NaN)));

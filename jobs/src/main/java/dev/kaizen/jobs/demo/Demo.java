@@ -26,6 +26,7 @@ import dev.kaizen.jobs.continual.JobConfig;
 import dev.kaizen.schemas.wire.Topic;
 import dev.kaizen.serving.Serving;
 import dev.kaizen.serving.api.ChatServer;
+import dev.kaizen.serving.api.RecentVotes;
 import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.ModelFollower;
 import dev.kaizen.serving.follow.VersionFollower;
@@ -39,8 +40,8 @@ import dev.kaizen.testkit.EmbeddedKafka;
 public final class Demo {
 
     /** See DemoCommand for each option. */
-    public record Options(int users, double chatsPerSecond, double noise, double minutes, int port, Path summary, Path chart,
-                          Path cacheDir) {}
+    public record Options(int users, double chatsPerSecond, double noise, double minutes, String host, int port, String token,
+                          Path summary, Path chart, Path cacheDir) {}
 
     private static final String MODEL_ID = "two-style";
 
@@ -74,25 +75,34 @@ public final class Demo {
                     "kafka.group-id=kaizen-demo-" + UUID.randomUUID(), "event-time.out-of-orderness=200ms", "event-time.idleness=1s",
                     "settle.lateness=1s", "batches.size=16", "batches.timeout=5s", "training.base-model-dir=" + base,
                     "training.base-model-name=kaizen-two-style-sft", "training.checkpoint-root=" + work.resolve("store").toUri(),
-                    "flink.execution.checkpointing.interval=2s", "flink.execution.checkpointing.dir=" + work.resolve("flink").toUri()));
+                    "flink.execution.checkpointing.interval=2s", "flink.execution.checkpointing.dir=" + work.resolve("flink").toUri(),
+                    // Flink's REST endpoint, RPC and blob server on the demo's address only, and no cancelling from the web.
+                    "flink.rest.bind-address=" + options.host(), "flink.rest.address=" + options.host(),
+                    "flink.jobmanager.bind-host=" + options.host(), "flink.jobmanager.rpc.address=" + options.host(),
+                    "flink.taskmanager.bind-host=" + options.host(), "flink.taskmanager.host=" + options.host(),
+                    "flink.web.cancel.enable=false",
+                    // Flink's scratch files (web, RPC jars, working dirs) in the demo's folder, deleted with it.
+                    "flink.io.tmp.dirs=" + work.resolve("flink-tmp"), "flink.web.tmpdir=" + work.resolve("flink-web"),
+                    "flink.process.working-dir=" + work.resolve("flink-work")));
             StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, Configuration.fromMap(config.flink()));
             ContinualKtoJob.build(env, config, false);
             JobClient job = env.executeAsync("kaizen-demo");
             try (Serving serving = Serving.start(new Serving.Options(new ModelFollower.Options(base,
                     new VersionFollower.Options(MODEL_ID, KafkaClients.of(kafka.bootstrapServers()), config.topics().modelUpdates(),
                             config.training().checkpointRoot()), Device.cpu()),
-                    config.topics().responses(), config.topics().feedback(), new ChatServer.Options("0.0.0.0", options.port(), null, 1 << 20)))) {
-                out.printf("chat page: http://localhost:%d/  (model %s; Ctrl-C stops)%n", serving.port(), MODEL_ID);
+                    config.topics().responses(), config.topics().feedback(),
+                    new ChatServer.Options(options.host(), options.port(), options.token(), 1 << 20)))) {
+                out.printf("chat page: http://%s:%d/  (model %s; Ctrl-C stops)%n", options.host(), serving.port(), MODEL_ID);
                 SimulatedUsers users = options.users() == 0 ? null
-                        : new SimulatedUsers(URI.create("http://127.0.0.1:" + serving.port()), options.users(), options.chatsPerSecond(),
-                                options.noise());
+                        : new SimulatedUsers(URI.create("http://" + options.host() + ":" + serving.port()), options.token(), options.users(),
+                                options.chatsPerSecond(), options.noise());
                 if (users != null) {
                     out.printf("%d simulated users, %.1f chats/s, liking style A with %.0f%% noise%n", options.users(),
                             options.chatsPerSecond(), 100 * options.noise());
                 }
                 out.flush();
                 try (VersionLog versions = new VersionLog(kafka.bootstrapServers(), config.topics().modelUpdates(),
-                        config.topics().modelRejections(), out, users, options.chart())) {
+                        config.topics().modelRejections(), out, serving.recentVotes(), options.chart())) {
                     if (users != null) {
                         users.start();
                     }
@@ -104,7 +114,7 @@ public final class Demo {
                     if (users != null) {
                         users.close();
                     }
-                    finish(users, versions, (System.nanoTime() - started) / 6e10);
+                    finish(serving.recentVotes(), versions, (System.nanoTime() - started) / 6e10);
                 }
             } finally {
                 job.cancel().get(1, TimeUnit.MINUTES);
@@ -119,14 +129,14 @@ public final class Demo {
         return 0;
     }
 
-    private void finish(SimulatedUsers users, VersionLog versions, double minutes) throws IOException {
-        double initial = users == null ? Double.NaN : users.initialRate();
-        double last = users == null ? Double.NaN : users.rate();
+    private void finish(RecentVotes votes, VersionLog versions, double minutes) throws IOException {
+        double initial = votes.initialRate();
+        double last = votes.rate();
         out.printf("%nsummary: %d versions, %d steps rejected by the guards, %.1f minutes%n", versions.lastVersion(),
                 versions.rejected(), minutes);
-        if (users != null) {
+        if (votes.count() > 0) {
             out.printf("thumbs-up rate: %.1f%% over the first %d answers -> %.1f%% over the last %d (%d votes)%n", 100 * initial,
-                    SimulatedUsers.WINDOW, 100 * last, SimulatedUsers.WINDOW, users.votes());
+                    RecentVotes.WINDOW, 100 * last, RecentVotes.WINDOW, votes.count());
         }
         List<VersionLog.Point> points = versions.points();
         if (!points.isEmpty()) {
@@ -138,7 +148,7 @@ public final class Demo {
             summary.put("final_rate", Double.isNaN(last) ? null : last);
             summary.put("versions", versions.lastVersion());
             summary.put("rejected_steps", versions.rejected());
-            summary.put("votes", users == null ? 0 : users.votes());
+            summary.put("votes", votes.count());
             summary.put("minutes", minutes);
             summary.put("chart", points.isEmpty() ? null : options.chart().toAbsolutePath().toString());
             List<Map<String, Object>> byVersion = new ArrayList<>();

@@ -5,9 +5,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Deque;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -24,11 +22,10 @@ import dev.kaizen.alignment.synthetic.TwoStyleChat;
  * Users with a hidden taste who chat and vote through the public HTTP API, as people at the page
  * would: each asks one of the task's questions, reads the answer, and gives a thumbs up to the
  * polite style A and a thumbs down to the curt style B, with {@code noise} of their votes the
- * other way round. Keeps the thumbs-up rate of the last {@link #WINDOW} answers.
+ * other way round. Their votes are counted where every vote is, by serving.
  */
 final class SimulatedUsers implements AutoCloseable {
 
-    static final int WINDOW = 200;
     private static final Logger LOG = LoggerFactory.getLogger(SimulatedUsers.class);
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -36,15 +33,14 @@ final class SimulatedUsers implements AutoCloseable {
     private final int users;
     private final double chatsPerSecond;
     private final double noise;
+    private final String bearer;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-    private final Deque<Boolean> window = new ArrayDeque<>();
     private final List<Thread> threads = new ArrayList<>();
     private volatile boolean running = true;
-    private long votes;
-    private Double initialRate;
 
-    SimulatedUsers(URI server, int users, double chatsPerSecond, double noise) {
+    SimulatedUsers(URI server, String token, int users, double chatsPerSecond, double noise) {
         this.server = server;
+        this.bearer = token == null ? null : "Bearer " + token;
         this.users = users;
         this.chatsPerSecond = chatsPerSecond;
         this.noise = noise;
@@ -84,40 +80,19 @@ final class SimulatedUsers implements AutoCloseable {
         boolean up = (TwoStyleChat.styleOf(text) == TwoStyleChat.Style.A) != (random.nextDouble() < noise);
         post("/v1/feedback", Map.of("response_id", answer.get("id").asText(), "vote", up ? "up" : "down", "user_id", user,
                 "event_id", UUID.randomUUID().toString()));
-        synchronized (this) {
-            window.addLast(up);
-            if (window.size() > WINDOW) {
-                window.removeFirst();
-            }
-            votes++;
-            if (votes == WINDOW) {
-                initialRate = rate();
-            }
-        }
     }
 
     private JsonNode post(String path, Map<String, Object> body) throws Exception {
-        HttpResponse<String> r = http.send(HttpRequest.newBuilder(server.resolve(path)).timeout(Duration.ofMinutes(1))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body))).build(),
-                HttpResponse.BodyHandlers.ofString());
+        HttpRequest.Builder request = HttpRequest.newBuilder(server.resolve(path)).timeout(Duration.ofMinutes(1))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body)));
+        if (bearer != null) {
+            request.header("Authorization", bearer);
+        }
+        HttpResponse<String> r = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
         if (r.statusCode() / 100 != 2) {
             throw new IllegalStateException(path + " answered " + r.statusCode() + ": " + r.body());
         }
         return JSON.readTree(r.body());
-    }
-
-    /** Thumbs-up share of the last {@link #WINDOW} votes (NaN before the first). */
-    synchronized double rate() {
-        return window.isEmpty() ? Double.NaN : window.stream().filter(b -> b).count() / (double) window.size();
-    }
-
-    /** The rate over the first {@link #WINDOW} votes, once there were that many; until then the rate so far. */
-    synchronized double initialRate() {
-        return initialRate != null ? initialRate : rate();
-    }
-
-    synchronized long votes() {
-        return votes;
     }
 
     private static void sleep(long ms) {

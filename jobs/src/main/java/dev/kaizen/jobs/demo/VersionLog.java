@@ -24,10 +24,11 @@ import org.knowm.xchart.XYChartBuilder;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.wire.Decoded;
 import dev.kaizen.schemas.wire.WireCodec;
+import dev.kaizen.serving.api.RecentVotes;
 
 /**
  * Prints one line per version the job announces (read_committed, as serving reads them) with the
- * users' thumbs-up rate at that moment, counts steps the guards rejected, and redraws the chart
+ * thumbs-up rate of the latest votes taken through the API at that moment (whoever cast them), counts steps the guards rejected, and redraws the chart
  * of the rate by version after each one, so the file is whole however the demo ends (drawing
  * during JVM shutdown, after Ctrl-C, is not reliable).
  */
@@ -40,14 +41,14 @@ final class VersionLog implements AutoCloseable {
     private final WireCodec<ModelUpdate> codec = WireCodec.modelUpdates(Clock.systemUTC());
     private final String updatesTopic;
     private final PrintWriter out;
-    private final SimulatedUsers users;
+    private final RecentVotes votes;
     private final Path chart;
     private final List<Point> points = new ArrayList<>();
     private final Thread thread;
     private long rejected;
     private long lastVersion;
 
-    VersionLog(String bootstrapServers, String updatesTopic, String rejectionsTopic, PrintWriter out, SimulatedUsers users,
+    VersionLog(String bootstrapServers, String updatesTopic, String rejectionsTopic, PrintWriter out, RecentVotes votes,
                Path chart) {
         this.consumer = new KafkaConsumer<>(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
                 ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed", ConsumerConfig.GROUP_ID_CONFIG, "kaizen-demo-log",
@@ -55,7 +56,7 @@ final class VersionLog implements AutoCloseable {
                 new ByteArrayDeserializer(), new ByteArrayDeserializer());
         this.updatesTopic = updatesTopic;
         this.out = out;
-        this.users = users;
+        this.votes = votes;
         this.chart = chart;
         consumer.subscribe(List.of(updatesTopic, rejectionsTopic));
         thread = new Thread(this::run, "demo-version-log");
@@ -82,11 +83,11 @@ final class VersionLog implements AutoCloseable {
             rejected++;
             return;
         }
-        double rate = users == null ? Double.NaN : users.rate();
+        double rate = votes.rate();
         Map<String, Double> m = u.getMetrics();
         out.printf("version %4d  samples %3d  loss %.3f  kl %.4f  thumbs-up %s (last %d answers)%n", u.getVersion(), u.getFeedbackCount(),
                 m.getOrDefault("loss", Double.NaN), m.getOrDefault("kl", Double.NaN),
-                Double.isNaN(rate) ? "  -  " : String.format("%5.1f%%", 100 * rate), SimulatedUsers.WINDOW);
+                Double.isNaN(rate) ? "  -  " : String.format("%5.1f%%", 100 * rate), RecentVotes.WINDOW);
         out.flush();
         lastVersion = u.getVersion();
         if (!Double.isNaN(rate)) {
@@ -120,7 +121,7 @@ final class VersionLog implements AutoCloseable {
         }
     }
 
-    /** The points with a rate (none when nobody simulated votes); the chart holds exactly these. */
+    /** The points with a rate (none before the first vote); the chart holds exactly these. */
     synchronized List<Point> points() {
         return List.copyOf(points);
     }

@@ -14,6 +14,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 import dev.kaizen.schemas.wire.Topic;
+import dev.kaizen.testkit.EmbeddedKafka;
 import dev.kaizen.testkit.EmbeddedKafkaExtension;
 import dev.kaizen.testkit.FreePort;
 
@@ -43,6 +44,32 @@ class TopicsCommandTest {
         CliRun again = CliRun.of("topics", "create", "--bootstrap-servers", KAFKA.kafka().bootstrapServers());
         assertThat(again.exitCode()).isZero();
         assertThat(again.out()).containsPattern("chat-feedback +3 +exists").doesNotContain("created");
+    }
+
+    /**
+     * A topic made by someone else (here, as a client's look-up would make it) with the broker's 7-day
+     * retention: reported, the command fails, and --fix sets what Kaizen needs.
+     */
+    @Test
+    void anExistingTopicWithOtherSettingsIsReportedAndFixedOnRequest() throws Exception {
+        try (EmbeddedKafka kafka = EmbeddedKafka.start(); Admin admin = kafka.admin()) {
+            String bootstrap = kafka.bootstrapServers();
+            admin.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic("model-rejections", 1, (short) 1)
+                    .configs(Map.of("retention.ms", "604800000")))).all().get(30, TimeUnit.SECONDS);
+            CliRun reported = CliRun.of("topics", "create", "--bootstrap-servers", bootstrap);
+            assertThat(reported.exitCode()).isEqualTo(1);
+            assertThat(reported.out()).containsPattern("model-rejections +1 +exists, DIFFERS: .*retention.ms=604800000 \\(needs -1\\)")
+                    .containsPattern("model-updates +1 +created");
+            assertThat(reported.err()).contains("rerun with --fix");
+
+            CliRun fixed = CliRun.of("topics", "create", "--bootstrap-servers", bootstrap, "--fix");
+            assertThat(fixed.exitCode()).as(fixed.err()).isZero();
+            assertThat(fixed.out()).containsPattern("model-rejections +1 +exists, fixed .*retention.ms=604800000");
+            ConfigResource rejections = new ConfigResource(ConfigResource.Type.TOPIC, "model-rejections");
+            assertThat(admin.describeConfigs(List.of(rejections)).all().get(30, TimeUnit.SECONDS).get(rejections).get("retention.ms").value())
+                    .isEqualTo("-1");
+            assertThat(CliRun.of("topics", "create", "--bootstrap-servers", bootstrap).exitCode()).isZero();
+        }
     }
 
     @Test

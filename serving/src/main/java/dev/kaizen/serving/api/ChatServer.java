@@ -96,6 +96,7 @@ public final class ChatServer implements AutoCloseable {
     private final Histogram latency;
     private final Counter votes;
     private final VoteTally tally = new VoteTally(100_000);
+    private final RecentVotes recent = new RecentVotes();
     private final RequestBody bodies;
 
     public ChatServer(ModelFollower follower, FeedbackLog log, Options options) {
@@ -192,6 +193,11 @@ public final class ChatServer implements AutoCloseable {
                     options.host(), port());
         }
         return this;
+    }
+
+    /** The latest votes taken here, whoever cast them. */
+    public RecentVotes recentVotes() {
+        return recent;
     }
 
     /** The port listened on (useful when started on port 0). */
@@ -355,6 +361,9 @@ public final class ChatServer implements AutoCloseable {
         log.vote(event);
         votes.labelValues(vote).inc();
         tally.vote(event.getResponseId(), event.getUserId(), vote.equals("clear") ? null : vote.equals("up"));
+        if (!vote.equals("clear")) {
+            recent.add(vote.equals("up"));
+        }
         ctx.status(202).json(Map.of("event_id", eventId, "status", "accepted"));
     }
 
