@@ -17,6 +17,7 @@ import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.operators.validate.ValidateRecords;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.OriginalForm;
 import dev.kaizen.schemas.wire.WireCodec;
 
 /**
@@ -75,7 +76,8 @@ public final class CapPerUser extends KeyedProcessFunction<String, SettledVote, 
                 .setPartition(null).setOffset(null).setReason("user-cap")
                 .setDetail("user " + vote.userId() + " already gave " + limit + " samples to model " + vote.modelId()
                         + " in the hour from " + Instant.ofEpochMilli(hour))
-                .setOriginal(ByteBuffer.wrap(codec.encode(vote.toFeedbackEvent()))).setTime(Instant.now()).build());
+                .setOriginal(ByteBuffer.wrap(codec.encode(vote.toFeedbackEvent()))).setOriginalForm(OriginalForm.SETTLED_VOTE)
+                .setTime(Instant.now()).build());
     }
 
     @Override

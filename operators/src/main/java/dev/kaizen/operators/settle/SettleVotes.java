@@ -18,6 +18,7 @@ import dev.kaizen.operators.validate.ValidateRecords;
 import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.OriginalForm;
 import dev.kaizen.schemas.ResponseLogged;
 import dev.kaizen.schemas.Vote;
 import dev.kaizen.schemas.wire.WireCodec;
@@ -198,6 +199,7 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
                 .setReason("unknown-response")
                 .setDetail("no answer with response_id " + vote.getResponseId() + " arrived within " + config.responseWait()
                         + " of the vote becoming final")
-                .setOriginal(java.nio.ByteBuffer.wrap(codec.encode(vote))).setTime(Instant.now()).build();
+                .setOriginal(java.nio.ByteBuffer.wrap(codec.encode(vote))).setOriginalForm(OriginalForm.SETTLED_VOTE)
+                .setTime(Instant.now()).build();
     }
 }

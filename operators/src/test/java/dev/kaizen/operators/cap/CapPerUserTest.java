@@ -18,6 +18,7 @@ import dev.kaizen.operators.validate.ValidateRecords;
 import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.OriginalForm;
 import dev.kaizen.schemas.wire.Decoded;
 import dev.kaizen.schemas.wire.WireCodec;
 
@@ -43,6 +44,7 @@ class CapPerUserTest {
             assertThat(h.extractOutputValues()).extracting(SettledVote::eventId).containsExactly("m0", "m1", "m2", "a0", "m5");
             List<DeadLetter> dead = h.getSideOutput(ValidateRecords.DEAD_LETTERS).stream().map(StreamRecord::getValue).toList();
             assertThat(dead).extracting(DeadLetter::getReason).containsExactly("user-cap", "user-cap");
+            assertThat(dead).extracting(DeadLetter::getOriginalForm).containsOnly(OriginalForm.SETTLED_VOTE);
             Decoded<FeedbackEvent> replay = WireCodec.feedbackEvents(Clock.systemUTC()).decode(dead.get(0).getOriginal().array());
             assertThat(replay).isInstanceOfSatisfying(Decoded.Valid.class,
                     v -> assertThat(((FeedbackEvent) v.value()).getEventId()).isEqualTo("m3"));

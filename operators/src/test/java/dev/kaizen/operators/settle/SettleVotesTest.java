@@ -17,6 +17,7 @@ import dev.kaizen.operators.validate.ValidateRecords;
 import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.OriginalForm;
 import dev.kaizen.schemas.ResponseLogged;
 import dev.kaizen.schemas.Vote;
 
@@ -98,6 +99,7 @@ class SettleVotesTest {
             h.processBothWatermarks(new Watermark(T0 + 70_000));
             List<DeadLetter> dead = h.getSideOutput(ValidateRecords.DEAD_LETTERS).stream().map(StreamRecord::getValue).toList();
             assertThat(dead).extracting(DeadLetter::getReason).containsExactly("unknown-response");
+            assertThat(dead).extracting(DeadLetter::getOriginalForm).containsExactly(OriginalForm.SETTLED_VOTE);
             assertThat(dead.get(0).getDetail()).contains("r4");
             assertThat(h.extractOutputValues()).isEmpty();
         }

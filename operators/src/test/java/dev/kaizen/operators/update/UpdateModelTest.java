@@ -136,8 +136,9 @@ class UpdateModelTest {
     @Test
     void aPoisonedStepIsReportedAndNeverBecomesAVersion() throws Exception {
         UpdateConfig c = config();
-        UpdateConfig nan = new UpdateConfig(c.baseModelDir(), c.baseModelName(), c.checkpointRoot(), c.learningRate(), Double.NaN,
-                KtoLoss.Type.KTO, c.loraRank(), c.loraAlpha(), c.loraDropout(), c.klBudget(), c.seed(), c.maxLength());
+        // An adapter scaled by NaN, as overflowing weights would leave one: every forward pass, and so the loss, is NaN.
+        UpdateConfig nan = new UpdateConfig(c.baseModelDir(), c.baseModelName(), c.checkpointRoot(), c.learningRate(), c.beta(),
+                KtoLoss.Type.KTO, c.loraRank(), Double.NaN, c.loraDropout(), c.klBudget(), c.seed(), c.maxLength());
         try (var h = harness(nan)) {
             h.processElement(batch("m", 1), 0);
             assertThat(h.extractOutputValues()).isEmpty();

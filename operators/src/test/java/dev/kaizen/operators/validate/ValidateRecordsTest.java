@@ -3,6 +3,7 @@ package dev.kaizen.operators.validate;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Random;
@@ -15,6 +16,7 @@ import org.junit.jupiter.api.Test;
 
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.OriginalForm;
 import dev.kaizen.schemas.Vote;
 import dev.kaizen.schemas.wire.WireCodec;
 
@@ -59,6 +61,23 @@ class ValidateRecordsTest {
             assertThat(dead.get(0).getOriginal().array()).isEqualTo(garbage);
             assertThat(dead.get(1).getOriginal().array()).isEqualTo(emptyId);
             assertThat(dead.get(1).getDetail()).contains("user_id");
+            assertThat(dead).extracting(DeadLetter::getOriginalForm).containsOnly(OriginalForm.AS_READ);
+        }
+    }
+
+    /** One client with a fast clock must not push the watermark ahead: its votes are dead-lettered beyond the allowed skew. */
+    @Test
+    void aVoteFromAClockFasterThanTheAllowedSkewIsDeadLettered() throws Exception {
+        byte[] fast = CODEC.encode(event().setEventTime(Instant.now().plus(Duration.ofMinutes(10))).build());
+        try (var h = harness()) {
+            h.processElement(raw(20, fast), 1_000L);
+            assertThat(h.extractOutputValues()).isEmpty();
+            assertThat(h.getSideOutput(ValidateRecords.DEAD_LETTERS)).extracting(r -> r.getValue().getReason()).containsExactly("time-out-of-range");
+        }
+        ValidateRecords.CodecFactory<FeedbackEvent> lenient = clock -> WireCodec.feedbackEvents(clock).withMaxFutureSkew(Duration.ofMinutes(15));
+        try (var h = ProcessFunctionTestHarnesses.forProcessFunction(new ValidateRecords<>(FeedbackEvent.class, lenient))) {
+            h.processElement(raw(20, fast), 1_000L);
+            assertThat(h.extractOutputValues()).hasSize(1);
         }
     }
 
