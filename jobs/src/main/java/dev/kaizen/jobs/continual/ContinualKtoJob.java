@@ -1,11 +1,13 @@
 package dev.kaizen.jobs.continual;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
 
+import org.apache.commons.io.FileUtils;
 import org.apache.flink.api.common.eventtime.TimestampAssignerSupplier;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.configuration.Configuration;
@@ -55,6 +57,8 @@ public final class ContinualKtoJob {
         }
     }
 
+    private static final int SOURCE_API_TIMEOUT_MS = 15_000;
+
     private ContinualKtoJob() {}
 
     /**
@@ -86,9 +90,15 @@ public final class ContinualKtoJob {
     public static void run(JobConfig config) throws Exception {
         // A local environment adds its own defaults (parallelism) that no cluster set.
         StreamExecutionEnvironment probe = StreamExecutionEnvironment.getExecutionEnvironment();
-        Configuration cluster = probe instanceof LocalStreamEnvironment ? new Configuration()
-                : Configuration.fromMap(((Configuration) probe.getConfiguration()).toMap());
+        boolean embedded = probe instanceof LocalStreamEnvironment;
+        Configuration cluster = embedded ? new Configuration() : Configuration.fromMap(((Configuration) probe.getConfiguration()).toMap());
         Configuration unset = new Configuration();
+        Path scratch = embedded ? Files.createTempDirectory("kaizen-flink-") : null;
+        if (embedded) {
+            // The MiniCluster's scratch files in a folder of our own, gone when the job ends (Ctrl-C included).
+            EmbeddedScratch.flinkOptions(scratch).forEach(unset::setString);
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> FileUtils.deleteQuietly(scratch.toFile()), "kaizen-scratch"));
+        }
         config.flink().forEach((key, value) -> {
             if (!cluster.containsKey(key)) {
                 unset.setString(key, value);
@@ -100,6 +110,7 @@ public final class ContinualKtoJob {
         config.transactionTimeoutProblem(effective).ifPresent(problem -> {
             throw new IllegalArgumentException(problem + ", as the cluster's configuration and the job's file set them together");
         });
+        KafkaPreflight.check(config, kafkaProperties(config));
         build(env, config, false);
         env.execute("continual-kto");
     }
@@ -164,11 +175,24 @@ public final class ContinualKtoJob {
     private static KafkaSource<RawRecord> source(JobConfig c, String topic, boolean bounded) {
         var builder = KafkaSource.<RawRecord>builder().setBootstrapServers(c.kafka().bootstrapServers()).setTopics(topic)
                 .setGroupId(c.kafka().groupId()).setStartingOffsets(OffsetsInitializer.earliest())
-                .setDeserializer(new RawRecordDeserializer()).setProperties(kafkaProperties(c));
+                .setDeserializer(new RawRecordDeserializer()).setProperties(sourceProperties(c));
         if (bounded) {
             builder.setBounded(OffsetsInitializer.latest());
         }
         return builder.build();
+    }
+
+    /**
+     * A source's metadata calls give up after {@value #SOURCE_API_TIMEOUT_MS} ms (Kafka's default is a
+     * minute), so a broker that is not there fails the job over, and says so in its log and restart
+     * count, within seconds; it retries as its restart strategy says. {@code kafka.properties} may set others.
+     */
+    private static Properties sourceProperties(JobConfig c) {
+        Properties props = new Properties();
+        props.put("default.api.timeout.ms", Integer.toString(SOURCE_API_TIMEOUT_MS));
+        props.put("request.timeout.ms", Integer.toString(SOURCE_API_TIMEOUT_MS * 2 / 3));
+        props.putAll(c.kafka().properties());
+        return props;
     }
 
     private static <T> KafkaSink<T> sink(JobConfig c, WireSerializer<T> serializer) {

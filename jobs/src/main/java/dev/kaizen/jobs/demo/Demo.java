@@ -22,6 +22,7 @@ import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 import dev.kaizen.jobs.continual.ContinualKtoJob;
+import dev.kaizen.jobs.continual.EmbeddedScratch;
 import dev.kaizen.jobs.continual.JobConfig;
 import dev.kaizen.schemas.wire.Topic;
 import dev.kaizen.serving.Serving;
@@ -71,7 +72,7 @@ public final class Demo {
         long started = System.nanoTime();
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
             kafka.createTopics(1, Arrays.stream(Topic.values()).map(Topic::topicName).toArray(String[]::new));
-            JobConfig config = JobConfig.load(null, List.of("kafka.bootstrap-servers=" + kafka.bootstrapServers(),
+            List<String> settings = new ArrayList<>(List.of("kafka.bootstrap-servers=" + kafka.bootstrapServers(),
                     "kafka.group-id=kaizen-demo-" + UUID.randomUUID(), "event-time.out-of-orderness=200ms", "event-time.idleness=1s",
                     "settle.lateness=1s", "batches.size=16", "batches.timeout=5s", "training.base-model-dir=" + base,
                     "training.base-model-name=kaizen-two-style-sft", "training.checkpoint-root=" + work.resolve("store").toUri(),
@@ -80,10 +81,9 @@ public final class Demo {
                     "flink.rest.bind-address=" + options.host(), "flink.rest.address=" + options.host(),
                     "flink.jobmanager.bind-host=" + options.host(), "flink.jobmanager.rpc.address=" + options.host(),
                     "flink.taskmanager.bind-host=" + options.host(), "flink.taskmanager.host=" + options.host(),
-                    "flink.web.cancel.enable=false",
-                    // Flink's scratch files (web, RPC jars, working dirs) in the demo's folder, deleted with it.
-                    "flink.io.tmp.dirs=" + work.resolve("flink-tmp"), "flink.web.tmpdir=" + work.resolve("flink-web"),
-                    "flink.process.working-dir=" + work.resolve("flink-work")));
+                    "flink.web.cancel.enable=false"));
+            EmbeddedScratch.flinkOptions(work.resolve("flink-scratch")).forEach((k, v) -> settings.add("flink." + k + "=" + v));
+            JobConfig config = JobConfig.load(null, settings);
             StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, Configuration.fromMap(config.flink()));
             ContinualKtoJob.build(env, config, false);
             JobClient job = env.executeAsync("kaizen-demo");

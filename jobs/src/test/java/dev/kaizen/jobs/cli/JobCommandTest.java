@@ -14,6 +14,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import dev.kaizen.alignment.loss.KtoLoss;
 import dev.kaizen.jobs.continual.JobConfig;
+import dev.kaizen.testkit.EmbeddedKafka;
 
 /** kaizen.yaml over the documented defaults, -D overrides, and clear refusals naming the option. */
 class JobCommandTest {
@@ -124,6 +125,51 @@ class JobCommandTest {
                   restart-strategy.type: fixed-delay
                 """);
         assertThat(JobConfig.load(file, List.of()).flink()).containsKey("s3.access-key");
+    }
+
+    /**
+     * Started against a broker that is not there, the job says so within seconds and runs on; stopped
+     * as Ctrl-C stops it, it leaves nothing in the temporary directory (Flink's web uploads, RPC
+     * jars and MiniCluster folders went to a scratch folder of its own).
+     */
+    @Test
+    void withoutABrokerTheJobSaysSoAtOnceAndLeavesNoScratchFilesBehind() throws Exception {
+        Path tmp = Files.createDirectories(dir.resolve("java-tmp"));
+        Path log = dir.resolve("job.log");
+        Process job = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g",
+                "-Djava.io.tmpdir=" + tmp,
+                // The command line's own logging, not the test class path's (Flink's test jars there silence everything).
+                "-Dlog4j2.configurationFile=" + JobCommandTest.class.getResource("/log4j2.xml"), "-cp", System.getProperty("java.class.path"), KaizenCommand.class.getName(), "job",
+                "-D", "kafka.bootstrap-servers=127.0.0.1:" + dev.kaizen.testkit.FreePort.onLoopback(),
+                "-D", "flink.execution.checkpointing.dir=" + dir.resolve("checkpoints").toUri())
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try {
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+            while (!Files.readString(log).contains("does not answer")) {
+                assertThat(System.nanoTime()).as("the job says Kafka does not answer:%n%s", Files.readString(log)).isLessThan(deadline);
+                Thread.sleep(200);
+            }
+            Thread.sleep(3_000);
+            assertThat(job.isAlive()).as("it runs on, retrying").isTrue();
+            job.destroy();
+            assertThat(job.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+        } finally {
+            job.destroyForcibly();
+        }
+        try (var left = Files.list(tmp)) {
+            assertThat(left.map(p -> p.getFileName().toString())).as("left in java.io.tmpdir").isEmpty();
+        }
+    }
+
+    /** On a broker without Kaizen's topics the job does not start: its sinks would create them with the broker's defaults. */
+    @Test
+    void withoutItsTopicsTheJobDoesNotStartAndCreatesNone() throws Exception {
+        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+            CliRun run = CliRun.of("job", "-D", "kafka.bootstrap-servers=" + kafka.bootstrapServers());
+            assertThat(run.exitCode()).isEqualTo(1);
+            assertThat(run.err()).contains("do not exist at " + kafka.bootstrapServers()).contains("kaizen topics create");
+            assertThat(kafka.admin().listTopics().names().get()).isEmpty();
+        }
     }
 
     @Test

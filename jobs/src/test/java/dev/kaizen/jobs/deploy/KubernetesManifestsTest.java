@@ -89,6 +89,9 @@ class KubernetesManifestsTest {
         assertThat(job.trains()).isTrue();
 
         JsonNode serving = docs.get("Deployment/kaizen-serving");
+        // Readiness follows Kafka and the model without a token; liveness only the HTTP server.
+        assertThat(serving.at("/spec/template/spec/containers/0/readinessProbe/httpGet/path").asText()).isEqualTo("/readyz");
+        assertThat(serving.at("/spec/template/spec/containers/0/livenessProbe/httpGet/path").asText()).isEqualTo("/");
         String args = serving.at("/spec/template/spec/containers/0/args").toString();
         assertThat(args).contains("\"serve\"").contains("\"--checkpoint-root\",\"" + job.training().checkpointRoot() + "\"")
                 .contains("\"--model\",\"" + job.training().baseModelDir() + "\"");
