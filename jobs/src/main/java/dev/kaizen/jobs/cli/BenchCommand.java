@@ -34,7 +34,7 @@ import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.alignment.tokenize.Prompt;
 
 @Command(name = "bench", description = "Measure Kaizen's speed and memory and print the figures.",
-        mixinStandardHelpOptions = true, subcommands = {BenchCommand.Model.class, BenchCommand.Train.class, BenchCommand.Ppo.class, PipelineBench.class, LoopBench.class, ServeBench.class})
+        mixinStandardHelpOptions = true, subcommands = {BenchCommand.Model.class, BenchCommand.Train.class, BenchCommand.Ppo.class, PipelineBench.class, LoopBench.class, ServeBench.class, SlowClientsBench.class})
 final class BenchCommand {
 
     @Command(name = "train", mixinStandardHelpOptions = true,

@@ -15,7 +15,6 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import ai.djl.Device;
-import org.apache.commons.io.FileUtils;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -23,16 +22,10 @@ import picocli.CommandLine.Spec;
 
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
-import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.operators.update.CheckpointStore;
 import dev.kaizen.schemas.ModelUpdate;
-import dev.kaizen.serving.Serving;
 import dev.kaizen.serving.api.ChatServer;
-import dev.kaizen.serving.follow.KafkaClients;
-import dev.kaizen.serving.follow.ModelFollower;
-import dev.kaizen.serving.follow.VersionFollower;
 import dev.kaizen.serving.publish.VersionPublisher;
-import dev.kaizen.testkit.EmbeddedKafka;
 
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serve the tiny model with an in-process broker and measure /v1/chat/completions at several numbers of "
@@ -60,31 +53,20 @@ final class ServeBench implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        Path work = Files.createTempDirectory("kaizen-bench-serve-");
-        Path base = work.resolve("model");
-        ModelPresets.TINY.write(base, 1);
-        CheckpointStore store = new CheckpointStore(work.resolve("store").toUri().toString());
-        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
-            kafka.createTopics(1, "model-updates", "chat-responses", "chat-feedback");
-            try (Serving serving = Serving.start(new Serving.Options(new ModelFollower.Options(base,
-                    new VersionFollower.Options("tiny", KafkaClients.of(kafka.bootstrapServers()), "model-updates", store.root()),
-                    Device.cpu()), "chat-responses", "chat-feedback", new ChatServer.Options("127.0.0.1", 0, null, 1 << 20)))) {
-                URI url = URI.create("http://127.0.0.1:" + serving.port() + "/v1/chat/completions");
-                load(url, 4, 16);  // warm-up: JIT, first Kafka writes
-                out.printf("/v1/chat/completions, tiny model, %d tokens per answer:%n", maxTokens);
-                for (int c : clients) {
-                    long start = System.nanoTime();
-                    List<Long> latencies = load(url, c, requests);
-                    double seconds = (System.nanoTime() - start) / 1e9;
-                    Collections.sort(latencies);
-                    out.printf("  %2d clients: %6.1f requests/s, p50 %5.0f ms, p99 %5.0f ms%n", c, requests / seconds,
-                            latencies.get(latencies.size() / 2) / 1e6, latencies.get((int) Math.ceil(latencies.size() * 0.99) - 1) / 1e6);
-                    out.flush();
-                }
-                swapTimes(out, url, base, store, kafka.bootstrapServers());
+        try (BenchServing bench = new BenchServing("serve")) {
+            URI url = URI.create(bench.url("/v1/chat/completions"));
+            load(url, 4, 16);  // warm-up: JIT, first Kafka writes
+            out.printf("/v1/chat/completions, tiny model, %d tokens per answer:%n", maxTokens);
+            for (int c : clients) {
+                long start = System.nanoTime();
+                List<Long> latencies = load(url, c, requests);
+                double seconds = (System.nanoTime() - start) / 1e9;
+                Collections.sort(latencies);
+                out.printf("  %2d clients: %6.1f requests/s, p50 %5.0f ms, p99 %5.0f ms%n", c, requests / seconds,
+                        latencies.get(latencies.size() / 2) / 1e6, latencies.get((int) Math.ceil(latencies.size() * 0.99) - 1) / 1e6);
+                out.flush();
             }
-        } finally {
-            FileUtils.deleteDirectory(work.toFile());
+            swapTimes(out, url, bench.base, bench.store, bench.kafka.bootstrapServers());
         }
         return 0;
     }
