@@ -2,9 +2,12 @@ package dev.kaizen.jobs.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -61,5 +64,18 @@ class DemoCommandTest {
                 "--chart", tmp.resolve("second.png").toString());
         assertThat(second.exitCode()).as(second.err()).isZero();
         assertThat(second.out()).contains("(cached)").doesNotContain("SFT-training");
+    }
+
+    /** A port that is taken is said before minutes of start-up (model, Kafka, Flink), not after. */
+    @Test
+    void aTakenPortIsRefusedBeforeAnythingStarts(@TempDir Path tmp) throws Exception {
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+            long started = System.nanoTime();
+            CliRun run = CliRun.of("demo", "--port", Integer.toString(taken.getLocalPort()), "--cache-dir", tmp.toString());
+            assertThat(run.exitCode()).isEqualTo(1);
+            assertThat(run.err()).contains("port " + taken.getLocalPort() + " on 127.0.0.1 is already in use");
+            assertThat(run.out()).doesNotContain("SFT-training");
+            assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(10));
+        }
     }
 }

@@ -151,6 +151,7 @@ class JobCommandTest {
             }
             Thread.sleep(3_000);
             assertThat(job.isAlive()).as("it runs on, retrying").isTrue();
+            assertThat(Files.readString(log)).as("Flink's known metric name collision is quieted").doesNotContain("Name collision");
             job.destroy();
             assertThat(job.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
         } finally {

@@ -102,6 +102,15 @@ class TrainCommandTest {
         }
     }
 
+    /** In a log (standard error not a terminal) the progress bar writes whole lines: no carriage returns, nothing cut off. */
+    @Test
+    void progressInALogIsWholeLines() throws Exception {
+        CliProcess run = CliProcess.of("train", "kto", "--model", base.toString(), "--data", ktoData.toString(),
+                "--out", root.resolve("logged").toString(), "--batch-size", "4", "--max-steps", "2", "--lora-rank", "4");
+        assertThat(run.exitCode()).as(run.err()).isZero();
+        assertThat(run.err()).contains("2/2").doesNotContain("\r");
+    }
+
     @Test
     void fullFineTuningWritesAWholeModel() throws Exception {
         Path sft = root.resolve("sft.jsonl");

@@ -132,6 +132,7 @@ class ChatServerTest {
 
     @Test
     void aVoteBecomesAFeedbackEventAndAClientEventIdMakesRetriesIdempotent() throws Exception {
+        long counted = server.recentVotes().count();
         String vote = "{\"response_id\":\"chatcmpl-1\",\"vote\":\"up\",\"user_id\":\"alice\",\"event_id\":\"e-42\"}";
         HttpResponse<String> first = post("/v1/feedback", vote);
         HttpResponse<String> retry = post("/v1/feedback", vote);
@@ -145,6 +146,7 @@ class ChatServerTest {
         assertThat(events.get(0).getVote()).isEqualTo(Vote.UP);
         assertThat(events.get(0).getUserId()).isEqualTo("alice");
         assertThat(events.get(0).getModelId()).isEqualTo("tiny");
+        assertThat(server.recentVotes().count()).as("votes taken through the API, whoever sends them").isEqualTo(counted + 2);
     }
 
     @Test
