@@ -152,20 +152,9 @@ public final class ChatServer implements AutoCloseable {
         app.get("/healthz", ctx -> ctx.json(Map.of("status", "ok", "model", follower.modelId(), "version", follower.version())));
         app.get("/readyz", this::ready);
         app.get("/metrics", this::metrics);
-        app.exception(ApiError.class, (e, ctx) -> {
-            if (e.retryAfterSeconds() != null) {
-                ctx.header("Retry-After", e.retryAfterSeconds().toString());
-            }
-            if (e.status() == 401) {
-                ctx.header("WWW-Authenticate", "Bearer realm=\"kaizen\"");
-            }
-            ctx.status(e.status()).json(e.body());
-        });
-        app.exception(FeedbackLog.Unavailable.class, (e, ctx) -> {
-            ApiError error = new ApiError(503, "server_error", null, "kafka_unavailable", e.getMessage() + "; retry shortly")
-                    .retryAfter(KAFKA_RETRY_AFTER_SECONDS);
-            ctx.header("Retry-After", error.retryAfterSeconds().toString()).status(503).json(error.body());
-        });
+        app.exception(ApiError.class, ChatServer::refuse);
+        app.exception(FeedbackLog.Unavailable.class, (e, ctx) -> refuse(new ApiError(503, "server_error", null, "kafka_unavailable",
+                e.getMessage() + "; retry shortly").retryAfter(KAFKA_RETRY_AFTER_SECONDS), ctx));
         // Nobody is left to answer: counted under its own label, not as a server failure.
         app.exception(RequestBody.ClientGone.class, (e, ctx) -> {
             LOG.debug("{} {}: {}", ctx.method(), ctx.path(), e.getMessage());
@@ -184,6 +173,16 @@ public final class ChatServer implements AutoCloseable {
         app.error(404, ctx -> notFound(ctx, "no route " + ctx.method() + " " + ctx.path()));
         app.error(405, ctx -> ctx.json(new ApiError(405, "invalid_request_error", null, null,
                 ctx.method() + " is not allowed on " + ctx.path()).body()));
+    }
+
+    private static void refuse(ApiError e, Context ctx) {
+        if (e.retryAfterSeconds() != null) {
+            ctx.header("Retry-After", e.retryAfterSeconds().toString());
+        }
+        if (e.status() == 401) {
+            ctx.header("WWW-Authenticate", "Bearer realm=\"kaizen\"");
+        }
+        ctx.status(e.status()).json(e.body());
     }
 
     public ChatServer start() {
