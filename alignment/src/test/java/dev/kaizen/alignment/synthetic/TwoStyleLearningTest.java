@@ -38,7 +38,7 @@ import dev.kaizen.alignment.train.TrainingOptions;
 @Timeout(value = 10, unit = TimeUnit.MINUTES)
 class TwoStyleLearningTest {
 
-    private static final int SAMPLES_PER_PROMPT = 8;
+    private static final int SAMPLES_PER_PROMPT = 16;
 
     @TempDir
     static Path root;
