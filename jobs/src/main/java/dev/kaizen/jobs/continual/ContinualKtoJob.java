@@ -93,9 +93,9 @@ public final class ContinualKtoJob {
         boolean embedded = probe instanceof LocalStreamEnvironment;
         Configuration cluster = embedded ? new Configuration() : Configuration.fromMap(((Configuration) probe.getConfiguration()).toMap());
         Configuration unset = new Configuration();
-        Path scratch = embedded ? Files.createTempDirectory("kaizen-flink-") : null;
         if (embedded) {
             // The MiniCluster's scratch files in a folder of our own, gone when the job ends (Ctrl-C included).
+            Path scratch = Files.createTempDirectory("kaizen-flink-");
             EmbeddedScratch.flinkOptions(scratch).forEach(unset::setString);
             Runtime.getRuntime().addShutdownHook(new Thread(() -> FileUtils.deleteQuietly(scratch.toFile()), "kaizen-scratch"));
         }
