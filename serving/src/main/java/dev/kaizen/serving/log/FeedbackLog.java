@@ -10,6 +10,8 @@ import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 import dev.kaizen.schemas.FeedbackEvent;
@@ -78,7 +80,12 @@ public final class FeedbackLog implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new Unavailable("interrupted while writing to " + topic);
-        } catch (ExecutionException | TimeoutException | org.apache.kafka.common.KafkaException e) {
+        } catch (ExecutionException | TimeoutException | KafkaException e) {
+            Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+            // Only what the broker's absence causes refuses the next writes too; a bad record is this request's own failure.
+            if (!(cause instanceof TimeoutException || cause instanceof RetriableException)) {
+                throw new IllegalStateException("could not write to " + topic, cause);
+            }
             String problem = "could not write to " + topic + " at Kafka";
             watch.writeFailed(problem);
             throw new Unavailable(problem);
