@@ -7,6 +7,7 @@ import java.lang.reflect.Modifier;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.CodeSource;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -83,9 +84,11 @@ public final class FlinkOptions {
         Set<Path> roots = new HashSet<>();
         for (String anchor : ANCHORS) {
             try {
-                roots.add(Path.of(Class.forName(anchor, false, FlinkOptions.class.getClassLoader())
-                        .getProtectionDomain().getCodeSource().getLocation().toURI()));
-            } catch (ClassNotFoundException | URISyntaxException | NullPointerException e) {
+                CodeSource source = Class.forName(anchor, false, FlinkOptions.class.getClassLoader()).getProtectionDomain().getCodeSource();
+                if (source != null) {
+                    roots.add(Path.of(source.getLocation().toURI()));
+                }
+            } catch (ClassNotFoundException | URISyntaxException e) {
                 // That jar is not on this class path: its options cannot be set here either.
             }
         }

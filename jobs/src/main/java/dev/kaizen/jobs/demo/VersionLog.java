@@ -28,9 +28,10 @@ import dev.kaizen.serving.api.RecentVotes;
 
 /**
  * Prints one line per version the job announces (read_committed, as serving reads them) with the
- * thumbs-up rate of the latest votes taken through the API at that moment (whoever cast them), counts steps the guards rejected, and redraws the chart
- * of the rate by version after each one, so the file is whole however the demo ends (drawing
- * during JVM shutdown, after Ctrl-C, is not reliable).
+ * thumbs-up rate of the latest votes taken through the API at that moment (whoever cast them),
+ * counts steps the guards rejected, and redraws the chart of the rate by version after each one,
+ * so the file is whole however the demo ends (drawing during JVM shutdown, after Ctrl-C, is not
+ * reliable).
  */
 final class VersionLog implements AutoCloseable {
 

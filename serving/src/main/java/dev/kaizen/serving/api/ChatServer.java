@@ -117,7 +117,6 @@ public final class ChatServer implements AutoCloseable {
                 .labelNames("reason").callback(cb -> follower.refusals().forEach((reason, n) -> cb.call(n, reason))).register(registry);
         app = Javalin.create(config -> {
             config.showJavalinBanner = false;
-            config.http.maxRequestSize = options.maxBodyBytes();
             config.http.prefer405over404 = true;
             config.jsonMapper(new JavalinJackson(JSON, false));
             // The chat page, its assets and Chart.js (a WebJar from Maven Central): static, no data in them.
