@@ -7,7 +7,7 @@ import java.util.UUID;
 
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
-import dev.kaizen.operators.update.CheckpointStore;
+import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.serving.publish.VersionPublisher;
 

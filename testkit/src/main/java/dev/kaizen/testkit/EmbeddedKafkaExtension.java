@@ -1,5 +1,7 @@
 package dev.kaizen.testkit;
 
+import dev.kaizen.embeddedkafka.EmbeddedKafka;
+
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.BeforeAllCallback;

@@ -27,8 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.jobs.continual.ContinualKtoLoopTest.Run;
-import dev.kaizen.testkit.Broker;
-import dev.kaizen.testkit.FreePort;
+import dev.kaizen.embeddedkafka.Broker;
+import dev.kaizen.embeddedkafka.FreePort;
 
 /**
  * The job as users run it: {@code kaizen-job.jar} given to {@code flink run}, on a JobManager and

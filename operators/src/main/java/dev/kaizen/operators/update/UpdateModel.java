@@ -28,6 +28,7 @@ import dev.kaizen.alignment.tokenize.ChatTemplate;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.alignment.tokenize.Prompt;
 import dev.kaizen.alignment.train.Trainer;
+import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.operators.accumulate.KtoBatch;
 import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.schemas.CheckpointFormat;
@@ -65,7 +66,7 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
 
     public UpdateModel(UpdateConfig config) {
         this.config = config;
-        this.store = new CheckpointStore(config.checkpointRoot());
+        this.store = new CheckpointStore(config.checkpointRoot(), new FlinkStoreFiles());
     }
 
     @Override

@@ -15,6 +15,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.alignment.loss.KtoLoss;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.synthetic.TwoStyleChat;

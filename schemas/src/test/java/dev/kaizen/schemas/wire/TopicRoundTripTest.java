@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-import dev.kaizen.testkit.EmbeddedKafka;
+import dev.kaizen.embeddedkafka.EmbeddedKafka;
 import dev.kaizen.testkit.EmbeddedKafkaExtension;
 
 /** Every record type, encoded as the job and serving will, survives a trip through a real broker. */

@@ -13,7 +13,7 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
-import dev.kaizen.operators.update.CheckpointStore;
+import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.schemas.CheckpointFormat;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.wire.WireCodec;

@@ -32,7 +32,7 @@ import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.ModelFollower;
 import dev.kaizen.serving.log.FeedbackLog;
 import dev.kaizen.testkit.EmbeddedKafkaExtension;
-import dev.kaizen.testkit.FreePort;
+import dev.kaizen.embeddedkafka.FreePort;
 
 /**
  * What a hostile or careless client does to serving, on the real server, broker and model: bodies

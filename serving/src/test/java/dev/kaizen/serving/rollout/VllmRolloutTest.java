@@ -25,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.ModelPresets;
-import dev.kaizen.operators.update.CheckpointStore;
+import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.serving.Announcements;
 import dev.kaizen.serving.follow.KafkaClients;

@@ -1,0 +1,272 @@
+package dev.kaizen.cli;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.Callable;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import org.apache.commons.io.FileUtils;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import dev.kaizen.alignment.generate.Generator;
+import dev.kaizen.alignment.generate.SamplingParams;
+import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.ModelPresets;
+import dev.kaizen.alignment.loss.PerTokenReward;
+import dev.kaizen.alignment.loss.PpoLoss;
+import dev.kaizen.alignment.model.LoraAdapter;
+import dev.kaizen.alignment.model.NoGrad;
+import dev.kaizen.alignment.data.Row;
+import dev.kaizen.alignment.synthetic.TwoStyleChat;
+import dev.kaizen.alignment.train.PpoTrainer;
+import dev.kaizen.alignment.train.Trainer;
+import dev.kaizen.alignment.train.TrainingOptions;
+import dev.kaizen.alignment.tokenize.ChatTokenizer;
+import dev.kaizen.alignment.tokenize.Prompt;
+
+@Command(name = "bench", description = "Measure Kaizen's speed and memory and print the figures.",
+        mixinStandardHelpOptions = true, subcommands = {BenchCommand.Model.class, BenchCommand.Train.class, BenchCommand.Ppo.class, PipelineBench.class, LoopBench.class, ServeBench.class, SlowClientsBench.class})
+final class BenchCommand {
+
+    @Command(name = "train", mixinStandardHelpOptions = true,
+            description = "KTO step throughput (policy and reference log-probs of a batch and its mismatched pairs, "
+                    + "backward, optimizer step) in tokens/s and peak resident memory, for the presets with LoRA and "
+                    + "with full fine-tuning.")
+    static final class Train implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Mixin
+        Presets presets;
+
+        @Option(names = "--steps", defaultValue = "3", paramLabel = "N",
+                description = "Timed KTO steps per case, after one warm-up step (default: ${DEFAULT-VALUE}).")
+        int steps;
+
+        @Option(names = "--batch-size", defaultValue = "8", paramLabel = "N", description = "Default: ${DEFAULT-VALUE}.")
+        int batchSize;
+
+        @Mixin
+        DeviceOption device;
+
+        @Override
+        public Integer call() throws Exception {
+            PrintWriter out = spec.commandLine().getOut();
+            out.printf("%-14s %-5s %10s %14s %12s %14s%n", "PRESET", "MODE", "TOKENS/STEP", "KTO TOKENS/S", "S/STEP", "PEAK RSS MIB");
+            List<Row> rows = TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), batchSize * (steps + 1), 0.5, 1));
+            presets.forEachWrittenForTheTask((preset, dir) -> {
+                for (boolean lora : new boolean[] {true, false}) {
+                    resetPeakResident();
+                    double[] result = ktoSteps(dir, rows, lora);
+                    out.printf("%-14s %-5s %10.0f %14.1f %12.2f %14d%n", preset.id(), lora ? "lora" : "full",
+                            result[0], result[0] / result[1], result[1], peakResidentMiB());
+                    out.flush();
+                }
+            });
+            return 0;
+        }
+
+        /** {tokens per step, seconds per step} over the timed steps. */
+        private double[] ktoSteps(Path dir, List<Row> rows, boolean lora) {
+            TrainingOptions options = TrainingOptions.builder(TrainingOptions.Method.KTO).batchSize(batchSize)
+                    .maxSteps(steps + 1).learningRate(1e-5)
+                    .lora(lora ? new LoraAdapter.Config(16, 32, 0, LoraAdapter.ALL_TARGETS) : null).build();
+            long[] marks = new long[steps + 2];
+            try (ChatTokenizer tokenizer = ChatTokenizer.load(dir);
+                 LlamaForCausalLM policy = LlamaForCausalLM.load(dir, device.device());
+                 LlamaForCausalLM reference = lora ? null : LlamaForCausalLM.load(dir, device.device());
+                 Trainer trainer = new Trainer(policy, tokenizer, reference, options)) {
+                marks[0] = System.nanoTime();
+                trainer.train(rows, step -> marks[step.step()] = System.nanoTime());
+                long tokens = 0;
+                for (int i = batchSize; i < rows.size(); i++) {
+                    Row.Unpaired r = (Row.Unpaired) rows.get(i);
+                    tokens += tokenizer.encodePromptCompletion(r.prompt(), r.completion()).ids().length;
+                }
+                return new double[] {(double) tokens / steps, (marks[steps + 1] - marks[1]) / 1e9 / steps};
+            }
+        }
+    }
+
+    @Command(name = "ppo", mixinStandardHelpOptions = true,
+            description = "PPO step time (sampling the responses, scoring them with reward, value and reference, and the "
+                    + "clipped updates) and episodes/s with LoRA, and peak resident memory, for the presets; the reward "
+                    + "and value models are the preset with a score head.")
+    static final class Ppo implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Mixin
+        Presets presets;
+
+        @Option(names = "--steps", defaultValue = "3", paramLabel = "N",
+                description = "Timed PPO steps per preset, after one warm-up step (default: ${DEFAULT-VALUE}).")
+        int steps;
+
+        @Option(names = "--batch-size", defaultValue = "8", paramLabel = "N", description = "Responses per step (default: ${DEFAULT-VALUE}).")
+        int batchSize;
+
+        @Option(names = "--response-length", defaultValue = "32", paramLabel = "N", description = "Default: ${DEFAULT-VALUE}.")
+        int responseLength;
+
+        @Mixin
+        DeviceOption device;
+
+        @Override
+        public Integer call() throws Exception {
+            PrintWriter out = spec.commandLine().getOut();
+            out.printf("%-14s %10s %12s %14s%n", "PRESET", "S/STEP", "EPISODES/S", "PEAK RSS MIB");
+            List<Prompt> prompts = TwoStyleChat.trainFacts().stream().map(f -> Prompt.user(f.question())).toList();
+            PpoTrainer.Options options = new PpoTrainer.Options(batchSize, 1, 4, batchSize * (steps + 1), 1e-5, 0.05,
+                    PerTokenReward.KlEstimator.K1, null, 10_000, new PpoLoss.Clip(0.2, 0.2, 0.1), 1, 0.95, 1.0, responseLength, null,
+                    new LoraAdapter.Config(16, 32, 0, LoraAdapter.ALL_TARGETS), 1);
+            presets.forEachWrittenForTheTask((preset, dir) -> {
+                resetPeakResident();
+                long[] marks = new long[steps + 2];
+                try (ChatTokenizer tokenizer = ChatTokenizer.load(dir);
+                     LlamaForCausalLM policy = LlamaForCausalLM.load(dir, device.device());
+                     LlamaForCausalLM value = policy.toRewardModel(2);
+                     LlamaForCausalLM reward = policy.toRewardModel(3);
+                     PpoTrainer trainer = new PpoTrainer(policy, null, value, reward, tokenizer, options)) {
+                    trainer.train(prompts, step -> marks[step.step()] = System.nanoTime());
+                }
+                double seconds = (marks[steps + 1] - marks[1]) / 1e9 / steps;
+                out.printf("%-14s %10.2f %12.2f %14d%n", preset.id(), seconds, batchSize / seconds, peakResidentMiB());
+                out.flush();
+            });
+            return 0;
+        }
+    }
+
+    @Command(name = "model", mixinStandardHelpOptions = true,
+            description = "Forward tokens/s (batch 8 x 256 tokens), generation tokens/s (KV cache, greedy) and peak "
+                    + "resident memory, for randomly initialised presets.")
+    static final class Model implements Callable<Integer> {
+        private static final int BATCH = 8;
+        private static final int LENGTH = 256;
+        private static final int PROMPT = 32;
+        private static final int NEW_TOKENS = 64;
+
+        @Spec
+        CommandSpec spec;
+
+        @Mixin
+        Presets presets;
+
+        @Option(names = "--iterations", defaultValue = "3", paramLabel = "N",
+                description = "Timed forwards per preset, after one warm-up (default: ${DEFAULT-VALUE}).")
+        int iterations;
+
+        @Mixin
+        DeviceOption device;
+
+        @Override
+        public Integer call() throws Exception {
+            PrintWriter out = spec.commandLine().getOut();
+            out.printf("%-14s %10s %22s %16s %14s%n", "PRESET", "PARAMS", "FORWARD TOK/S (8x256)", "GENERATE TOK/S", "PEAK RSS MIB");
+            for (String name : presets.names) {
+                ModelPresets preset = ModelPresets.byId(name);
+                Path dir = Files.createTempDirectory("kaizen-bench-");
+                try {
+                    preset.write(dir, 1);
+                    resetPeakResident();
+                    try (LlamaForCausalLM model = LlamaForCausalLM.load(dir, device.device());
+                         ChatTokenizer tokenizer = ChatTokenizer.load(dir)) {
+                        long params = model.parameters().values().stream().mapToLong(a -> a.getShape().size()).sum();
+                        double forward = forwardTokensPerSecond(model);
+                        double generate = generationTokensPerSecond(model, tokenizer);
+                        out.printf("%-14s %9.1fM %22.0f %16.1f %14d%n", preset.id(), params / 1e6, forward, generate,
+                                peakResidentMiB());
+                        out.flush();
+                    }
+                } finally {
+                    FileUtils.deleteDirectory(dir.toFile());
+                }
+            }
+            return 0;
+        }
+
+        private double forwardTokensPerSecond(LlamaForCausalLM model) {
+            Random random = new Random(7);
+            long[][] ids = new long[BATCH][LENGTH];
+            for (long[] row : ids) {
+                for (int i = 0; i < LENGTH; i++) {
+                    row[i] = random.nextInt(model.config().vocabSize());
+                }
+            }
+            long elapsed = 0;
+            for (int i = 0; i <= iterations; i++) {
+                long start = System.nanoTime();
+                try (NoGrad noGrad = NoGrad.enter(); NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {
+                    model.forward(m.create(ids), null, null).get(":, -1, 0").toFloatArray();
+                }
+                if (i > 0) {
+                    elapsed += System.nanoTime() - start;
+                }
+            }
+            return (double) BATCH * LENGTH * iterations / (elapsed / 1e9);
+        }
+
+        private static double generationTokensPerSecond(LlamaForCausalLM model, ChatTokenizer tokenizer) {
+            int[] prompt = new Random(11).ints(PROMPT, 0, model.config().vocabSize()).toArray();
+            Generator generator = new Generator(model, tokenizer);
+            SamplingParams params = new SamplingParams(NEW_TOKENS, 0, 0, 1, 0, List.of(), false);
+            generator.generate(prompt, params, null);
+            long start = System.nanoTime();
+            int produced = generator.generate(prompt, params, null).ids().length;
+            return produced / ((System.nanoTime() - start) / 1e9);
+        }
+
+    }
+
+    /** {@code --presets}: which model presets a benchmark measures. */
+    static final class Presets {
+        @Option(names = "--presets", split = ",", defaultValue = "tiny,smollm2-135m", paramLabel = "NAME",
+                description = "Presets to measure (default: ${DEFAULT-VALUE}).")
+        List<String> names;
+
+        /** What a benchmark does with one preset written to a folder. */
+        interface Run {
+            void accept(ModelPresets preset, Path dir) throws Exception;
+        }
+
+        /** Writes each preset, its tokenizer learned with the two-style task's corpus, to a temporary folder for {@code run}. */
+        void forEachWrittenForTheTask(Run run) throws Exception {
+            for (String name : names) {
+                ModelPresets preset = ModelPresets.byId(name);
+                Path dir = Files.createTempDirectory("kaizen-bench-");
+                try {
+                    preset.write(dir, 1, TwoStyleChat.corpus());
+                    run.accept(preset, dir);
+                } finally {
+                    FileUtils.deleteDirectory(dir.toFile());
+                }
+            }
+        }
+    }
+
+    /** Makes VmHWM start again from the current size, so writing the preset does not count. */
+    static void resetPeakResident() throws IOException {
+        System.gc();
+        Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+    }
+
+    /** VmHWM: the most resident memory this process has held, Java heap and native tensors together. */
+    static long peakResidentMiB() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("VmHWM:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024;
+            }
+        }
+        return -1;
+    }
+}

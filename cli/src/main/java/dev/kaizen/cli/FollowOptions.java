@@ -1,0 +1,34 @@
+package dev.kaizen.cli;
+
+import java.util.HashMap;
+import java.util.Map;
+
+import picocli.CommandLine.Option;
+
+import dev.kaizen.serving.follow.KafkaClients;
+import dev.kaizen.serving.follow.VersionFollower;
+
+/** What a follower of model-updates needs: which model, Kafka (security settings passed through), the topic, and the store it trusts. */
+final class FollowOptions {
+
+    @Option(names = "--model-id", required = true, paramLabel = "ID", description = "Which model's versions to follow, as the job names it.")
+    String modelId;
+
+    @Option(names = "--bootstrap-servers", required = true, paramLabel = "HOST:PORT", description = "Kafka.")
+    String bootstrapServers;
+
+    @Option(names = "--kafka-property", paramLabel = "KEY=VALUE",
+            description = "A Kafka client property passed through (security.protocol, sasl.*, ssl.* …); repeatable.")
+    Map<String, String> kafkaProperties = new HashMap<>();
+
+    @Option(names = "--checkpoint-root", defaultValue = "file:///tmp/kaizen/checkpoints", paramLabel = "URI",
+            description = "The job's checkpoint store; versions stored anywhere else are refused (default: ${DEFAULT-VALUE}).")
+    String checkpointRoot;
+
+    @Option(names = "--model-updates-topic", defaultValue = "model-updates", paramLabel = "TOPIC", description = "Default: ${DEFAULT-VALUE}.")
+    String updatesTopic;
+
+    VersionFollower.Options options() {
+        return new VersionFollower.Options(modelId, new KafkaClients(bootstrapServers, kafkaProperties), updatesTopic, checkpointRoot);
+    }
+}

@@ -1,0 +1,162 @@
+package dev.kaizen.cli.demo;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import ai.djl.Device;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.commons.io.FileUtils;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+import dev.kaizen.jobs.continual.ContinualKtoJob;
+import dev.kaizen.jobs.continual.EmbeddedScratch;
+import dev.kaizen.jobs.continual.JobConfig;
+import dev.kaizen.schemas.wire.Topic;
+import dev.kaizen.serving.Serving;
+import dev.kaizen.serving.api.ChatServer;
+import dev.kaizen.serving.api.RecentVotes;
+import dev.kaizen.serving.follow.KafkaClients;
+import dev.kaizen.serving.follow.ModelFollower;
+import dev.kaizen.serving.follow.VersionFollower;
+import dev.kaizen.embeddedkafka.EmbeddedKafka;
+
+/**
+ * {@code bin/kaizen demo}: an in-process KRaft broker, the continual-kto job on a MiniCluster with
+ * RocksDB and checkpoints, serving with the chat page, and simulated users, all in this JVM.
+ * Stops after the given minutes or on Ctrl-C, then prints a summary; the chart is kept up to date as versions come.
+ */
+public final class Demo {
+
+    /** See DemoCommand for each option. */
+    public record Options(int users, double chatsPerSecond, double noise, double minutes, String host, int port, String token,
+                          Path summary, Path chart, Path cacheDir) {}
+
+    private static final String MODEL_ID = "two-style";
+
+    private final Options options;
+    private final PrintWriter out;
+
+    public Demo(Options options, PrintWriter out) {
+        this.options = options;
+        this.out = out;
+    }
+
+    public int run() throws Exception {
+        Path base = BaseModelCache.ensure(options.cacheDir(), out);
+        Path work = Files.createTempDirectory("kaizen-demo-");
+        CountDownLatch stop = new CountDownLatch(1);
+        CountDownLatch stopped = new CountDownLatch(1);
+        // Ctrl-C: let the main thread wind everything down, and wait for it.
+        Thread hook = new Thread(() -> {
+            stop.countDown();
+            try {
+                stopped.await(60, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "kaizen-demo-stop");
+        Runtime.getRuntime().addShutdownHook(hook);
+        long started = System.nanoTime();
+        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+            kafka.createTopics(1, Arrays.stream(Topic.values()).map(Topic::topicName).toArray(String[]::new));
+            List<String> settings = new ArrayList<>(List.of("kafka.bootstrap-servers=" + kafka.bootstrapServers(),
+                    "kafka.group-id=kaizen-demo-" + UUID.randomUUID(), "event-time.out-of-orderness=200ms", "event-time.idleness=1s",
+                    "settle.lateness=1s", "batches.size=16", "batches.timeout=5s", "training.base-model-dir=" + base,
+                    "training.base-model-name=kaizen-two-style-sft", "training.checkpoint-root=" + work.resolve("store").toUri(),
+                    "flink.execution.checkpointing.interval=2s", "flink.execution.checkpointing.dir=" + work.resolve("flink").toUri(),
+                    // Flink's REST endpoint, RPC and blob server on the demo's address only, and no cancelling from the web.
+                    "flink.rest.bind-address=" + options.host(), "flink.rest.address=" + options.host(),
+                    "flink.jobmanager.bind-host=" + options.host(), "flink.jobmanager.rpc.address=" + options.host(),
+                    "flink.taskmanager.bind-host=" + options.host(), "flink.taskmanager.host=" + options.host(),
+                    "flink.web.cancel.enable=false"));
+            EmbeddedScratch.flinkOptions(work.resolve("flink-scratch")).forEach((k, v) -> settings.add("flink." + k + "=" + v));
+            JobConfig config = JobConfig.load(null, settings);
+            StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, Configuration.fromMap(config.flink()));
+            ContinualKtoJob.build(env, config, false);
+            JobClient job = env.executeAsync("kaizen-demo");
+            try (Serving serving = Serving.start(new Serving.Options(new ModelFollower.Options(base,
+                    new VersionFollower.Options(MODEL_ID, KafkaClients.of(kafka.bootstrapServers()), config.topics().modelUpdates(),
+                            config.training().checkpointRoot()), Device.cpu()),
+                    config.topics().responses(), config.topics().feedback(),
+                    new ChatServer.Options(options.host(), options.port(), options.token(), 1 << 20)))) {
+                out.printf("chat page: http://%s:%d/  (model %s; Ctrl-C stops)%n", options.host(), serving.port(), MODEL_ID);
+                SimulatedUsers users = options.users() == 0 ? null
+                        : new SimulatedUsers(URI.create("http://" + options.host() + ":" + serving.port()), options.token(), options.users(),
+                                options.chatsPerSecond(), options.noise());
+                if (users != null) {
+                    out.printf("%d simulated users, %.1f chats/s, liking style A with %.0f%% noise%n", options.users(),
+                            options.chatsPerSecond(), 100 * options.noise());
+                }
+                out.flush();
+                try (VersionLog versions = new VersionLog(kafka.bootstrapServers(), config.topics().modelUpdates(),
+                        config.topics().modelRejections(), out, serving.recentVotes(), options.chart())) {
+                    if (users != null) {
+                        users.start();
+                    }
+                    if (options.minutes() > 0) {
+                        stop.await((long) (options.minutes() * 60_000), TimeUnit.MILLISECONDS);
+                    } else {
+                        stop.await();
+                    }
+                    if (users != null) {
+                        users.close();
+                    }
+                    finish(serving.recentVotes(), versions, (System.nanoTime() - started) / 6e10);
+                }
+            } finally {
+                job.cancel().get(1, TimeUnit.MINUTES);
+            }
+        } finally {
+            FileUtils.deleteQuietly(work.toFile());
+            stopped.countDown();
+            if (stop.getCount() > 0) {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            }
+        }
+        return 0;
+    }
+
+    private void finish(RecentVotes votes, VersionLog versions, double minutes) throws IOException {
+        double initial = votes.initialRate();
+        double last = votes.rate();
+        out.printf("%nsummary: %d versions, %d steps rejected by the guards, %.1f minutes%n", versions.lastVersion(),
+                versions.rejected(), minutes);
+        if (votes.count() > 0) {
+            out.printf("thumbs-up rate: %.1f%% over the first %d answers -> %.1f%% over the last %d (%d votes)%n", 100 * initial,
+                    RecentVotes.WINDOW, 100 * last, RecentVotes.WINDOW, votes.count());
+        }
+        List<VersionLog.Point> points = versions.points();
+        if (!points.isEmpty()) {
+            out.printf("chart: %s%n", options.chart().toAbsolutePath());
+        }
+        if (options.summary() != null) {
+            Map<String, Object> summary = new LinkedHashMap<>();
+            summary.put("initial_rate", Double.isNaN(initial) ? null : initial);
+            summary.put("final_rate", Double.isNaN(last) ? null : last);
+            summary.put("versions", versions.lastVersion());
+            summary.put("rejected_steps", versions.rejected());
+            summary.put("votes", votes.count());
+            summary.put("minutes", minutes);
+            summary.put("chart", points.isEmpty() ? null : options.chart().toAbsolutePath().toString());
+            List<Map<String, Object>> byVersion = new ArrayList<>();
+            points.forEach(p -> byVersion.add(Map.of("version", p.version(), "rate", p.rate())));
+            summary.put("rate_by_version", byVersion);
+            new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(options.summary().toFile(), summary);
+            out.printf("summary: %s%n", options.summary().toAbsolutePath());
+        }
+        out.flush();
+    }
+}

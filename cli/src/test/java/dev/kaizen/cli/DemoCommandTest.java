@@ -1,0 +1,81 @@
+package dev.kaizen.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The demo end to end, briefly: the base model is trained and cached, versions are announced and
+ * printed, and a demo stopped the way Ctrl-C stops it (SIGTERM runs the same shutdown hook) winds
+ * down and leaves its summary and a whole chart; a second run takes the cached model. How far
+ * the rate climbs in ten minutes is measured by running the demo itself (see the README).
+ */
+class DemoCommandTest {
+
+    @Test
+    void aDemoStoppedLikeCtrlCLeavesItsSummaryAndChartAndASecondRunReusesTheModel(@TempDir Path tmp) throws Exception {
+        Path cache = tmp.resolve("cache");
+        Process demo = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx2g",
+                "-Dai.djl.offline=true", "-cp", System.getProperty("java.class.path"), KaizenCommand.class.getName(), "demo",
+                "--port", "0", "--cache-dir", cache.toString(), "--summary", tmp.resolve("summary.json").toString(),
+                "--chart", tmp.resolve("chart.png").toString()).redirectErrorStream(true).redirectOutput(tmp.resolve("demo.log").toFile()).start();
+        try {
+            long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(5);
+            while (!Files.readString(tmp.resolve("demo.log")).contains("version    3 ")) {
+                assertThat(System.nanoTime()).as("a third version within 5 minutes:\n%s", Files.readString(tmp.resolve("demo.log")))
+                        .isLessThan(deadline);
+                Thread.sleep(100);
+            }
+            demo.destroy();
+            assertThat(demo.waitFor(2, TimeUnit.MINUTES)).as("the demo winds down after SIGTERM").isTrue();
+        } finally {
+            demo.destroyForcibly();
+        }
+        String printed = Files.readString(tmp.resolve("demo.log"));
+        assertThat(printed).contains("SFT-training").containsPattern("version +1 +samples +16 +loss").contains("summary: ");
+
+        JsonNode summary = new ObjectMapper().readTree(tmp.resolve("summary.json").toFile());
+        assertThat(summary.get("versions").asLong()).isGreaterThanOrEqualTo(3);
+        assertThat(summary.get("votes").asLong()).isGreaterThanOrEqualTo(48);
+        assertThat(summary.get("initial_rate").asDouble()).isBetween(0.0, 1.0);
+        assertThat(summary.get("final_rate").asDouble()).isBetween(0.0, 1.0);
+        assertThat(summary.get("rate_by_version").size()).isGreaterThanOrEqualTo(3);
+        byte[] png = Files.readAllBytes(tmp.resolve("chart.png"));
+        assertThat(png).hasSizeGreaterThan(1000).startsWith((byte) 0x89, (byte) 'P', (byte) 'N', (byte) 'G');
+        // a PNG ends with its IEND chunk and that chunk's CRC: nothing was cut short
+        assertThat(new String(png, png.length - 8, 4, StandardCharsets.ISO_8859_1)).isEqualTo("IEND");
+        try (Stream<Path> models = Files.list(cache)) {
+            assertThat(models.map(p -> p.getFileName().toString())).singleElement().asString().startsWith("two-style-sft-");
+        }
+
+        CliRun second = CliRun.of("demo", "--minutes", "0.1", "--users", "0", "--port", "0", "--cache-dir", cache.toString(),
+                "--chart", tmp.resolve("second.png").toString());
+        assertThat(second.exitCode()).as(second.err()).isZero();
+        assertThat(second.out()).contains("(cached)").doesNotContain("SFT-training");
+    }
+
+    /** A port that is taken is said before minutes of start-up (model, Kafka, Flink), not after. */
+    @Test
+    void aTakenPortIsRefusedBeforeAnythingStarts(@TempDir Path tmp) throws Exception {
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+            long started = System.nanoTime();
+            CliRun run = CliRun.of("demo", "--port", Integer.toString(taken.getLocalPort()), "--cache-dir", tmp.toString());
+            assertThat(run.exitCode()).isEqualTo(1);
+            assertThat(run.err()).contains("port " + taken.getLocalPort() + " on 127.0.0.1 is already in use");
+            assertThat(run.out()).doesNotContain("SFT-training");
+            assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(10));
+        }
+    }
+}
