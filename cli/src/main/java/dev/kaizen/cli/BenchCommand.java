@@ -17,21 +17,21 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.generate.Generator;
 import dev.kaizen.alignment.generate.SamplingParams;
-import dev.kaizen.alignment.model.LlamaForCausalLM;
-import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.loss.PerTokenReward;
 import dev.kaizen.alignment.loss.PpoLoss;
+import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
+import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.model.NoGrad;
-import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.synthetic.TwoStyleChat;
+import dev.kaizen.alignment.tokenize.ChatTokenizer;
+import dev.kaizen.alignment.tokenize.Prompt;
 import dev.kaizen.alignment.train.PpoTrainer;
 import dev.kaizen.alignment.train.Trainer;
 import dev.kaizen.alignment.train.TrainingOptions;
-import dev.kaizen.alignment.tokenize.ChatTokenizer;
-import dev.kaizen.alignment.tokenize.Prompt;
 
 @Command(name = "bench", description = "Measure Kaizen's speed and memory and print the figures.",
         mixinStandardHelpOptions = true, subcommands = {BenchCommand.Model.class, BenchCommand.Train.class, BenchCommand.Ppo.class, PipelineBench.class, LoopBench.class, ServeBench.class, SlowClientsBench.class})

@@ -9,12 +9,12 @@ import org.apache.commons.io.FileUtils;
 
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.checkpoints.CheckpointStore;
+import dev.kaizen.embeddedkafka.EmbeddedKafka;
 import dev.kaizen.serving.Serving;
 import dev.kaizen.serving.api.ChatServer;
 import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.ModelFollower;
 import dev.kaizen.serving.follow.VersionFollower;
-import dev.kaizen.embeddedkafka.EmbeddedKafka;
 
 /** What the serving benchmarks measure: the tiny model served on loopback, with an in-process broker and store. */
 final class BenchServing implements AutoCloseable {

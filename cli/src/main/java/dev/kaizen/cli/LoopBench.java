@@ -32,6 +32,7 @@ import picocli.CommandLine.Spec;
 
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.synthetic.TwoStyleChat;
+import dev.kaizen.embeddedkafka.EmbeddedKafka;
 import dev.kaizen.jobs.continual.ContinualKtoJob;
 import dev.kaizen.jobs.continual.JobConfig;
 import dev.kaizen.schemas.ChatMessage;
@@ -41,7 +42,6 @@ import dev.kaizen.schemas.ResponseLogged;
 import dev.kaizen.schemas.Vote;
 import dev.kaizen.schemas.wire.Decoded;
 import dev.kaizen.schemas.wire.WireCodec;
-import dev.kaizen.embeddedkafka.EmbeddedKafka;
 
 @Command(name = "loop", mixinStandardHelpOptions = true,
         description = "Runs the whole loop in one JVM (in-process Kafka, MiniCluster with RocksDB and checkpoints, the tiny "

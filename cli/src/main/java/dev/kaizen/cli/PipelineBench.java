@@ -25,6 +25,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import dev.kaizen.embeddedkafka.EmbeddedKafka;
 import dev.kaizen.jobs.continual.ContinualKtoJob;
 import dev.kaizen.jobs.continual.JobConfig;
 import dev.kaizen.schemas.ChatMessage;
@@ -32,7 +33,6 @@ import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ResponseLogged;
 import dev.kaizen.schemas.Vote;
 import dev.kaizen.schemas.wire.WireCodec;
-import dev.kaizen.embeddedkafka.EmbeddedKafka;
 
 @Command(name = "pipeline", mixinStandardHelpOptions = true,
         description = "Push N synthetic feedback events (and their answers) through the continual-kto job up to the "

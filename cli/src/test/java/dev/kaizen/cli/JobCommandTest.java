@@ -13,8 +13,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import dev.kaizen.alignment.loss.KtoLoss;
-import dev.kaizen.jobs.continual.JobConfig;
 import dev.kaizen.embeddedkafka.EmbeddedKafka;
+import dev.kaizen.jobs.continual.JobConfig;
 
 /** kaizen.yaml over the documented defaults, -D overrides, and clear refusals naming the option. */
 class JobCommandTest {

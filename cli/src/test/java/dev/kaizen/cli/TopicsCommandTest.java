@@ -13,10 +13,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-import dev.kaizen.schemas.wire.Topic;
 import dev.kaizen.embeddedkafka.EmbeddedKafka;
-import dev.kaizen.testkit.EmbeddedKafkaExtension;
 import dev.kaizen.embeddedkafka.FreePort;
+import dev.kaizen.schemas.wire.Topic;
+import dev.kaizen.testkit.EmbeddedKafkaExtension;
 
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class TopicsCommandTest {

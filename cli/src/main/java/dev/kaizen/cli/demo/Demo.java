@@ -21,6 +21,7 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
+import dev.kaizen.embeddedkafka.EmbeddedKafka;
 import dev.kaizen.jobs.continual.ContinualKtoJob;
 import dev.kaizen.jobs.continual.EmbeddedScratch;
 import dev.kaizen.jobs.continual.JobConfig;
@@ -31,7 +32,6 @@ import dev.kaizen.serving.api.RecentVotes;
 import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.ModelFollower;
 import dev.kaizen.serving.follow.VersionFollower;
-import dev.kaizen.embeddedkafka.EmbeddedKafka;
 
 /**
  * {@code bin/kaizen demo}: an in-process KRaft broker, the continual-kto job on a MiniCluster with

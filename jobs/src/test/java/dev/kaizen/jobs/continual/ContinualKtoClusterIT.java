@@ -26,9 +26,9 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import dev.kaizen.alignment.model.ModelPresets;
-import dev.kaizen.jobs.continual.ContinualKtoLoopTest.Run;
 import dev.kaizen.embeddedkafka.Broker;
 import dev.kaizen.embeddedkafka.FreePort;
+import dev.kaizen.jobs.continual.ContinualKtoLoopTest.Run;
 
 /**
  * The job as users run it: {@code kaizen-job.jar} given to {@code flink run}, on a JobManager and

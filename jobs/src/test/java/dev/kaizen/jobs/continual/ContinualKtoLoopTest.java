@@ -41,17 +41,17 @@ import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.synthetic.TwoStyleChat;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
+import dev.kaizen.checkpoints.CheckpointStore;
+import dev.kaizen.embeddedkafka.Broker;
 import dev.kaizen.operators.accumulate.AccumulateBatches;
 import dev.kaizen.operators.accumulate.KtoBatch;
 import dev.kaizen.operators.settle.SettledVote;
-import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.operators.update.UpdateConfig;
 import dev.kaizen.operators.update.UpdateModel;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.wire.Decoded;
 import dev.kaizen.schemas.wire.WireCodec;
-import dev.kaizen.embeddedkafka.Broker;
 import dev.kaizen.testkit.EmbeddedKafkaExtension;
 
 /**

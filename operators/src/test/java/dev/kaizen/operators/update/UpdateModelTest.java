@@ -15,11 +15,11 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.alignment.loss.KtoLoss;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.synthetic.TwoStyleChat;
 import dev.kaizen.alignment.train.Trainer;
+import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.operators.accumulate.KtoBatch;
 import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.schemas.ChatMessage;

@@ -25,6 +25,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
+import dev.kaizen.embeddedkafka.FreePort;
 import dev.kaizen.schemas.ResponseLogged;
 import dev.kaizen.schemas.wire.Decoded;
 import dev.kaizen.schemas.wire.WireCodec;
@@ -32,7 +33,6 @@ import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.ModelFollower;
 import dev.kaizen.serving.log.FeedbackLog;
 import dev.kaizen.testkit.EmbeddedKafkaExtension;
-import dev.kaizen.embeddedkafka.FreePort;
 
 /**
  * What a hostile or careless client does to serving, on the real server, broker and model: bodies

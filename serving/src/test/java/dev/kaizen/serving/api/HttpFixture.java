@@ -11,6 +11,7 @@ import ai.djl.Device;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.checkpoints.CheckpointStore;
+import dev.kaizen.embeddedkafka.EmbeddedKafka;
 import dev.kaizen.schemas.ResponseLogged;
 import dev.kaizen.schemas.wire.Decoded;
 import dev.kaizen.schemas.wire.WireCodec;
@@ -18,7 +19,6 @@ import dev.kaizen.serving.Announcements;
 import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.ModelFollower;
 import dev.kaizen.serving.follow.VersionFollower;
-import dev.kaizen.embeddedkafka.EmbeddedKafka;
 
 /**
  * What the HTTP tests serve: a tiny model whose version 1 is stored and announced on a real
