@@ -24,13 +24,15 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import dev.kaizen.operators.accumulate.AccumulateBatches;
 import dev.kaizen.operators.accumulate.KtoBatch;
 import dev.kaizen.operators.cap.CapPerUser;
+import dev.kaizen.operators.deadletter.DeadLetters;
+import dev.kaizen.operators.kafka.CodecFactory;
 import dev.kaizen.operators.kafka.EventTimeAssigner;
+import dev.kaizen.operators.kafka.RawRecord;
 import dev.kaizen.operators.kafka.RawRecordDeserializer;
 import dev.kaizen.operators.kafka.WireSerializer;
 import dev.kaizen.operators.settle.SettleVotes;
 import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.operators.update.UpdateModel;
-import dev.kaizen.operators.validate.RawRecord;
 import dev.kaizen.operators.validate.ValidateRecords;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
@@ -124,8 +126,8 @@ public final class ContinualKtoJob {
         // Watermarks are generated in the sources, per Kafka partition, from the records' own times;
         // times too far ahead of the job's clock are refused there and in validation alike.
         Duration skew = c.eventTime().maxFutureSkew();
-        ValidateRecords.CodecFactory<FeedbackEvent> feedback = clock -> WireCodec.feedbackEvents(clock).withMaxFutureSkew(skew);
-        ValidateRecords.CodecFactory<ResponseLogged> answers = clock -> WireCodec.responses(clock).withMaxFutureSkew(skew);
+        CodecFactory<FeedbackEvent> feedback = clock -> WireCodec.feedbackEvents(clock).withMaxFutureSkew(skew);
+        CodecFactory<ResponseLogged> answers = clock -> WireCodec.responses(clock).withMaxFutureSkew(skew);
         SingleOutputStreamOperator<FeedbackEvent> votes = env
                 .fromSource(source(c, c.topics().feedback(), bounded),
                         eventTime(c, EventTimeAssigner.of(feedback, FeedbackEvent::getEventTime)), c.topics().feedback())
@@ -137,11 +139,12 @@ public final class ContinualKtoJob {
                 .uid("source-responses")
                 .process(new ValidateRecords<>(ResponseLogged.class, answers)).name("validate-responses").uid("validate-responses");
 
+        DeadLetters deadLetters = new DeadLetters(c.topics().feedback());
         SingleOutputStreamOperator<SettledVote> settled = votes.keyBy(FeedbackEvent::getResponseId)
                 .connect(responses.keyBy(ResponseLogged::getResponseId))
-                .process(new SettleVotes(c.settle())).name("settle-votes").uid("settle-votes");
+                .process(new SettleVotes(c.settle(), deadLetters)).name("settle-votes").uid("settle-votes");
         SingleOutputStreamOperator<SettledVote> capped = settled.keyBy(CapPerUser::key)
-                .process(new CapPerUser(c.userCapPerHour(), c.settle().horizon())).name("cap-per-user").uid("cap-per-user");
+                .process(new CapPerUser(c.userCapPerHour(), c.settle().horizon(), deadLetters)).name("cap-per-user").uid("cap-per-user");
         SingleOutputStreamOperator<KtoBatch> batches = capped.keyBy(SettledVote::modelId)
                 .process(stages.accumulate()).name("accumulate-batches").uid("accumulate-batches");
         SingleOutputStreamOperator<ModelUpdate> updates = null;
@@ -156,9 +159,9 @@ public final class ContinualKtoJob {
                     .name("model-rejections").uid("sink-model-rejections");
         }
 
-        votes.getSideOutput(ValidateRecords.DEAD_LETTERS)
-                .union(responses.getSideOutput(ValidateRecords.DEAD_LETTERS), settled.getSideOutput(ValidateRecords.DEAD_LETTERS),
-                        capped.getSideOutput(ValidateRecords.DEAD_LETTERS))
+        votes.getSideOutput(DeadLetters.TAG)
+                .union(responses.getSideOutput(DeadLetters.TAG), settled.getSideOutput(DeadLetters.TAG),
+                        capped.getSideOutput(DeadLetters.TAG))
                 .sinkTo(sink(c, new WireSerializer<>(c.topics().deadLetters(), WireCodec::deadLetters, DeadLetter::getReason)))
                 .name("dead-letters").uid("sink-dead-letters");
         settled.getSideOutput(SettleVotes.LATE)

@@ -1,7 +1,5 @@
 package dev.kaizen.operators.cap;
 
-import java.nio.ByteBuffer;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 
@@ -13,12 +11,9 @@ import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 
+import dev.kaizen.operators.deadletter.DeadLetters;
 import dev.kaizen.operators.settle.SettledVote;
-import dev.kaizen.operators.validate.ValidateRecords;
-import dev.kaizen.schemas.DeadLetter;
-import dev.kaizen.schemas.FeedbackEvent;
-import dev.kaizen.schemas.OriginalForm;
-import dev.kaizen.schemas.wire.WireCodec;
+import dev.kaizen.schemas.wire.DeadLetterReason;
 
 /**
  * One user cannot steer the model: keyed by (model, user), at most {@code limit} settled samples
@@ -34,16 +29,17 @@ public final class CapPerUser extends KeyedProcessFunction<String, SettledVote, 
 
     private final int limit;
     private final long settleHorizon;
+    private final DeadLetters deadLetters;
     private transient MapState<Long, Integer> countsByHour;
-    private transient WireCodec<FeedbackEvent> codec;
     private transient Counter capped;
 
-    public CapPerUser(int limit, Duration settleHorizon) {
+    public CapPerUser(int limit, Duration settleHorizon, DeadLetters deadLetters) {
         if (limit < 1) {
             throw new IllegalArgumentException("the per-user cap must be at least 1 sample an hour, not " + limit);
         }
         this.limit = limit;
         this.settleHorizon = settleHorizon.toMillis();
+        this.deadLetters = deadLetters;
     }
 
     /** The key this stage expects: model and user together. */
@@ -54,7 +50,6 @@ public final class CapPerUser extends KeyedProcessFunction<String, SettledVote, 
     @Override
     public void open(OpenContext context) {
         countsByHour = getRuntimeContext().getMapState(new MapStateDescriptor<>("counts-by-hour", Types.LONG, Types.INT));
-        codec = WireCodec.feedbackEvents(Clock.systemUTC());
         capped = getRuntimeContext().getMetricGroup().counter("capped");
     }
 
@@ -72,12 +67,8 @@ public final class CapPerUser extends KeyedProcessFunction<String, SettledVote, 
             return;
         }
         capped.inc();
-        ctx.output(ValidateRecords.DEAD_LETTERS, DeadLetter.newBuilder().setSourceTopic("chat-feedback")
-                .setPartition(null).setOffset(null).setReason("user-cap")
-                .setDetail("user " + vote.userId() + " already gave " + limit + " samples to model " + vote.modelId()
-                        + " in the hour from " + Instant.ofEpochMilli(hour))
-                .setOriginal(ByteBuffer.wrap(codec.encode(vote.toFeedbackEvent()))).setOriginalForm(OriginalForm.SETTLED_VOTE)
-                .setTime(Instant.now()).build());
+        ctx.output(DeadLetters.TAG, deadLetters.settledVote(vote.toFeedbackEvent(),
+                new DeadLetterReason.UserCap(vote.userId(), vote.modelId(), limit, Instant.ofEpochMilli(hour)), Instant.now()));
     }
 
     @Override

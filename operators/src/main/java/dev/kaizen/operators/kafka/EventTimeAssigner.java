@@ -7,8 +7,6 @@ import org.apache.flink.api.common.eventtime.TimestampAssigner;
 import org.apache.flink.api.common.eventtime.TimestampAssignerSupplier;
 import org.apache.flink.util.function.SerializableFunction;
 
-import dev.kaizen.operators.validate.RawRecord;
-import dev.kaizen.operators.validate.ValidateRecords;
 import dev.kaizen.schemas.wire.Decoded;
 import dev.kaizen.schemas.wire.WireCodec;
 
@@ -30,7 +28,7 @@ public final class EventTimeAssigner<T> implements TimestampAssigner<RawRecord> 
     }
 
     /** The assigner, made on each task from serializable parts: the codec itself is not serializable. */
-    public static <T> TimestampAssignerSupplier<RawRecord> of(ValidateRecords.CodecFactory<T> factory,
+    public static <T> TimestampAssignerSupplier<RawRecord> of(CodecFactory<T> factory,
                                                               SerializableFunction<T, Instant> timeOf) {
         return context -> new EventTimeAssigner<>(factory.create(Clock.systemUTC()), timeOf);
     }

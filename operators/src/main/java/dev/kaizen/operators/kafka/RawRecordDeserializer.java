@@ -5,7 +5,6 @@ import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDe
 import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 
-import dev.kaizen.operators.validate.RawRecord;
 
 /**
  * Hands every Kafka record to the job as it is, with its position: decoding happens in the

@@ -8,7 +8,6 @@ import org.apache.flink.api.common.serialization.SerializationSchema;
 import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.kafka.clients.producer.ProducerRecord;
 
-import dev.kaizen.operators.validate.ValidateRecords;
 import dev.kaizen.schemas.wire.WireCodec;
 
 /**
@@ -24,11 +23,11 @@ public final class WireSerializer<T> implements KafkaRecordSerializationSchema<T
     }
 
     private final String topic;
-    private final ValidateRecords.CodecFactory<T> factory;
+    private final CodecFactory<T> factory;
     private final KeyOf<T> keyOf;
     private transient WireCodec<T> codec;
 
-    public WireSerializer(String topic, ValidateRecords.CodecFactory<T> factory, KeyOf<T> keyOf) {
+    public WireSerializer(String topic, CodecFactory<T> factory, KeyOf<T> keyOf) {
         this.topic = topic;
         this.factory = factory;
         this.keyOf = keyOf;

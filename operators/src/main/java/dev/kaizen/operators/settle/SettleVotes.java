@@ -1,6 +1,5 @@
 package dev.kaizen.operators.settle;
 
-import java.time.Clock;
 import java.time.Instant;
 import java.util.List;
 
@@ -14,14 +13,12 @@ import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
 
-import dev.kaizen.operators.validate.ValidateRecords;
+import dev.kaizen.operators.deadletter.DeadLetters;
 import dev.kaizen.schemas.ChatMessage;
-import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
-import dev.kaizen.schemas.OriginalForm;
 import dev.kaizen.schemas.ResponseLogged;
 import dev.kaizen.schemas.Vote;
-import dev.kaizen.schemas.wire.WireCodec;
+import dev.kaizen.schemas.wire.DeadLetterReason;
 
 /**
  * Dedup, join and settle, fused because all three are per response (keyed by response_id):
@@ -40,17 +37,18 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
     private static final long SETTLE_GRANULARITY = 100;
 
     private final SettleConfig config;
+    private final DeadLetters deadLetters;
 
     private transient ValueState<Ballot> ballot;
     private transient ValueState<ResponseLogged> response;
-    private transient WireCodec<FeedbackEvent> codec;
     private transient Counter duplicates;
     private transient Counter late;
     private transient Counter settled;
     private transient Counter unknownResponse;
 
-    public SettleVotes(SettleConfig config) {
+    public SettleVotes(SettleConfig config, DeadLetters deadLetters) {
         this.config = config;
+        this.deadLetters = deadLetters;
     }
 
     @Override
@@ -64,7 +62,6 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
         var responses = new ValueStateDescriptor<>("response", TypeInformation.of(ResponseLogged.class));
         responses.enableTimeToLive(ttl);
         response = state.getState(responses);
-        codec = WireCodec.feedbackEvents(Clock.systemUTC());
         var metrics = getRuntimeContext().getMetricGroup();
         duplicates = metrics.counter("duplicates");
         late = metrics.counter("late");
@@ -135,7 +132,7 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
         List<FeedbackEvent> expired = b.awaitingText.stream().filter(v -> expiry(v) <= timestamp).toList();
         for (FeedbackEvent vote : expired) {
             unknownResponse.inc();
-            ctx.output(ValidateRecords.DEAD_LETTERS, unknownResponse(vote));
+            ctx.output(DeadLetters.TAG, deadLetters.settledVote(vote, new DeadLetterReason.UnknownResponse(vote.getResponseId(), config.responseWait()), Instant.now()));
         }
         b.awaitingText.removeAll(expired);
         store(b, ctx);
@@ -192,14 +189,5 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
     private static boolean later(FeedbackEvent a, FeedbackEvent b) {
         int byTime = a.getEventTime().compareTo(b.getEventTime());
         return byTime > 0 || (byTime == 0 && a.getEventId().compareTo(b.getEventId()) > 0);
-    }
-
-    private DeadLetter unknownResponse(FeedbackEvent vote) {
-        return DeadLetter.newBuilder().setSourceTopic("chat-feedback").setPartition(null).setOffset(null)
-                .setReason("unknown-response")
-                .setDetail("no answer with response_id " + vote.getResponseId() + " arrived within " + config.responseWait()
-                        + " of the vote becoming final")
-                .setOriginal(java.nio.ByteBuffer.wrap(codec.encode(vote))).setOriginalForm(OriginalForm.SETTLED_VOTE)
-                .setTime(Instant.now()).build();
     }
 }

@@ -1,7 +1,5 @@
 package dev.kaizen.operators.validate;
 
-import java.io.Serializable;
-import java.nio.ByteBuffer;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.HashMap;
@@ -13,28 +11,20 @@ import org.apache.flink.api.java.typeutils.ResultTypeQueryable;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
-import org.apache.flink.util.OutputTag;
 
-import dev.kaizen.schemas.DeadLetter;
+import dev.kaizen.operators.deadletter.DeadLetters;
+import dev.kaizen.operators.kafka.CodecFactory;
+import dev.kaizen.operators.kafka.RawRecord;
 import dev.kaizen.schemas.wire.Decoded;
 import dev.kaizen.schemas.wire.Rejection;
 import dev.kaizen.schemas.wire.WireCodec;
 
 /**
  * The validate stage: decodes each raw record with the wire codec and its field rules. Valid
- * records go on; anything else becomes a DeadLetter on {@link #DEAD_LETTERS} with the original
+ * records go on; anything else becomes a dead letter on {@link DeadLetters#TAG} with the original
  * bytes, where it came from and the reason. Bad input never stops the job.
  */
 public final class ValidateRecords<T> extends ProcessFunction<RawRecord, T> implements ResultTypeQueryable<T> {
-
-    /** Dead letters of every stage leave through this side output. */
-    public static final OutputTag<DeadLetter> DEAD_LETTERS = new OutputTag<>("dead-letters") {};
-
-    /** Makes the (not serializable) codec on the task, from a serializable recipe. */
-    @FunctionalInterface
-    public interface CodecFactory<T> extends Serializable {
-        WireCodec<T> create(Clock clock);
-    }
 
     private final Class<T> type;
     private final CodecFactory<T> factory;
@@ -72,15 +62,6 @@ public final class ValidateRecords<T> extends ProcessFunction<RawRecord, T> impl
         // One counter per reason, as a metric variable, so dashboards can split dead letters by cause.
         rejected.computeIfAbsent(rejection.code(),
                 code -> getRuntimeContext().getMetricGroup().addGroup("reason", code).counter("deadLettered")).inc();
-        ctx.output(DEAD_LETTERS, deadLetter(record, rejection, Instant.now()));
-    }
-
-    /** A dead letter for a record rejected where it entered the job: source position, reason and bytes. */
-    public static DeadLetter deadLetter(RawRecord record, Rejection rejection, Instant now) {
-        return DeadLetter.newBuilder()
-                .setSourceTopic(record.topic()).setPartition(record.partition()).setOffset(record.offset())
-                .setReason(rejection.code()).setDetail(rejection.message())
-                .setOriginal(ByteBuffer.wrap(record.value() == null ? new byte[0] : record.value()))
-                .setTime(now).build();
+        ctx.output(DeadLetters.TAG, DeadLetters.asRead(record, rejection, Instant.now()));
     }
 }

@@ -12,6 +12,7 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
 import org.junit.jupiter.api.Test;
 
+import dev.kaizen.operators.deadletter.DeadLetters;
 import dev.kaizen.operators.settle.SettleConfig;
 import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.operators.validate.ValidateRecords;
@@ -34,7 +35,8 @@ class CapPerUserTest {
 
     @Test
     void atMostTheLimitPerUserAndHourPassesAndTheRestIsReplayable() throws Exception {
-        try (var h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(new CapPerUser(3, SETTLE.horizon()), CapPerUser::key, Types.STRING)) {
+        try (var h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(new CapPerUser(3, SETTLE.horizon(), new DeadLetters("votes-eu")),
+                CapPerUser::key, Types.STRING)) {
             for (int i = 0; i < 5; i++) {
                 h.processElement(sample("mallory", "m" + i, HOUR0 + i * 1_000), HOUR0 + i * 1_000);
             }
@@ -42,9 +44,10 @@ class CapPerUserTest {
             h.processElement(sample("mallory", "m5", HOUR0 + CapPerUser.HOUR + 5), HOUR0 + CapPerUser.HOUR + 5);  // a new hour
 
             assertThat(h.extractOutputValues()).extracting(SettledVote::eventId).containsExactly("m0", "m1", "m2", "a0", "m5");
-            List<DeadLetter> dead = h.getSideOutput(ValidateRecords.DEAD_LETTERS).stream().map(StreamRecord::getValue).toList();
+            List<DeadLetter> dead = h.getSideOutput(DeadLetters.TAG).stream().map(StreamRecord::getValue).toList();
             assertThat(dead).extracting(DeadLetter::getReason).containsExactly("user-cap", "user-cap");
             assertThat(dead).extracting(DeadLetter::getOriginalForm).containsOnly(OriginalForm.SETTLED_VOTE);
+            assertThat(dead).extracting(DeadLetter::getSourceTopic).containsOnly("votes-eu");  // the configured topic
             Decoded<FeedbackEvent> replay = WireCodec.feedbackEvents(Clock.systemUTC()).decode(dead.get(0).getOriginal().array());
             assertThat(replay).isInstanceOfSatisfying(Decoded.Valid.class,
                     v -> assertThat(((FeedbackEvent) v.value()).getEventId()).isEqualTo("m3"));
@@ -63,7 +66,8 @@ class CapPerUserTest {
     @Test
     void votesOfAnHoursLastMinutesCountAgainstThatHourWhenTheySettleAfterIt() throws Exception {
         long lastMinutes = HOUR0 + CapPerUser.HOUR - 60_000;
-        try (var h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(new CapPerUser(3, SETTLE.horizon()), CapPerUser::key, Types.STRING)) {
+        try (var h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(new CapPerUser(3, SETTLE.horizon(), new DeadLetters("chat-feedback")),
+                CapPerUser::key, Types.STRING)) {
             for (int i = 0; i < 3; i++) {
                 h.processElement(sample("mallory", "m" + i, lastMinutes + i * 1_000), lastMinutes + i * 1_000);
             }
@@ -75,7 +79,7 @@ class CapPerUserTest {
             h.processElement(sample("mallory", "m4", HOUR0 + CapPerUser.HOUR - 1), HOUR0 + CapPerUser.HOUR - 1);
 
             assertThat(h.extractOutputValues()).extracting(SettledVote::eventId).containsExactly("m0", "m1", "m2");
-            assertThat(h.getSideOutput(ValidateRecords.DEAD_LETTERS)).hasSize(2);
+            assertThat(h.getSideOutput(DeadLetters.TAG)).hasSize(2);
             assertThat(h.numKeyedStateEntries()).isOne();
             h.processWatermark(new Watermark(HOUR0 + CapPerUser.HOUR + HORIZON));
             assertThat(h.numKeyedStateEntries()).isZero();

@@ -24,7 +24,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-import dev.kaizen.operators.validate.RawRecord;
+import dev.kaizen.operators.deadletter.DeadLetters;
 import dev.kaizen.operators.validate.ValidateRecords;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
@@ -74,7 +74,7 @@ class ValidateThroughKafkaTest {
         SingleOutputStreamOperator<FeedbackEvent> events = env.fromSource(source, WatermarkStrategy.noWatermarks(), "chat-feedback")
                 .process(new ValidateRecords<>(FeedbackEvent.class, WireCodec::feedbackEvents)).name("validate").uid("validate");
         events.sinkTo(sink(valid, new WireSerializer<>(valid, WireCodec::feedbackEvents, FeedbackEvent::getResponseId)));
-        events.getSideOutput(ValidateRecords.DEAD_LETTERS)
+        events.getSideOutput(DeadLetters.TAG)
                 .sinkTo(sink(dlq, new WireSerializer<>(dlq, WireCodec::deadLetters, DeadLetter::getSourceTopic)));
         env.execute("validate-through-kafka");
 

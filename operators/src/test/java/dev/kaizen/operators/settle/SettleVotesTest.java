@@ -13,6 +13,7 @@ import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
 import org.junit.jupiter.api.Test;
 
+import dev.kaizen.operators.deadletter.DeadLetters;
 import dev.kaizen.operators.validate.ValidateRecords;
 import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.DeadLetter;
@@ -28,7 +29,7 @@ class SettleVotesTest {
     private static final List<ChatMessage> PROMPT = List.of(new ChatMessage("user", "What is Kafka?"));
 
     private static KeyedTwoInputStreamOperatorTestHarness<String, FeedbackEvent, ResponseLogged, SettledVote> harness() throws Exception {
-        var h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(new SettleVotes(CONFIG),
+        var h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(new SettleVotes(CONFIG, new DeadLetters("votes-eu")),
                 FeedbackEvent::getResponseId, ResponseLogged::getResponseId, Types.STRING);
         h.open();
         return h;
@@ -95,12 +96,13 @@ class SettleVotesTest {
         try (var h = harness()) {
             vote(h, vote("e1", "r4", "erin", Vote.DOWN, T0));
             h.processBothWatermarks(new Watermark(T0 + 69_999));
-            assertThat(h.getSideOutput(ValidateRecords.DEAD_LETTERS)).isNull();
+            assertThat(h.getSideOutput(DeadLetters.TAG)).isNull();
             h.processBothWatermarks(new Watermark(T0 + 70_000));
-            List<DeadLetter> dead = h.getSideOutput(ValidateRecords.DEAD_LETTERS).stream().map(StreamRecord::getValue).toList();
+            List<DeadLetter> dead = h.getSideOutput(DeadLetters.TAG).stream().map(StreamRecord::getValue).toList();
             assertThat(dead).extracting(DeadLetter::getReason).containsExactly("unknown-response");
             assertThat(dead).extracting(DeadLetter::getOriginalForm).containsExactly(OriginalForm.SETTLED_VOTE);
             assertThat(dead.get(0).getDetail()).contains("r4");
+            assertThat(dead.get(0).getSourceTopic()).isEqualTo("votes-eu");  // the configured topic
             assertThat(h.extractOutputValues()).isEmpty();
         }
     }

@@ -14,6 +14,9 @@ import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
 import org.junit.jupiter.api.Test;
 
+import dev.kaizen.operators.deadletter.DeadLetters;
+import dev.kaizen.operators.kafka.CodecFactory;
+import dev.kaizen.operators.kafka.RawRecord;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.OriginalForm;
@@ -50,7 +53,7 @@ class ValidateRecordsTest {
             h.processElement(raw(13, null), 1_003L);
 
             assertThat(h.extractOutputValues()).containsExactly(good);
-            List<DeadLetter> dead = h.getSideOutput(ValidateRecords.DEAD_LETTERS).stream().map(StreamRecord::getValue).toList();
+            List<DeadLetter> dead = h.getSideOutput(DeadLetters.TAG).stream().map(StreamRecord::getValue).toList();
             assertThat(dead).extracting(DeadLetter::getReason).containsExactly("bad-header", "missing-field", "empty");
             assertThat(dead).extracting(DeadLetter::getOffset).containsExactly(11L, 12L, 13L);
             assertThat(dead).allSatisfy(d -> {
@@ -72,9 +75,9 @@ class ValidateRecordsTest {
         try (var h = harness()) {
             h.processElement(raw(20, fast), 1_000L);
             assertThat(h.extractOutputValues()).isEmpty();
-            assertThat(h.getSideOutput(ValidateRecords.DEAD_LETTERS)).extracting(r -> r.getValue().getReason()).containsExactly("time-out-of-range");
+            assertThat(h.getSideOutput(DeadLetters.TAG)).extracting(r -> r.getValue().getReason()).containsExactly("time-out-of-range");
         }
-        ValidateRecords.CodecFactory<FeedbackEvent> lenient = clock -> WireCodec.feedbackEvents(clock).withMaxFutureSkew(Duration.ofMinutes(15));
+        CodecFactory<FeedbackEvent> lenient = clock -> WireCodec.feedbackEvents(clock).withMaxFutureSkew(Duration.ofMinutes(15));
         try (var h = ProcessFunctionTestHarnesses.forProcessFunction(new ValidateRecords<>(FeedbackEvent.class, lenient))) {
             h.processElement(raw(20, fast), 1_000L);
             assertThat(h.extractOutputValues()).hasSize(1);
@@ -94,7 +97,7 @@ class ValidateRecordsTest {
                 }
                 h.processElement(raw(i, value), i);
             }
-            ConcurrentLinkedQueue<StreamRecord<DeadLetter>> dead = h.getSideOutput(ValidateRecords.DEAD_LETTERS);
+            ConcurrentLinkedQueue<StreamRecord<DeadLetter>> dead = h.getSideOutput(DeadLetters.TAG);
             assertThat(dead).hasSize(2_000);
             assertThat(h.extractOutputValues()).isEmpty();
         }

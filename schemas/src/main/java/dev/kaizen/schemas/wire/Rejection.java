@@ -3,25 +3,14 @@ package dev.kaizen.schemas.wire;
 import java.time.Instant;
 
 /**
- * Why some bytes are not a usable record. Each kind has a stable {@link #code()} for the
- * dead-letter topic and metrics, and a {@link #message()} a person can act on.
+ * Why some bytes are not a usable record: the dead-letter reasons of the validate stage, and what
+ * serving answers a client whose record it cannot accept.
  */
-public sealed interface Rejection {
-
-    /** Stable, machine-readable reason, e.g. {@code unknown-schema}. */
-    String code();
+public sealed interface Rejection extends DeadLetterReason {
 
     /** The field at fault, as the record names it; null when the bytes as a whole are at fault. */
     default String field() {
         return null;
-    }
-
-    /** What is wrong, naming the field or bytes at fault. */
-    String message();
-
-    /** {@code code: message}, for logs and error replies. */
-    default String describe() {
-        return code() + ": " + message();
     }
 
     record Empty() implements Rejection {

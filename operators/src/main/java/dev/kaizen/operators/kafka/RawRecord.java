@@ -1,4 +1,4 @@
-package dev.kaizen.operators.validate;
+package dev.kaizen.operators.kafka;
 
 /**
  * A Kafka record as it arrived, before any decoding: where it came from and its value's bytes.

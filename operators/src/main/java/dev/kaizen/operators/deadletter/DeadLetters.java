@@ -1,0 +1,56 @@
+package dev.kaizen.operators.deadletter;
+
+import java.io.Serializable;
+import java.nio.ByteBuffer;
+import java.time.Clock;
+import java.time.Instant;
+
+import org.apache.flink.util.OutputTag;
+
+import dev.kaizen.operators.kafka.RawRecord;
+import dev.kaizen.schemas.DeadLetter;
+import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.OriginalForm;
+import dev.kaizen.schemas.wire.DeadLetterReason;
+import dev.kaizen.schemas.wire.WireCodec;
+
+/**
+ * The one way any stage dead-letters a record: the side output every stage writes to, and the
+ * DeadLetter records, which name the configured feedback topic as the source of a settled vote.
+ */
+public final class DeadLetters implements Serializable {
+
+    /** Dead letters of every stage leave through this side output. */
+    public static final OutputTag<DeadLetter> TAG = new OutputTag<>("dead-letters") {};
+
+    private final String feedbackTopic;
+    private transient WireCodec<FeedbackEvent> votes;
+
+    /** {@code feedbackTopic}: the topic votes are read from, as the job is configured. */
+    public DeadLetters(String feedbackTopic) {
+        this.feedbackTopic = feedbackTopic;
+    }
+
+    /** A record rejected where it entered the job: its source position, the reason and its bytes as read. */
+    public static DeadLetter asRead(RawRecord record, DeadLetterReason reason, Instant now) {
+        return DeadLetter.newBuilder()
+                .setSourceTopic(record.topic()).setPartition(record.partition()).setOffset(record.offset())
+                .setReason(reason.code()).setDetail(reason.message())
+                .setOriginal(ByteBuffer.wrap(record.value() == null ? new byte[0] : record.value()))
+                .setTime(now).build();
+    }
+
+    /**
+     * A vote rejected after it was deduplicated and settled: it stands for several records, so it
+     * has no one source position, and is the settled vote re-encoded (replayable onto the topic).
+     */
+    public DeadLetter settledVote(FeedbackEvent vote, DeadLetterReason reason, Instant now) {
+        if (votes == null) {
+            votes = WireCodec.feedbackEvents(Clock.systemUTC());
+        }
+        return DeadLetter.newBuilder().setSourceTopic(feedbackTopic).setPartition(null).setOffset(null)
+                .setReason(reason.code()).setDetail(reason.message())
+                .setOriginal(ByteBuffer.wrap(votes.encode(vote))).setOriginalForm(OriginalForm.SETTLED_VOTE)
+                .setTime(now).build();
+    }
+}
