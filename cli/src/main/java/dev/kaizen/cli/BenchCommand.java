@@ -20,9 +20,8 @@ import picocli.CommandLine.Spec;
 import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.generate.Generator;
 import dev.kaizen.alignment.generate.SamplingParams;
-import dev.kaizen.alignment.loss.PerTokenReward;
-import dev.kaizen.alignment.loss.PpoLoss;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.LlamaForSequenceClassification;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.model.NoGrad;
@@ -84,7 +83,7 @@ final class BenchCommand {
             try (ChatTokenizer tokenizer = ChatTokenizer.load(dir);
                  LlamaForCausalLM policy = LlamaForCausalLM.load(dir, device.device());
                  LlamaForCausalLM reference = lora ? null : LlamaForCausalLM.load(dir, device.device());
-                 Trainer trainer = new Trainer(policy, tokenizer, reference, options)) {
+                 Trainer trainer = Trainer.kto(policy, tokenizer, reference, options, rows)) {
                 marks[0] = System.nanoTime();
                 trainer.train(rows, step -> marks[step.step()] = System.nanoTime());
                 long tokens = 0;
@@ -126,16 +125,16 @@ final class BenchCommand {
             PrintWriter out = spec.commandLine().getOut();
             out.printf("%-14s %10s %12s %14s%n", "PRESET", "S/STEP", "EPISODES/S", "PEAK RSS MIB");
             List<Prompt> prompts = TwoStyleChat.trainFacts().stream().map(f -> Prompt.user(f.question())).toList();
-            PpoTrainer.Options options = new PpoTrainer.Options(batchSize, 1, 4, batchSize * (steps + 1), 1e-5, 0.05,
-                    PerTokenReward.KlEstimator.K1, null, 10_000, new PpoLoss.Clip(0.2, 0.2, 0.1), 1, 0.95, 1.0, responseLength, null,
-                    new LoraAdapter.Config(16, 32, 0, LoraAdapter.ALL_TARGETS), 1);
+            PpoTrainer.Options options = PpoTrainer.Options.builder().batchSize(batchSize).totalEpisodes(batchSize * (steps + 1))
+                    .learningRate(1e-5).temperature(1.0).responseLength(responseLength)
+                    .lora(new LoraAdapter.Config(16, 32, 0, LoraAdapter.ALL_TARGETS)).seed(1).build();
             presets.forEachWrittenForTheTask((preset, dir) -> {
                 resetPeakResident();
                 long[] marks = new long[steps + 2];
                 try (ChatTokenizer tokenizer = ChatTokenizer.load(dir);
                      LlamaForCausalLM policy = LlamaForCausalLM.load(dir, device.device());
-                     LlamaForCausalLM value = policy.toRewardModel(2);
-                     LlamaForCausalLM reward = policy.toRewardModel(3);
+                     LlamaForSequenceClassification value = policy.toRewardModel(2);
+                     LlamaForSequenceClassification reward = policy.toRewardModel(3);
                      PpoTrainer trainer = new PpoTrainer(policy, null, value, reward, tokenizer, options)) {
                     trainer.train(prompts, step -> marks[step.step()] = System.nanoTime());
                 }

@@ -59,7 +59,9 @@ final class PpoOptions {
     Double missingEosPenalty;
 
     PpoTrainer.Options options(int batchSize, int episodes, double learningRate, LoraAdapter.Config lora, long seed) {
-        return new PpoTrainer.Options(batchSize, miniBatches, ppoEpochs, episodes, learningRate, klCoef, klEstimator, targetKl, klHorizon,
-                new PpoLoss.Clip(cliprange, cliprangeValue, vfCoef), gamma, lam, temperature, responseLength, missingEosPenalty, lora, seed);
+        return PpoTrainer.Options.builder().batchSize(batchSize).numMiniBatches(miniBatches).numPpoEpochs(ppoEpochs)
+                .totalEpisodes(episodes).learningRate(learningRate).klCoef(klCoef).klEstimator(klEstimator).targetKl(targetKl)
+                .klHorizon(klHorizon).clip(new PpoLoss.Clip(cliprange, cliprangeValue, vfCoef)).gamma(gamma).lam(lam)
+                .temperature(temperature).responseLength(responseLength).missingEosPenalty(missingEosPenalty).lora(lora).seed(seed).build();
     }
 }

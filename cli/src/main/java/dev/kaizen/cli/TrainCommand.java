@@ -25,6 +25,8 @@ import dev.kaizen.alignment.data.TrlDataset;
 import dev.kaizen.alignment.loss.DpoLoss;
 import dev.kaizen.alignment.loss.KtoLoss;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.LlamaForSequenceClassification;
+import dev.kaizen.alignment.model.LlamaPreTrainedModel;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.alignment.tokenize.Prompt;
@@ -159,10 +161,10 @@ final class TrainCommand implements Callable<Integer> {
         TrlDataset.Contents contents = read(data);
         TrainingOptions options = options();
         try (ChatTokenizer tokenizer = ChatTokenizer.load(model);
-             LlamaForCausalLM policy = loadPolicy();
+             LlamaPreTrainedModel trained = loadTrained();
              LlamaForCausalLM reference = loadReference();
              BufferedWriter metricsOut = metrics == null ? null : Files.newBufferedWriter(metrics);
-             Trainer trainer = new Trainer(policy, tokenizer, reference, options)) {
+             Trainer trainer = trainer(trained, tokenizer, reference, options, contents.rows())) {
             List<Trainer.Step> steps;
             try (Report report = new Report("train " + method.name().toLowerCase(), metricsOut)) {
                 steps = trainer.train(contents.rows(), step -> report.step(step.step(), step.totalSteps(), "epoch", step.epoch(),
@@ -187,8 +189,9 @@ final class TrainCommand implements Callable<Integer> {
         try (ChatTokenizer tokenizer = ChatTokenizer.load(model);
              LlamaForCausalLM policy = LlamaForCausalLM.load(model, device.device());
              LlamaForCausalLM reference = loadReference();
-             LlamaForCausalLM value = LlamaForCausalLM.load(valueModel != null ? valueModel : rewardModel, device.device());
-             LlamaForCausalLM reward = LlamaForCausalLM.load(rewardModel, device.device());
+             LlamaForSequenceClassification value = LlamaForSequenceClassification.load(valueModel != null ? valueModel : rewardModel,
+                     device.device());
+             LlamaForSequenceClassification reward = LlamaForSequenceClassification.load(rewardModel, device.device());
              BufferedWriter metricsOut = metrics == null ? null : Files.newBufferedWriter(metrics);
              PpoTrainer trainer = new PpoTrainer(policy, reference, value, reward, tokenizer, options)) {
             List<PpoTrainer.Step> steps;
@@ -301,14 +304,32 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     /** The model to train; for rm a causal model gains a score head (a model that has one is used as it is). */
-    private LlamaForCausalLM loadPolicy() {
-        LlamaForCausalLM loaded = LlamaForCausalLM.load(model, device.device());
-        if (method != Method.RM || loaded.config().sequenceClassification()) {
+    private LlamaPreTrainedModel loadTrained() {
+        if (method != Method.RM) {
+            return LlamaForCausalLM.load(model, device.device());
+        }
+        LlamaPreTrainedModel loaded = LlamaPreTrainedModel.fromPretrained(model, device.device());
+        if (!(loaded instanceof LlamaForCausalLM causal)) {
             return loaded;
         }
-        try (loaded) {
-            return loaded.toRewardModel(seed);
+        try (causal) {
+            return causal.toRewardModel(seed);
         }
+    }
+
+    /** The method's trainer: rm trains the score head model {@link #loadTrained} made, the others a causal language model. */
+    private Trainer trainer(LlamaPreTrainedModel trained, ChatTokenizer tokenizer, LlamaForCausalLM reference, TrainingOptions options,
+                            List<Row> rows) {
+        if (trained instanceof LlamaForSequenceClassification rm) {
+            return Trainer.rewardModel(rm, tokenizer, options);
+        }
+        LlamaForCausalLM policy = (LlamaForCausalLM) trained;
+        return switch (method) {
+            case SFT -> Trainer.sft(policy, tokenizer, options);
+            case DPO -> Trainer.dpo(policy, tokenizer, reference, options);
+            case KTO -> Trainer.kto(policy, tokenizer, reference, options, rows);
+            case RM, PPO -> throw new IllegalStateException(method + " has a trainer of its own");
+        };
     }
 
     private LlamaForCausalLM loadReference() {

@@ -54,21 +54,21 @@ public final class LoraAdapter implements AutoCloseable {
         }
     }
 
-    private final LlamaForCausalLM model;
+    private final LlamaPreTrainedModel model;
     private final Config config;
     private final NDManager manager;
     private final Map<String, Module> modules = new LinkedHashMap<>();
     private boolean enabled = true;
     private boolean training;
 
-    private LoraAdapter(LlamaForCausalLM model, Config config) {
+    private LoraAdapter(LlamaPreTrainedModel model, Config config) {
         this.model = model;
         this.config = config;
         this.manager = model.manager().newSubManager();
     }
 
     /** A fresh adapter: A from PEFT's default (Kaiming-uniform, a = √5, i.e. U(±1/√in)), B zero. */
-    public static LoraAdapter attach(LlamaForCausalLM model, Config config, long seed) {
+    public static LoraAdapter attach(LlamaPreTrainedModel model, Config config, long seed) {
         LoraAdapter adapter = new LoraAdapter(model, config);
         Random random = new Random(seed);
         adapter.build((name, linear) -> {
@@ -85,7 +85,7 @@ public final class LoraAdapter implements AutoCloseable {
     }
 
     /** The PEFT adapter directory {@code dir} on {@code model}. */
-    public static LoraAdapter load(LlamaForCausalLM model, Path dir) {
+    public static LoraAdapter load(LlamaPreTrainedModel model, Path dir) {
         Path configFile = dir.resolve(CONFIG_FILE);
         Config config;
         try {

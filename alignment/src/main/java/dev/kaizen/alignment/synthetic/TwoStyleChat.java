@@ -15,6 +15,7 @@ import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.generate.Generator;
 import dev.kaizen.alignment.generate.SamplingParams;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.LlamaForSequenceClassification;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
@@ -175,7 +176,7 @@ public final class TwoStyleChat {
                 List<Row> rows = sftRows(sample(trainFacts(), 1600, 0.5, 7));
                 TrainingOptions options = TrainingOptions.builder(TrainingOptions.Method.SFT).lora(null)
                         .batchSize(16).epochs(3).learningRate(3e-3).warmupRatio(0.05).build();
-                try (Trainer trainer = new Trainer(model, tokenizer, null, options)) {
+                try (Trainer trainer = Trainer.sft(model, tokenizer, options)) {
                     trainer.train(rows, onStep);
                     trainer.save(out, base);
                 }
@@ -195,8 +196,8 @@ public final class TwoStyleChat {
                 .lora(new LoraAdapter.Config(8, 16, 0.0, LoraAdapter.ALL_TARGETS))
                 .batchSize(16).maxSteps(60).epochs(50).learningRate(5e-4).shuffle(true).build();
         try (LlamaForCausalLM causal = LlamaForCausalLM.load(sft, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(sft);
-             LlamaForCausalLM reward = causal.toRewardModel(5);
-             Trainer trainer = new Trainer(reward, tokenizer, null, options)) {
+             LlamaForSequenceClassification reward = causal.toRewardModel(5);
+             Trainer trainer = Trainer.rewardModel(reward, tokenizer, options)) {
             trainer.train(preferenceRows(trainFacts()), step -> { });
             trainer.save(out, sft);
         }

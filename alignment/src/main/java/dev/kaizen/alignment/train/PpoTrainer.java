@@ -24,6 +24,7 @@ import dev.kaizen.alignment.loss.LossOutput;
 import dev.kaizen.alignment.loss.PerTokenReward;
 import dev.kaizen.alignment.loss.PpoLoss;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.LlamaForSequenceClassification;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.NoGrad;
 import dev.kaizen.alignment.model.Scalar;
@@ -48,7 +49,8 @@ public final class PpoTrainer implements AutoCloseable {
 
     /**
      * {@code batchSize} responses per step, {@code totalEpisodes} responses in all; λ adapts toward
-     * {@code targetKl} (nats per response) when it is set, else stays {@code klCoef}.
+     * {@code targetKl} (nats per response) when it is set, else stays {@code klCoef}. Built as
+     * {@link TrainingOptions} is, from TRL's PPOConfig defaults.
      */
     public record Options(int batchSize, int miniBatches, int ppoEpochs, int totalEpisodes, double learningRate, double klCoef,
                           PerTokenReward.KlEstimator klEstimator, Double targetKl, double klHorizon, PpoLoss.Clip clip, double gamma,
@@ -64,6 +66,61 @@ public final class PpoTrainer implements AutoCloseable {
                 throw new IllegalArgumentException("PPO samples its responses: the temperature must be positive, not " + temperature);
             }
         }
+
+        /** PPOConfig's defaults (a batch of 8, 4 epochs, λ 0.05 with k1, lr 3e-6, 53 new tokens), LoRA r=16, alpha=32. */
+        public static Builder builder() {
+            return new Builder();
+        }
+
+        /** Fluent construction from the defaults; each setter names the PPOConfig option it mirrors. */
+        public static final class Builder {
+            private int batchSize = 8;
+            private int miniBatches = 1;
+            private int ppoEpochs = 4;
+            private int totalEpisodes = -1;
+            private double learningRate = 3e-6;
+            private double klCoef = 0.05;
+            private PerTokenReward.KlEstimator klEstimator = PerTokenReward.KlEstimator.K1;
+            private Double targetKl;
+            private double klHorizon = 10_000;
+            private PpoLoss.Clip clip = new PpoLoss.Clip(0.2, 0.2, 0.1);
+            private double gamma = 1.0;
+            private double lambda = 0.95;
+            private double temperature = 0.7;
+            private int maxNewTokens = 53;
+            private Double missingEosPenalty;
+            private LoraAdapter.Config lora = new LoraAdapter.Config(16, 32, 0.05, LoraAdapter.ALL_TARGETS);
+            private long seed = 42;
+
+            private Builder() {}
+
+            public Builder batchSize(int v) { batchSize = v; return this; }
+            public Builder numMiniBatches(int v) { miniBatches = v; return this; }
+            public Builder numPpoEpochs(int v) { ppoEpochs = v; return this; }
+            /** Default: one batch. */
+            public Builder totalEpisodes(int v) { totalEpisodes = v; return this; }
+            public Builder learningRate(double v) { learningRate = v; return this; }
+            public Builder klCoef(double v) { klCoef = v; return this; }
+            public Builder klEstimator(PerTokenReward.KlEstimator v) { klEstimator = v; return this; }
+            /** null: a fixed λ. */
+            public Builder targetKl(Double v) { targetKl = v; return this; }
+            public Builder klHorizon(double v) { klHorizon = v; return this; }
+            /** cliprange, cliprange_value and vf_coef. */
+            public Builder clip(PpoLoss.Clip v) { clip = v; return this; }
+            public Builder gamma(double v) { gamma = v; return this; }
+            public Builder lam(double v) { lambda = v; return this; }
+            public Builder temperature(double v) { temperature = v; return this; }
+            public Builder responseLength(int v) { maxNewTokens = v; return this; }
+            public Builder missingEosPenalty(Double v) { missingEosPenalty = v; return this; }
+            /** null: full fine-tuning. */
+            public Builder lora(LoraAdapter.Config v) { lora = v; return this; }
+            public Builder seed(long v) { seed = v; return this; }
+
+            public Options build() {
+                return new Options(batchSize, miniBatches, ppoEpochs, totalEpisodes < 0 ? batchSize : totalEpisodes, learningRate, klCoef,
+                        klEstimator, targetKl, klHorizon, clip, gamma, lambda, temperature, maxNewTokens, missingEosPenalty, lora, seed);
+            }
+        }
     }
 
     /** One PPO step (a batch of rollouts and its updates), its metrics under TRL's names. */
@@ -77,8 +134,8 @@ public final class PpoTrainer implements AutoCloseable {
 
     private final LlamaForCausalLM policy;
     private final LlamaForCausalLM reference;
-    private final LlamaForCausalLM valueModel;
-    private final LlamaForCausalLM rewardModel;
+    private final LlamaForSequenceClassification valueModel;
+    private final LlamaForSequenceClassification rewardModel;
     private final Options options;
     private final LoraAdapter policyAdapter;
     private final LoraAdapter valueAdapter;
@@ -90,12 +147,8 @@ public final class PpoTrainer implements AutoCloseable {
     private final int eos;
 
     /** {@code reference} is null with LoRA (the adapter switched off is the reference). */
-    public PpoTrainer(LlamaForCausalLM policy, LlamaForCausalLM reference, LlamaForCausalLM valueModel, LlamaForCausalLM rewardModel,
-                      ChatTokenizer tokenizer, Options options) {
-        if (policy.config().sequenceClassification() || !valueModel.config().sequenceClassification()
-                || !rewardModel.config().sequenceClassification()) {
-            throw new IllegalArgumentException("PPO trains a causal language model against a reward model and a value model with score heads");
-        }
+    public PpoTrainer(LlamaForCausalLM policy, LlamaForCausalLM reference, LlamaForSequenceClassification valueModel,
+                      LlamaForSequenceClassification rewardModel, ChatTokenizer tokenizer, Options options) {
         if (options.lora() == null && reference == null) {
             throw new IllegalArgumentException("full fine-tuning with PPO needs a reference model");
         }

@@ -17,9 +17,8 @@ import org.junit.jupiter.api.io.TempDir;
 import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.generate.Generator;
 import dev.kaizen.alignment.generate.SamplingParams;
-import dev.kaizen.alignment.loss.PerTokenReward;
-import dev.kaizen.alignment.loss.PpoLoss;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.LlamaForSequenceClassification;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.NoGrad;
 import dev.kaizen.alignment.score.PaddedBatch;
@@ -83,7 +82,7 @@ class TwoStyleLearningTest {
 
     @Test
     void theRewardModelRanksHeldOutPairsAtLeastNinetyPercentOfTheTime() {
-        try (LlamaForCausalLM rm = LlamaForCausalLM.load(reward, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(reward)) {
+        try (LlamaForSequenceClassification rm = LlamaForSequenceClassification.load(reward, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(reward)) {
             assertThat(rm.config().architecture()).isEqualTo("LlamaForSequenceClassification");
             List<TwoStyleChat.Fact> heldOut = TwoStyleChat.heldOutFacts();
             List<Scorer.Sequence> seqs = new java.util.ArrayList<>();
@@ -116,13 +115,13 @@ class TwoStyleLearningTest {
     @Test
     void ppoAgainstTheRewardModelRaisesStyleAByTwentyFivePointsWithinTheKlTarget() {
         double targetKl = 2.0;
-        PpoTrainer.Options options = new PpoTrainer.Options(16, 2, 4, 16 * 30, 5e-4, 0.05, PerTokenReward.KlEstimator.K1, targetKl,
-                10_000, new PpoLoss.Clip(0.2, 0.2, 0.1), 1.0, 0.95, 1.0, 24, 1.0,
-                new LoraAdapter.Config(8, 16, 0.0, LoraAdapter.ALL_TARGETS), 3);
+        PpoTrainer.Options options = PpoTrainer.Options.builder().batchSize(16).numMiniBatches(2).totalEpisodes(16 * 30)
+                .learningRate(5e-4).targetKl(targetKl).temperature(1.0).responseLength(24).missingEosPenalty(1.0)
+                .lora(new LoraAdapter.Config(8, 16, 0.0, LoraAdapter.ALL_TARGETS)).seed(3).build();
         List<Prompt> prompts = TwoStyleChat.trainFacts().stream().map(f -> Prompt.user(f.question())).toList();
         try (LlamaForCausalLM policy = LlamaForCausalLM.load(sft, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(sft);
-             LlamaForCausalLM value = LlamaForCausalLM.load(reward, Device.cpu());
-             LlamaForCausalLM rm = LlamaForCausalLM.load(reward, Device.cpu());
+             LlamaForSequenceClassification value = LlamaForSequenceClassification.load(reward, Device.cpu());
+             LlamaForSequenceClassification rm = LlamaForSequenceClassification.load(reward, Device.cpu());
              PpoTrainer trainer = new PpoTrainer(policy, null, value, rm, tokenizer, options)) {
             double before = heldOutShare(policy, tokenizer);
             List<PpoTrainer.Step> steps = trainer.train(prompts, step -> {
@@ -181,7 +180,8 @@ class TwoStyleLearningTest {
                 .lora(new LoraAdapter.Config(8, 16, 0.0, LoraAdapter.ALL_TARGETS))
                 .batchSize(16).maxSteps(150).epochs(50).learningRate(5e-4).beta(0.3).shuffle(true).build();
         try (LlamaForCausalLM model = LlamaForCausalLM.load(sft, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(sft);
-             Trainer trainer = new Trainer(model, tokenizer, null, options)) {
+             Trainer trainer = method == TrainingOptions.Method.KTO ? Trainer.kto(model, tokenizer, null, options, rows)
+                     : Trainer.dpo(model, tokenizer, null, options)) {
             double before = heldOutShare(model, tokenizer);
             trainer.train(rows, step -> { });
             double after = heldOutShare(model, tokenizer);

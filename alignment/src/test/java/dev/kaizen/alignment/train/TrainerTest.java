@@ -29,7 +29,7 @@ class TrainerTest {
     private static Map<String, float[]> train(TrainingOptions options, List<Trainer.Step> steps) {
         try (LlamaForCausalLM model = LlamaForCausalLM.load(TestModels.tiny(), Device.cpu());
              ChatTokenizer tokenizer = ChatTokenizer.load(TestModels.tiny());
-             Trainer trainer = new Trainer(model, tokenizer, null, options)) {
+             Trainer trainer = Trainer.kto(model, tokenizer, null, options, ROWS)) {
             steps.addAll(trainer.train(ROWS, s -> { }));
             Map<String, float[]> weights = new LinkedHashMap<>();
             trainer.adapter().parameters().forEach((name, p) -> weights.put(name, p.toFloatArray()));
@@ -60,7 +60,7 @@ class TrainerTest {
     void fullFineTuningWithAPreferenceMethodNeedsAReference() {
         try (LlamaForCausalLM model = LlamaForCausalLM.load(TestModels.tiny(), Device.cpu());
              ChatTokenizer tokenizer = ChatTokenizer.load(TestModels.tiny())) {
-            assertThatThrownBy(() -> new Trainer(model, tokenizer, null, kto().lora(null).build()))
+            assertThatThrownBy(() -> Trainer.kto(model, tokenizer, null, kto().lora(null).build(), ROWS))
                     .hasMessageContaining("needs a reference model");
             assertThatThrownBy(() -> kto().batchSize(1).build()).hasMessageContaining("KTO needs a batch size of at least 2");
         }

@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import ai.djl.Device;
@@ -13,6 +14,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import dev.kaizen.alignment.TestModels;
+import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.synthetic.TwoStyleChat;
@@ -27,12 +29,13 @@ class TrainingMemoryTest {
         TrainingOptions options = TrainingOptions.builder(TrainingOptions.Method.KTO)
                 .lora(new LoraAdapter.Config(4, 8, 0.05, LoraAdapter.ALL_TARGETS))
                 .batchSize(4).maxSteps(1000).epochs(1000).learningRate(1e-4).shuffle(true).build();
+        List<Row> rows = TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), 64, 0.5, 3));
         long[] rss = new long[2];
         int[] arrays = new int[2];
         try (LlamaForCausalLM model = LlamaForCausalLM.load(TestModels.tiny(), Device.cpu());
              ChatTokenizer tokenizer = ChatTokenizer.load(TestModels.tiny());
-             Trainer trainer = new Trainer(model, tokenizer, null, options)) {
-            trainer.train(TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), 64, 0.5, 3)), step -> {
+             Trainer trainer = Trainer.kto(model, tokenizer, null, options, rows)) {
+            trainer.train(rows, step -> {
                 if (step.step() == 200 || step.step() == 1000) {
                     int i = step.step() == 200 ? 0 : 1;
                     System.gc();

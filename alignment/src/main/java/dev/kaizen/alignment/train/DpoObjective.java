@@ -1,0 +1,56 @@
+package dev.kaizen.alignment.train;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+
+import dev.kaizen.alignment.data.Row;
+import dev.kaizen.alignment.loss.DpoLoss;
+import dev.kaizen.alignment.loss.LossOutput;
+import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.score.PaddedBatch;
+import dev.kaizen.alignment.score.Scorer;
+
+/**
+ * DPO (or IPO), as TRL's DPOTrainer: chosen and rejected answers scored by the policy and the
+ * reference in one padded batch; IPO compares per-token means instead of sums.
+ */
+final class DpoObjective implements Objective<Sequences.Pair> {
+
+    private final LlamaForCausalLM policy;
+    private final Reference reference;
+    private final Sequences sequences;
+    private final TrainingOptions options;
+
+    DpoObjective(LlamaForCausalLM policy, Reference reference, Sequences sequences, TrainingOptions options) {
+        this.policy = policy;
+        this.reference = reference;
+        this.sequences = sequences;
+        this.options = options;
+    }
+
+    @Override
+    public Sequences.Pair encode(Row row) {
+        return sequences.pair(row, "DPO");
+    }
+
+    @Override
+    public LossOutput loss(List<Sequences.Pair> batch, NDManager m) {
+        List<Scorer.Sequence> seqs = new ArrayList<>();
+        batch.forEach(p -> seqs.add(p.chosen()));
+        batch.forEach(p -> seqs.add(p.rejected()));
+        PaddedBatch padded = PaddedBatch.of(seqs);
+        NDArray policySums = padded.completionSums(policy, m);
+        NDArray refSums = reference.completionSums(padded, m);
+        if (options.dpoLoss() == DpoLoss.Type.IPO) {
+            NDArray tokens = m.create(padded.completionTokens());
+            policySums = policySums.div(tokens);
+            refSums = refSums.div(tokens);
+        }
+        long n = batch.size();
+        return DpoLoss.compute(policySums.get(":" + n), policySums.get(n + ":"), refSums.get(":" + n), refSums.get(n + ":"),
+                options.dpoLoss(), options.beta(), options.labelSmoothing());
+    }
+}

@@ -1,0 +1,99 @@
+package dev.kaizen.alignment.train;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+
+import dev.kaizen.alignment.data.Row;
+import dev.kaizen.alignment.loss.KtoLoss;
+import dev.kaizen.alignment.loss.LossOutput;
+import dev.kaizen.alignment.loss.TokenKl;
+import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.NoGrad;
+import dev.kaizen.alignment.score.PaddedBatch;
+import dev.kaizen.alignment.score.Scorer;
+
+/**
+ * KTO, as TRL's KTOTrainer: each answer scored by the policy and the reference, the reference
+ * point from mismatched prompt/answer pairs within the batch, desirable and undesirable answers
+ * weighted by {@code weights}.
+ */
+final class KtoObjective implements Objective<KtoObjective.Example> {
+
+    /** A row's prompt and answer tokens, and whether the answer is one to want. */
+    record Example(int[] prompt, int[] completion, boolean desirable) {}
+
+    private final LlamaForCausalLM policy;
+    private final Reference reference;
+    private final Sequences sequences;
+    private final KtoLoss.Config weights;
+
+    KtoObjective(LlamaForCausalLM policy, Reference reference, Sequences sequences, KtoLoss.Config weights) {
+        this.policy = policy;
+        this.reference = reference;
+        this.sequences = sequences;
+        this.weights = weights;
+    }
+
+    /** The paper's weights for a dataset, unless {@code options} sets them: desirable and undesirable answers count alike. */
+    static KtoLoss.Config weights(TrainingOptions options, List<Row> dataset) {
+        if (options.desirableWeight() != null || options.undesirableWeight() != null) {
+            return new KtoLoss.Config(options.ktoLoss(), options.beta(),
+                    options.desirableWeight() == null ? 1 : options.desirableWeight(),
+                    options.undesirableWeight() == null ? 1 : options.undesirableWeight());
+        }
+        long desirable = dataset.stream().filter(r -> !(r instanceof Row.Unpaired u) || u.desirable()).count();
+        return KtoLoss.weighted(new KtoLoss.Config(options.ktoLoss(), options.beta(), 1, 1), desirable, dataset.size() - desirable);
+    }
+
+    /** The same objective with other weights: the online job weighs each batch by its own mix. */
+    KtoObjective withWeights(KtoLoss.Config other) {
+        return new KtoObjective(policy, reference, sequences, other);
+    }
+
+    @Override
+    public Example encode(Row row) {
+        return new Example(sequences.prompt(row), sequences.completion(Sequences.completion(row, "KTO")),
+                !(row instanceof Row.Unpaired u) || u.desirable());
+    }
+
+    @Override
+    public LossOutput loss(List<Example> batch, NDManager m) {
+        int n = batch.size();
+        List<Scorer.Sequence> own = new ArrayList<>();
+        List<Scorer.Sequence> mismatched = new ArrayList<>();
+        float[] desirable = new float[n];
+        for (int i = 0; i < n; i++) {
+            Example e = batch.get(i);
+            own.add(sequences.of(e.prompt(), e.completion()));
+            mismatched.add(sequences.of(e.prompt(), batch.get(KtoLoss.mismatchedPartner(i, n)).completion()));
+            desirable[i] = e.desirable() ? 1 : 0;
+        }
+        PaddedBatch ownBatch = PaddedBatch.of(own);
+        PaddedBatch pairs = PaddedBatch.of(mismatched);
+        NDArray policySums = ownBatch.completionSums(policy, m);
+        NDArray policyKl;
+        try (NoGrad noGrad = NoGrad.enter()) {
+            policyKl = pairs.completionSums(policy, m);
+        }
+        return KtoLoss.compute(policySums, reference.completionSums(ownBatch, m), policyKl, reference.completionSums(pairs, m),
+                m.create(desirable), weights);
+    }
+
+    /** The exact per-token KL of the policy from the reference on the batch's own answers, averaged over answer tokens. */
+    double klToReference(List<Example> batch) {
+        PaddedBatch padded = PaddedBatch.of(batch.stream().map(e -> sequences.of(e.prompt(), e.completion())).toList());
+        int t = padded.ids()[0].length;
+        try (NoGrad noGrad = NoGrad.enter(); NDScope scope = new NDScope(); NDManager m = policy.manager().newSubManager()) {
+            NDArray ids = m.create(padded.ids());
+            NDArray attention = m.create(padded.attention());
+            String predicting = ":, :" + (t - 1) + ", :";
+            NDArray policyLogits = policy.forward(ids, attention, null).get(predicting);
+            NDArray referenceLogits = reference.logits(ids, attention).get(predicting);
+            return TokenKl.mean(policyLogits, referenceLogits, m.create(padded.completionMask())).getFloat();
+        }
+    }
+}

@@ -1,0 +1,20 @@
+package dev.kaizen.alignment.train;
+
+import java.util.List;
+
+import ai.djl.ndarray.NDManager;
+
+import dev.kaizen.alignment.data.Row;
+import dev.kaizen.alignment.loss.LossOutput;
+
+/**
+ * What one trainer optimises: how a dataset row becomes model input ({@code E}, encoded once),
+ * and the differentiable loss of a micro-batch of them. One implementation per objective; the
+ * {@link Trainer} around it is the same for all.
+ */
+interface Objective<E> {
+
+    E encode(Row row);
+
+    LossOutput loss(List<E> batch, NDManager m);
+}
