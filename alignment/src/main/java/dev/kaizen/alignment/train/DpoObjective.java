@@ -1,6 +1,5 @@
 package dev.kaizen.alignment.train;
 
-import java.util.ArrayList;
 import java.util.List;
 
 import ai.djl.ndarray.NDArray;
@@ -11,7 +10,6 @@ import dev.kaizen.alignment.loss.DpoLoss;
 import dev.kaizen.alignment.loss.LossOutput;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.score.PaddedBatch;
-import dev.kaizen.alignment.score.Scorer;
 
 /**
  * DPO (or IPO), as TRL's DPOTrainer: chosen and rejected answers scored by the policy and the
@@ -38,10 +36,7 @@ final class DpoObjective implements Objective<Sequences.Pair> {
 
     @Override
     public LossOutput loss(List<Sequences.Pair> batch, NDManager m) {
-        List<Scorer.Sequence> seqs = new ArrayList<>();
-        batch.forEach(p -> seqs.add(p.chosen()));
-        batch.forEach(p -> seqs.add(p.rejected()));
-        PaddedBatch padded = PaddedBatch.of(seqs);
+        PaddedBatch padded = Sequences.chosenThenRejected(batch);
         NDArray policySums = padded.completionSums(policy, m);
         NDArray refSums = reference.completionSums(padded, m);
         if (options.dpoLoss() == DpoLoss.Type.IPO) {

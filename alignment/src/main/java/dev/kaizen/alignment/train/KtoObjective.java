@@ -54,6 +54,12 @@ final class KtoObjective implements Objective<KtoObjective.Example> {
         return new KtoObjective(policy, reference, sequences, other);
     }
 
+    /** The reference point comes from mismatched pairs, so a batch needs two rows. */
+    @Override
+    public int minBatch() {
+        return 2;
+    }
+
     @Override
     public Example encode(Row row) {
         return new Example(sequences.prompt(row), sequences.completion(Sequences.completion(row, "KTO")),

@@ -17,4 +17,9 @@ interface Objective<E> {
     E encode(Row row);
 
     LossOutput loss(List<E> batch, NDManager m);
+
+    /** The fewest rows a batch can hold: a last, smaller batch below it is dropped. */
+    default int minBatch() {
+        return 1;
+    }
 }

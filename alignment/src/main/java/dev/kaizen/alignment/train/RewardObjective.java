@@ -1,6 +1,5 @@
 package dev.kaizen.alignment.train;
 
-import java.util.ArrayList;
 import java.util.List;
 
 import ai.djl.ndarray.NDArray;
@@ -11,7 +10,6 @@ import dev.kaizen.alignment.loss.LossOutput;
 import dev.kaizen.alignment.loss.RewardLoss;
 import dev.kaizen.alignment.model.LlamaForSequenceClassification;
 import dev.kaizen.alignment.score.PaddedBatch;
-import dev.kaizen.alignment.score.Scorer;
 
 /** Reward modelling, as TRL's RewardTrainer: the Bradley–Terry loss on the rewards of chosen and rejected answers. */
 final class RewardObjective implements Objective<Sequences.Pair> {
@@ -33,10 +31,7 @@ final class RewardObjective implements Objective<Sequences.Pair> {
 
     @Override
     public LossOutput loss(List<Sequences.Pair> batch, NDManager m) {
-        List<Scorer.Sequence> seqs = new ArrayList<>();
-        batch.forEach(p -> seqs.add(p.chosen()));
-        batch.forEach(p -> seqs.add(p.rejected()));
-        PaddedBatch padded = PaddedBatch.of(seqs);
+        PaddedBatch padded = Sequences.chosenThenRejected(batch);
         NDArray rewards = model.rewards(m.create(padded.ids()), m.create(padded.attention())).reshape(-1);
         long n = batch.size();
         NDArray margin = batch.stream().anyMatch(p -> p.margin() != null) ? m.create(margins(batch)) : null;

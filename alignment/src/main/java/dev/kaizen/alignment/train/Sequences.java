@@ -1,8 +1,11 @@
 package dev.kaizen.alignment.train;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 import dev.kaizen.alignment.data.Row;
+import dev.kaizen.alignment.score.PaddedBatch;
 import dev.kaizen.alignment.score.Scorer;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 
@@ -45,16 +48,26 @@ final class Sequences {
     /** A preference row as its chosen and rejected sequences; other rows are refused, naming the objective. */
     Pair pair(Row row, String objective) {
         if (!(row instanceof Row.Preference p)) {
-            throw new IllegalArgumentException(objective + " trains on preference rows (chosen and rejected), not " + row.getClass().getSimpleName());
+            throw new IllegalArgumentException(objective + " trains on preference rows (chosen and rejected), not "
+                    + row.getClass().getSimpleName());
         }
         int[] prompt = prompt(row);
         return new Pair(of(prompt, completion(p.chosen())), of(prompt, completion(p.rejected())), p.margin());
     }
 
+    /** The chosen sequences of {@code pairs}, then their rejected ones, in one padded batch: rows i and n+i are a pair. */
+    static PaddedBatch chosenThenRejected(List<Pair> pairs) {
+        List<Scorer.Sequence> seqs = new ArrayList<>();
+        pairs.forEach(p -> seqs.add(p.chosen()));
+        pairs.forEach(p -> seqs.add(p.rejected()));
+        return PaddedBatch.of(seqs);
+    }
+
     /** Prompt then completion, cut to max length: the completion keeps its start, the prompt its end. */
     Scorer.Sequence of(int[] prompt, int[] completion) {
         int[] c = completion.length > maxLength - 1 ? Arrays.copyOf(completion, maxLength - 1) : completion;
-        int[] p = prompt.length + c.length > maxLength ? Arrays.copyOfRange(prompt, prompt.length - (maxLength - c.length), prompt.length) : prompt;
+        int[] p = prompt.length + c.length > maxLength
+                ? Arrays.copyOfRange(prompt, prompt.length - (maxLength - c.length), prompt.length) : prompt;
         int[] ids = Arrays.copyOf(p, p.length + c.length);
         System.arraycopy(c, 0, ids, p.length, c.length);
         return new Scorer.Sequence(ids, Math.max(1, p.length));

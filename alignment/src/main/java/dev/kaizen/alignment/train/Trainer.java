@@ -166,8 +166,8 @@ public final class Trainer implements AutoCloseable {
 
     private <E> List<Step> train(Objective<E> objective, List<Row> rows, Consumer<Step> onStep) {
         List<E> encoded = rows.stream().map(objective::encode).toList();
-        int minBatch = objective instanceof KtoObjective ? 2 : 1;  // KTO's reference point needs a mismatched pair
-        int batchesPerEpoch = encoded.size() / options.batchSize() + (encoded.size() % options.batchSize() >= minBatch ? 1 : 0);
+        int rest = encoded.size() % options.batchSize();
+        int batchesPerEpoch = encoded.size() / options.batchSize() + (rest >= objective.minBatch() ? 1 : 0);
         if (batchesPerEpoch == 0) {
             throw new IllegalArgumentException("the dataset has " + encoded.size() + " rows, too few for one batch");
         }
