@@ -20,6 +20,8 @@ import java.util.TreeMap;
 import java.util.UUID;
 import java.util.stream.Stream;
 
+import dev.kaizen.schemas.ModelUpdate;
+
 /**
  * Model checkpoints, through {@link StoreFiles} (file:// here, s3:// or hdfs:// in production):
  * each is written once under {@code <root>/<model_id>/<sha256>/}, content-addressed, so a
@@ -31,7 +33,13 @@ import java.util.stream.Stream;
 public final class CheckpointStore implements Serializable {
 
     /** Where a checkpoint lives, its content address, and each file's sha256. */
-    public record Stored(String uri, String sha256, Map<String, String> files) {}
+    public record Stored(String uri, String sha256, Map<String, String> files) {
+
+        /** The checkpoint a version announcement names. */
+        public static Stored of(ModelUpdate version) {
+            return new Stored(version.getUri(), version.getSha256(), version.getFiles());
+        }
+    }
 
     private final String root;
     private final StoreFiles fs;

@@ -106,7 +106,7 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         Trainer.OnlineStep step = t.step(rows, config.loss(batch.desirableWeight(), batch.undesirableWeight()), config.klBudget());
         lastStepMillis = (System.nanoTime() - start) / 1_000_000;
         lastMetrics = step.metrics();
-        CheckpointStore.Stored from = parent == null ? baseModel : stored(parent);
+        CheckpointStore.Stored from = parent == null ? baseModel : CheckpointStore.Stored.of(parent);
         if (!step.applied()) {
             rejections.inc();
             ctx.output(REJECTIONS, update(ctx.getCurrentKey(), version, from, batch, step, ctx.timerService().currentProcessingTime()));
@@ -142,7 +142,7 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         } else {
             Path local = scratch.resolve(UUID.randomUUID().toString());
             try {
-                store.fetch(stored(parent), local);
+                store.fetch(CheckpointStore.Stored.of(parent), local);
                 trainer = Trainer.resume(base, tokenizer, config.trainingOptions(), local);
             } finally {
                 FileUtils.deleteDirectory(local.toFile());
@@ -166,10 +166,6 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         List<ChatTemplate.Message> messages = vote.prompt().stream()
                 .map(m -> new ChatTemplate.Message(m.getRole(), m.getContent())).toList();
         return new Row.Unpaired(Prompt.chat(messages), vote.completion(), vote.desirable());
-    }
-
-    private static CheckpointStore.Stored stored(ModelUpdate version) {
-        return new CheckpointStore.Stored(version.getUri(), version.getSha256(), version.getFiles());
     }
 
     private void closeTrainer() {

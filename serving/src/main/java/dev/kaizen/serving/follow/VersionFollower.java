@@ -25,6 +25,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import dev.kaizen.checkpoints.CheckpointStore;
+import dev.kaizen.checkpoints.Lineage;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.wire.Decoded;
 import dev.kaizen.schemas.wire.WireCodec;
@@ -160,10 +161,7 @@ public final class VersionFollower implements AutoCloseable {
      */
     private void advance() {
         long from = target.version();
-        long reachable = from;
-        while (announced.containsKey(reachable + 1) && announced.get(reachable + 1).getParentVersion() == reachable) {
-            reachable++;
-        }
+        long reachable = Lineage.reachable(announced, from);
         for (ModelUpdate beyond : announced.tailMap(reachable, false).values()) {
             if (refused.add(beyond.getVersion())) {
                 refuse("lineage", "version " + beyond.getVersion() + " (parent " + beyond.getParentVersion() + ") does not follow on from "
@@ -202,7 +200,7 @@ public final class VersionFollower implements AutoCloseable {
         Path local = null;
         try {
             local = Files.createTempDirectory("kaizen-version-");
-            store.fetch(new CheckpointStore.Stored(update.getUri(), update.getSha256(), update.getFiles()), local);
+            store.fetch(CheckpointStore.Stored.of(update), local);
         } catch (IOException | RuntimeException e) {
             FileUtils.deleteQuietly(local == null ? null : local.toFile());
             throw new Refusal("checkpoint", e);
