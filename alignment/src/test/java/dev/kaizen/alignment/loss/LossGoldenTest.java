@@ -138,11 +138,13 @@ class LossGoldenTest {
 
     @Test
     void sftAveragesOverCompletionTokensOnly() {
+        // Completions of 2 and 1 tokens: the mean over tokens is (2 + 3 + 0.5) / 3, where a mean of
+        // the sequences' means would give (2.5 + 0.5) / 2 = 1.5.
         NDArray logps = m.create(new float[][] {{-1, -2, -3}, {-0.5f, -4, -1}});
-        NDArray mask = m.create(new float[][] {{0, 1, 1}, {1, 1, 0}});
+        NDArray mask = m.create(new float[][] {{0, 1, 1}, {1, 0, 0}});
         LossOutput out = SftLoss.compute(logps, mask);
-        assertThat(value(out)).isCloseTo(2.375, within(1e-6));
-        assertThat(out.metrics().get("num_tokens")).isEqualTo(4.0);
+        assertThat(value(out)).isCloseTo(5.5 / 3, within(1e-6));
+        assertThat(out.metrics().get("num_tokens")).isEqualTo(3.0);
     }
 
     @Test
@@ -151,15 +153,17 @@ class LossGoldenTest {
         assertThat(KtoLoss.mismatchedPartner(3, 4)).isEqualTo(2);
     }
 
-    // KL(softmax[1,2,3] ‖ softmax[3,2,1]) = 1.150420765; equal logits give 0.
+    // KL(softmax[1,2,3] ‖ uniform) = 0.266216707 but KL(uniform ‖ softmax[1,2,3]) = 0.308993676, so the
+    // direction shows (mirror-image distributions would give one value both ways); equal logits give 0.
     @Test
-    void tokenKlIsTheExactDivergenceAveragedOverMaskedPositions() {
+    void tokenKlIsTheExactDivergenceOfThePolicyFromTheReferenceAveragedOverMaskedPositions() {
         NDArray policy = m.create(new float[] {1, 2, 3, 0, 0, 0, 5, 1, 0, 1, 2, 3}, new ai.djl.ndarray.types.Shape(2, 2, 3));
-        NDArray reference = m.create(new float[] {3, 2, 1, 0, 0, 0, 5, 1, 0, 3, 2, 1}, new ai.djl.ndarray.types.Shape(2, 2, 3));
+        NDArray reference = m.create(new float[] {0, 0, 0, 0, 0, 0, 5, 1, 0, 0, 0, 0}, new ai.djl.ndarray.types.Shape(2, 2, 3));
         NDArray mask = m.create(new float[] {1, 1, 1, 0}, new ai.djl.ndarray.types.Shape(2, 2));
-        assertThat((double) TokenKl.mean(policy, reference, mask).getFloat()).isCloseTo(1.150420765 / 3, within(1e-6));
+        assertThat((double) TokenKl.mean(policy, reference, mask).getFloat()).isCloseTo(0.266216707 / 3, within(1e-6));
+        assertThat((double) TokenKl.mean(reference, policy, mask).getFloat()).isCloseTo(0.308993676 / 3, within(1e-6));
         NDArray all = m.create(new float[] {1, 1, 1, 1}, new ai.djl.ndarray.types.Shape(2, 2));
-        assertThat((double) TokenKl.mean(policy, reference, all).getFloat()).isCloseTo(2 * 1.150420765 / 4, within(1e-6));
+        assertThat((double) TokenKl.mean(policy, reference, all).getFloat()).isCloseTo(2 * 0.266216707 / 4, within(1e-6));
         assertThat((double) TokenKl.mean(reference, reference, all).getFloat()).isCloseTo(0.0, within(1e-7));
     }
 }

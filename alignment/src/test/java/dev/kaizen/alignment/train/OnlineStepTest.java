@@ -60,16 +60,21 @@ class OnlineStepTest {
     }
 
     @Test
-    void aStepOverTheKlBudgetIsDroppedAndLeavesAdapterAndOptimizerAsTheyWere() {
+    void aStepOverTheKlBudgetIsDroppedAndLeavesAdapterAndOptimizerAsTheyWere(@TempDir Path dir) throws Exception {
         try (LlamaForCausalLM model = LlamaForCausalLM.load(TestModels.tiny(), Device.cpu());
              ChatTokenizer tokenizer = ChatTokenizer.load(TestModels.tiny());
              Trainer poisoned = Trainer.resume(model, tokenizer, options(50), null)) {
             poisoned.step(ROWS.subList(0, 8), WEIGHTS, Double.MAX_VALUE);  // moves B off zero so the next step tells
             Map<String, float[]> before = weights(poisoned);
+            poisoned.saveCheckpoint(dir.resolve("before"), TestModels.tiny());
             Trainer.OnlineStep step = poisoned.step(ROWS.subList(8, 16), WEIGHTS, 0.01);
             assertThat(step.rejection()).isEqualTo(Trainer.KL_OVER_BUDGET);
             assertThat(step.metrics().get("kl_to_reference")).isGreaterThan(0.01);
             assertSame(weights(poisoned), before);
+            // The optimizer too: both moments of every weight, and its step count, byte for byte.
+            poisoned.saveCheckpoint(dir.resolve("after"), TestModels.tiny());
+            assertThat(dir.resolve("after").resolve(Trainer.OPTIMIZER_FILE))
+                    .hasSameBinaryContentAs(dir.resolve("before").resolve(Trainer.OPTIMIZER_FILE));
             // The restored arrays still train: the next step within budget moves them.
             assertThat(poisoned.step(ROWS.subList(16, 24), WEIGHTS, Double.MAX_VALUE).applied()).isTrue();
             Map<String, float[]> after = weights(poisoned);
