@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Random;
 
 import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
@@ -58,6 +59,41 @@ class LoraAdapterTest {
                 assertThat(ModelForwardTest.logits(model, IDS, null)[0][3][0]).isNotEqualTo(base[0][3][0]);
                 try (LoraAdapter.Scope off = adapter.disabled()) {
                     assertThat(ModelForwardTest.logits(model, IDS, null)).isDeepEqualTo(base);
+                }
+            }
+        }
+    }
+
+    /** W + (alpha/r)·B·A worked out here with plain loops, for r = 4 and alpha = 8: the update counts twice. */
+    @Test
+    void theUpdateIsBTimesAScaledByAlphaOverRank() {
+        String q = "model.layers.0.self_attn.q_proj";
+        try (LlamaForCausalLM model = model();
+             LoraAdapter adapter = LoraAdapter.attach(model, new LoraAdapter.Config(4, 8, 0.0, List.of("q_proj")), 1)) {
+            float[] w = model.tensors().get(q + ".weight").values();
+            NDArray aArray = adapter.parameters().get("base_model.model." + q + ".lora_A.weight");
+            NDArray bArray = adapter.parameters().get("base_model.model." + q + ".lora_B.weight");
+            int r = 4;
+            int in = (int) aArray.getShape().get(1);
+            int out = (int) bArray.getShape().get(0);
+            float[] a = new float[r * in];
+            float[] b = new float[out * r];
+            for (int i = 0; i < a.length; i++) {
+                a[i] = (i % 7 - 3) * 0.01f;
+            }
+            for (int i = 0; i < b.length; i++) {
+                b[i] = (i % 5 - 2) * 0.1f;
+            }
+            aArray.set(FloatBuffer.wrap(a));
+            bArray.set(FloatBuffer.wrap(b));
+            float[] merged = adapter.mergedTensors().get(q + ".weight").values();
+            for (int o = 0; o < out; o++) {
+                for (int j = 0; j < in; j++) {
+                    double ba = 0;
+                    for (int k = 0; k < r; k++) {
+                        ba += (double) b[o * r + k] * a[k * in + j];
+                    }
+                    assertThat(merged[o * in + j]).as("[%d][%d]", o, j).isCloseTo((float) (w[o * in + j] + 2.0 * ba), within(1e-6f));
                 }
             }
         }

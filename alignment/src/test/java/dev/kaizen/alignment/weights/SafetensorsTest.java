@@ -65,6 +65,36 @@ class SafetensorsTest {
         assertThat(Files.readAllBytes(again)).isEqualTo(Files.readAllBytes(file));
     }
 
+    /**
+     * A file laid out by hand from the format's spec, not by our writer: an 8-byte little-endian
+     * header length, the JSON header (tensors in another order than their data, padded with
+     * spaces), then the raw little-endian data at each tensor's offsets.
+     */
+    @Test
+    void readsAFileWrittenByHandFromTheSpec() throws IOException {
+        String json = "{\"b\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[16,22]},"
+                + "\"__metadata__\":{\"format\":\"pt\"},"
+                + "\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+                + "\"c\":{\"dtype\":\"BF16\",\"shape\":[1,1],\"data_offsets\":[22,24]}}";
+        byte[] header = (json + " ".repeat((8 - json.length() % 8) % 8)).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        java.nio.ByteBuffer file = java.nio.ByteBuffer.allocate(8 + header.length + 24).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        file.putLong(header.length).put(header);
+        file.putFloat(1f).putFloat(2f).putFloat(3f).putFloat(-4f);              // a: F32
+        file.putShort((short) 0x3C00).putShort((short) 0xC000).putShort((short) 0x3800);  // b: F16 1, -2, 0.5
+        file.putShort((short) 0x3FC0);                                          // c: BF16 1.5
+        Path path = dir.resolve("by-hand.safetensors");
+        Files.write(path, file.array());
+        try (SafetensorsFile f = SafetensorsFile.open(path); NDManager m = NDManager.newBaseManager()) {
+            assertThat(f.metadata()).containsEntry("format", "pt");
+            assertThat(loaded(f, "a", m).values()).containsExactly(1f, 2f, 3f, -4f);
+            assertThat(loaded(f, "a", m).shape()).containsExactly(2, 2);
+            assertThat(loaded(f, "b", m).values()).containsExactly(1f, -2f, 0.5f);
+            assertThat(loaded(f, "b", m).dtype()).isEqualTo(Dtype.F16);
+            assertThat(loaded(f, "c", m).values()).containsExactly(1.5f);
+            assertThat(loaded(f, "c", m).dtype()).isEqualTo(Dtype.BF16);
+        }
+    }
+
     @Test
     void theHeaderIsAlignedJsonAsTheReferenceWriterMakesIt() throws IOException {
         Path file = dir.resolve("x.safetensors");

@@ -85,6 +85,10 @@ class ModelFollowerTest {
         return follower.version();
     }
 
+    private static long refusals(ModelFollower follower, String reason) {
+        return follower.refusals().getOrDefault(reason, 0L);
+    }
+
     private static void await(String what, BooleanSupplier condition) throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         while (!condition.getAsBoolean()) {
@@ -138,7 +142,7 @@ class ModelFollowerTest {
             FileUtils.copyDirectory(Path.of(java.net.URI.create(outside.getUri()).getPath()).toFile(), copy.toFile());
             outside.setUri(copy.toUri().toString());
             send(topic, true, missing, outside);
-            Thread.sleep(2_000);
+            await("the third checkpoint refusal", () -> refusals(follower, "checkpoint") >= 3);
             assertThat(served(follower)).as("neither a missing file nor a checkpoint outside the store").isEqualTo(3);
             assertThat(follower.refusals()).containsEntry("checkpoint", 3L);
         }
@@ -161,7 +165,7 @@ class ModelFollowerTest {
 
             send(topic, true, version(4, 3, 24));          // v3 never announced
             send(topic, true, version(5, 3, 25));          // and a parent that is not the version before
-            Thread.sleep(2_000);
+            await("both lineage refusals", () -> refusals(follower, "lineage") >= 2);
             assertThat(served(follower)).isEqualTo(2);
             assertThat(follower.refusals()).containsEntry("lineage", 2L);
         }
