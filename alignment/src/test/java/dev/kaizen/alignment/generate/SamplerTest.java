@@ -46,9 +46,14 @@ class SamplerTest {
         double[] p = softmax(LOGITS);
         double head = p[2] + p[1];
         Random r = new Random(3);
+        int ones = 0;
         for (int i = 0; i < 2_000; i++) {
-            assertThat(Sampler.next(LOGITS, params(1, 0, head - 1e-9), r)).isIn(1, 2);
+            int token = Sampler.next(LOGITS, params(1, 0, head - 1e-9), r);
+            assertThat(token).isIn(1, 2);
+            ones += token == 1 ? 1 : 0;
         }
+        // Both of the head are drawn, renormalised: p1 / (p1 + p2) = 1/4 (p2 = 3·p1), 500 ± 60 of 2000 (3σ).
+        assertThat(ones).isBetween(440, 560);
     }
 
     @Test
