@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.File;
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -14,9 +15,13 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.common.TopicPartition;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -93,11 +98,29 @@ class ChatServerTest {
 
     @Test
     void anAnswerNamesItsVersionAndIsLoggedBeforeItIsGiven() throws Exception {
-        HttpResponse<String> response = post("/v1/chat/completions",
-                "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"What is the capital of France?\"}],\"max_tokens\":8,\"temperature\":0}");
+        // The client returns at the response's first bytes, its body still unread: how far the log
+        // reaches at that moment is what was logged before anything of the answer was given.
+        HttpResponse<InputStream> response = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                        + "/v1/chat/completions")).header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(
+                "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"What is the capital of France?\"}],"
+                        + "\"max_tokens\":8,\"temperature\":0}")).build(), HttpResponse.BodyHandlers.ofInputStream());
+        TopicPartition responses = new TopicPartition("chat-responses", 0);
+        long loggedByThen;
+        try (Admin admin = KAFKA.kafka().admin()) {
+            loggedByThen = admin.listOffsets(Map.of(responses, OffsetSpec.latest())).all().get().get(responses).offset();
+        }
         assertThat(response.statusCode()).isEqualTo(200);
         assertThat(response.headers().firstValue(ChatServer.VERSION_HEADER)).hasValue("1");
-        JsonNode body = JSON.readTree(response.body());
+        JsonNode body;
+        try (InputStream in = response.body()) {
+            body = JSON.readTree(in);
+        }
+        String id = body.get("id").asText();
+        List<byte[]> before = KAFKA.kafka().readCommitted("chat-responses", (int) loggedByThen, Duration.ZERO, Duration.ofSeconds(30))
+                .subList(0, (int) loggedByThen);
+        WireCodec<ResponseLogged> codec = WireCodec.responses(Clock.systemUTC());
+        assertThat(before).as("the answer's record is in the log before its first byte reaches the client")
+                .anyMatch(r -> ((Decoded.Valid<ResponseLogged>) codec.decode(r)).value().getResponseId().equals(id));
         assertThat(body.get("object").asText()).isEqualTo("chat.completion");
         assertThat(body.get("model").asText()).isEqualTo("tiny@1");
         assertThat(body.at("/choices/0/message/role").asText()).isEqualTo("assistant");
