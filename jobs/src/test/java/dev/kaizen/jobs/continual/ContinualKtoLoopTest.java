@@ -12,6 +12,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -109,7 +110,7 @@ class ContinualKtoLoopTest {
     @Test
     void everySettledSampleTrainsExactlyOnceIntoGaplessVerifiedVersions() throws Exception {
         Run run = new Run(kafka.kafka(), "plain", defaultScenario(), base, store);
-        JobClient job = run.start(ContinualKtoJob.Stages.of(run.config), PARALLELISM, null);
+        JobClient job = run.start(run.recordingStages(), PARALLELISM, null);
         try {
             run.finishAndCheck();
         } finally {
@@ -124,13 +125,15 @@ class ContinualKtoLoopTest {
      */
     @Test
     void failuresAtRandomPointsLoseNothingCountNothingTwiceAndLeaveNoGap(@InjectMiniCluster MiniCluster cluster) throws Exception {
-        Random random = new Random();
+        // Other points each run, and the seed printed, so a failing run can be replayed with -Dkaizen.failure-seed.
+        long seed = Long.getLong("kaizen.failure-seed", System.nanoTime());
+        Random random = new Random(seed);
         FailOnce.reset(5 + random.nextInt(40), 5 + random.nextInt(40));
-        System.out.printf("failing the accumulator at batch %d and the update stage after writing version %d%n",
-                FailOnce.failAtBatch, FailOnce.failAtVersion);
+        System.out.printf("failure seed %d: failing the accumulator at batch %d and the update stage after writing version %d%n",
+                seed, FailOnce.failAtBatch, FailOnce.failAtVersion);
         Run run = new Run(kafka.kafka(), "failures", defaultScenario(), base, store);
-        UpdateConfig training = run.config.training();
-        JobClient job = run.start(new ContinualKtoJob.Stages(new FailingAccumulate(BATCH), new FailingUpdate(training)), PARALLELISM, null);
+        FailingUpdate update = new FailingUpdate(run.config.training(), run.suffix);
+        JobClient job = run.start(new ContinualKtoJob.Stages(new FailingAccumulate(BATCH), update), PARALLELISM, null);
         try {
             run.releasePushers();
             // Lose the TaskManager once some versions are out, then give the job a new one.
@@ -149,12 +152,12 @@ class ContinualKtoLoopTest {
     @Test
     void aSavepointResumesWithAnotherParallelism(@TempDir Path savepoints) throws Exception {
         Run run = new Run(kafka.kafka(), "rescale", defaultScenario(), base, store);
-        JobClient first = run.start(ContinualKtoJob.Stages.of(run.config), PARALLELISM, null);
+        JobClient first = run.start(run.recordingStages(), PARALLELISM, null);
         run.releasePushers();
         run.readSteps(30 * BATCH, Duration.ofMinutes(3));
         String savepoint = first.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL)
                 .get(2, TimeUnit.MINUTES);
-        JobClient second = run.start(ContinualKtoJob.Stages.of(run.config), 1, savepoint);
+        JobClient second = run.start(run.recordingStages(), 1, savepoint);
         try {
             run.finishAndCheck();
         } finally {
@@ -171,7 +174,7 @@ class ContinualKtoLoopTest {
     void votesByTheTasksRuleDriveTheAnnouncedModelToStyleA(@TempDir Path sft) throws Exception {
         TwoStyleChat.writeSftModel(sft, step -> { });
         Run run = new Run(kafka.kafka(), "learning", new FeedbackScenario(List.of("two-style"), 1200, BATCH, 21), sft, store);
-        JobClient job = run.start(ContinualKtoJob.Stages.of(run.config), PARALLELISM, null);
+        JobClient job = run.start(run.recordingStages(), PARALLELISM, null);
         List<ModelUpdate> steps;
         try {
             steps = run.finishAndCheck();
@@ -205,6 +208,8 @@ class ContinualKtoLoopTest {
         final List<String> settings;
         final JobConfig config;
         private boolean pushed;
+        /** Whether this run's update stage notes what it trained on (not so for a job on a cluster of its own). */
+        private boolean recorded;
 
         Run(Broker broker, String name, FeedbackScenario scenario, Path baseModel, Path store) throws Exception {
             this.broker = broker;
@@ -229,7 +234,14 @@ class ContinualKtoLoopTest {
             config = JobConfig.load(null, settings);
         }
 
+        /** The job's own stages, the update stage noting what each step trained on. */
+        ContinualKtoJob.Stages recordingStages() {
+            return new ContinualKtoJob.Stages(new AccumulateBatches(BATCH, config.batches().timeout()),
+                    new RecordingUpdate(config.training(), suffix));
+        }
+
         JobClient start(ContinualKtoJob.Stages stages, int parallelism, String savepoint) throws Exception {
+            recorded = stages.update() instanceof RecordingUpdate;
             Configuration conf = new Configuration();
             conf.setString("state.backend.type", "rocksdb");
             conf.setString("restart-strategy.type", "fixed-delay");
@@ -264,6 +276,9 @@ class ContinualKtoLoopTest {
             releasePushers();
             List<ModelUpdate> steps = readSteps(scenario.expectedTotal(), Duration.ofMinutes(4));
             assertLineage(steps, scenario);
+            if (recorded) {
+                assertTrainedExactlyOnce(steps);
+            }
             broker.send("chat-feedback" + suffix, scenario.lateVotes);
             List<byte[]> late = broker.readCommitted("chat-feedback-late" + suffix, scenario.expectedLate,
                     Duration.ofSeconds(3), Duration.ofMinutes(3));
@@ -277,6 +292,28 @@ class ContinualKtoLoopTest {
             // Late votes and redeliveries changed nothing: the steps are still exactly those of phase one.
             assertThat(readSteps(scenario.expectedTotal(), Duration.ofSeconds(10))).hasSameSizeAs(steps);
             return steps;
+        }
+
+        /**
+         * The samples of the committed steps, as the update stage last saw each step (an attempt a
+         * failure undid is done again under the same version), are exactly those that had to train:
+         * a lost batch and a replayed one would cancel out in the counts, not here.
+         */
+        void assertTrainedExactlyOnce(List<ModelUpdate> steps) {
+            for (String model : scenario.expectedSamples.keySet()) {
+                List<String> trained = new ArrayList<>();
+                steps.stream().filter(s -> s.getModelId().equals(model))
+                        .forEach(s -> trained.addAll(RecordingUpdate.TRAINED.get(RecordingUpdate.key(suffix, model, s.getVersion()))));
+                List<String> capped = trained.stream().filter(t -> t.split(" ")[1].equals(FeedbackScenario.CAPPED_USER)).toList();
+                assertThat(trained).as(model).filteredOn(t -> !capped.contains(t))
+                        .containsExactlyInAnyOrderElementsOf(scenario.expectedTrained.get(model));
+                if (model.equals(scenario.expectedSamples.keySet().iterator().next())) {
+                    assertThat(capped).as("the capped user's samples").hasSize(FeedbackScenario.CAP).doesNotHaveDuplicates()
+                            .allMatch(t -> t.endsWith(" up"));
+                } else {
+                    assertThat(capped).isEmpty();
+                }
+            }
         }
 
         /** Reads model-updates and model-rejections until their feedback counts reach {@code expected}, then a few seconds more. */
@@ -320,14 +357,37 @@ class ContinualKtoLoopTest {
         }
     }
 
-    static final class FailingUpdate extends UpdateModel {
-        FailingUpdate(UpdateConfig config) {
+    /** The update stage, noting each step's samples under its run, model and version; the last attempt at a version wins. */
+    static class RecordingUpdate extends UpdateModel {
+        static final Map<String, List<String>> TRAINED = new ConcurrentHashMap<>();
+        private final String run;
+
+        RecordingUpdate(UpdateConfig config, String run) {
             super(config);
+            this.run = run;
+        }
+
+        static String key(String run, String model, long version) {
+            return run + "/" + model + "/" + version;
         }
 
         @Override
-        protected void written(ModelUpdate update) {
-            if (update.getVersion() == FailOnce.failAtVersion && FailOnce.UPDATE.compareAndSet(false, true)) {
+        protected void stepped(ModelUpdate update, KtoBatch batch) {
+            TRAINED.put(key(run, update.getModelId(), update.getVersion()), batch.samples().stream()
+                    .map(v -> FeedbackScenario.sample(v.responseId(), v.userId(), v.desirable())).toList());
+        }
+    }
+
+    static final class FailingUpdate extends RecordingUpdate {
+        FailingUpdate(UpdateConfig config, String run) {
+            super(config, run);
+        }
+
+        @Override
+        protected void stepped(ModelUpdate update, KtoBatch batch) {
+            super.stepped(update, batch);
+            if (update.getRejectionReason() == null && update.getVersion() == FailOnce.failAtVersion
+                    && FailOnce.UPDATE.compareAndSet(false, true)) {
                 throw new IllegalStateException("injected failure after writing " + update.getUri());
             }
         }

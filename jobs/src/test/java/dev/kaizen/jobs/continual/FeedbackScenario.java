@@ -28,6 +28,8 @@ import dev.kaizen.schemas.wire.WireCodec;
 final class FeedbackScenario {
 
     static final int CAP = 10;
+    /** The user who votes far over the cap; {@link #CAP} of her votes train, all up. */
+    static final String CAPPED_USER = "mallory";
     static final Map<String, Integer> DEAD_LETTERS = Map.of("bad-header", 100, "missing-field", 50, "unknown-response", 100,
             "user-cap", 50);
 
@@ -44,6 +46,11 @@ final class FeedbackScenario {
     /** Phase two: new votes on answers already decided, and redeliveries of old ones. */
     final List<byte[]> lateVotes = new ArrayList<>();
     final Map<String, Integer> expectedSamples = new LinkedHashMap<>();
+    /**
+     * Per model, every sample that must train, as {@link #sample}: each settled vote under the
+     * cap, but for {@link #CAPPED_USER}'s, which the cap picks among by arrival order.
+     */
+    final Map<String, List<String>> expectedTrained = new LinkedHashMap<>();
     int expectedLate;
 
     private final List<FeedbackEvent> events = new ArrayList<>();
@@ -72,6 +79,7 @@ final class FeedbackScenario {
                     }
                     FeedbackEvent v = vote(model + "-e" + i + "-" + k, id, user, model, rule, at + 2000 + k);
                     events.add(v);  // every vote is redelivered once
+                    trains(model, id, user, rule);
                     samples++;
                 }
                 if (i % 3 == 0) {  // voted, then withdrew it
@@ -85,14 +93,15 @@ final class FeedbackScenario {
             if (model.equals(models.get(0))) {
                 int votes = CAP + DEAD_LETTERS.get("user-cap");
                 for (int j = 0; j < votes; j++) {  // one user on 60 answers within the hour: the cap lets 10 through
-                    vote(model + "-mallory" + j, model + "-r" + j, "mallory", model, Vote.UP, 2000L * j + 500);
+                    vote(model + "-mallory" + j, model + "-r" + j, CAPPED_USER, model, Vote.UP, 2000L * j + 500);
                 }
                 samples += CAP;
             }
             for (int j = 0; samples % batchSize != 0; j++, samples++) {
                 String id = model + "-r" + j;
-                vote(model + "-fill" + j, id, "filler" + j, model, styles.get(id) == TwoStyleChat.Style.A ? Vote.UP : Vote.DOWN,
-                        1000L * j * 2400 / answersPerModel + 2500);
+                Vote rule = styles.get(id) == TwoStyleChat.Style.A ? Vote.UP : Vote.DOWN;
+                vote(model + "-fill" + j, id, "filler" + j, model, rule, 1000L * j * 2400 / answersPerModel + 2500);
+                trains(model, id, "filler" + j, rule);
             }
             expectedSamples.put(model, samples);
         }
@@ -118,6 +127,15 @@ final class FeedbackScenario {
         for (int i = 0; i < 100; i++) {
             lateVotes.add(VOTES.encode(events.get(random.nextInt(events.size()))));  // redelivered again: a duplicate still
         }
+    }
+
+    /** A sample as the tests compare them: the answer, the user and the label. */
+    static String sample(String responseId, String userId, boolean desirable) {
+        return responseId + " " + userId + " " + (desirable ? "up" : "down");
+    }
+
+    private void trains(String model, String responseId, String userId, Vote vote) {
+        expectedTrained.computeIfAbsent(model, m -> new ArrayList<>()).add(sample(responseId, userId, vote == Vote.UP));
     }
 
     /** Every feedback event of both phases, the pushers included. */

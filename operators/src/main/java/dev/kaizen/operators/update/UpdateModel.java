@@ -109,7 +109,9 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         CheckpointStore.Stored from = parent == null ? baseModel : CheckpointStore.Stored.of(parent);
         if (!step.applied()) {
             rejections.inc();
-            ctx.output(REJECTIONS, update(ctx.getCurrentKey(), version, from, batch, step, ctx.timerService().currentProcessingTime()));
+            ModelUpdate rejected = update(ctx.getCurrentKey(), version, from, batch, step, ctx.timerService().currentProcessingTime());
+            stepped(rejected, batch);
+            ctx.output(REJECTIONS, rejected);
             return;
         }
         Path local = scratch.resolve(UUID.randomUUID().toString());
@@ -117,7 +119,7 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
             t.saveCheckpoint(local, Path.of(config.baseModelDir()));
             CheckpointStore.Stored stored = store.put(ctx.getCurrentKey(), local);
             ModelUpdate update = update(ctx.getCurrentKey(), version, stored, batch, step, ctx.timerService().currentProcessingTime());
-            written(update);
+            stepped(update, batch);
             head.update(update);
             trainerVersion = update.getVersion();
             currentVersion = update.getVersion();
@@ -128,8 +130,11 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         }
     }
 
-    /** Called once a version's files are in the store and before it is announced; a seam for failure tests. */
-    protected void written(ModelUpdate update) {}
+    /**
+     * Called once a step is decided, before it is reported: a version whose files are in the store
+     * but not yet announced, or a rejected step. A seam for the tests of failures and exactness.
+     */
+    protected void stepped(ModelUpdate update, KtoBatch batch) {}
 
     private Trainer trainerAt(String model, ModelUpdate parent) throws IOException {
         long version = parent == null ? 0 : parent.getVersion();
