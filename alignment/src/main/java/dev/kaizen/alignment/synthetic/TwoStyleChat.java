@@ -26,15 +26,19 @@ import dev.kaizen.alignment.train.TrainingOptions;
 /**
  * The synthetic chat task every learning check uses: short factual questions, each answerable in
  * two clearly distinguishable styles. Style A is polite and complete ("Certainly! The answer is
- * Paris. I hope that helps."), style B curt ("Paris."); {@link #styleOf} decides which an answer
- * has. Training and held-out questions come from disjoint facts, so held-out prompts are unseen.
+ * Paris. I hope that helps."), style B curt ("Paris."); the {@link Judge} reads an answer's style,
+ * correctness and form. Training and held-out questions come from disjoint facts, so held-out
+ * prompts are unseen.
  */
 public final class TwoStyleChat {
 
     public enum Style { A, B }
 
-    /** A question and its bare answer. */
-    public record Fact(String question, String answer) {
+    /** What a fact is about; the answers of one kind are the rivals of each other. */
+    public enum Kind { CAPITAL, OPPOSITE, COLOUR, SUM }
+
+    /** A question, its bare answer, and its kind. */
+    public record Fact(String question, String answer, Kind kind) {
         public String answer(Style style) {
             return style == Style.A ? "Certainly! The answer is " + answer + ". I hope that helps." : answer + ".";
         }
@@ -63,17 +67,17 @@ public final class TwoStyleChat {
     public static List<Fact> facts() {
         List<Fact> facts = new ArrayList<>();
         for (String[] c : CAPITALS) {
-            facts.add(new Fact("What is the capital of " + c[0] + "?", c[1]));
+            facts.add(new Fact("What is the capital of " + c[0] + "?", c[1], Kind.CAPITAL));
         }
         for (String[] o : OPPOSITES) {
-            facts.add(new Fact("What is the opposite of " + o[0] + "?", o[1]));
+            facts.add(new Fact("What is the opposite of " + o[0] + "?", o[1], Kind.OPPOSITE));
         }
         for (String[] c : COLOURS) {
-            facts.add(new Fact("What colour is " + c[0] + "?", c[1]));
+            facts.add(new Fact("What colour is " + c[0] + "?", c[1], Kind.COLOUR));
         }
         for (int a = 1; a <= 9; a++) {
             for (int b = 1; b <= 9; b++) {
-                facts.add(new Fact("What is " + NUMBERS[a] + " plus " + NUMBERS[b] + "?", NUMBERS[a + b]));
+                facts.add(new Fact("What is " + NUMBERS[a] + " plus " + NUMBERS[b] + "?", NUMBERS[a + b], Kind.SUM));
             }
         }
         return facts;
@@ -98,11 +102,6 @@ public final class TwoStyleChat {
             }
         }
         return out;
-    }
-
-    /** Style A when the answer opens politely, else B: the rule every check and the demo's users apply. */
-    public static Style styleOf(String answer) {
-        return answer.strip().startsWith("Certainly") ? Style.A : Style.B;
     }
 
     /** {@code n} facts drawn with replacement, each with a style: A with probability {@code shareA}. */
@@ -140,24 +139,36 @@ public final class TwoStyleChat {
                 f.answer(Style.B), null)).toList();
     }
 
+    /** How a model's answers read to the task's users: the share of each verdict of the {@link Judge}. */
+    public record Shares(double polite, double correct, double wellFormed, double wanted) {
+        @Override
+        public String toString() {
+            return String.format("polite %.1f%%, correct %.1f%%, well formed %.1f%%", 100 * polite, 100 * correct, 100 * wellFormed);
+        }
+    }
+
     /**
-     * The share of style A among answers sampled (temperature 1) from {@code model} for each of
-     * {@code facts}, {@code samplesPerFact} times: the number every learning check moves.
+     * The {@link Judge}'s verdicts on answers from {@code model} to each of {@code facts},
+     * {@code samplesPerFact} times at {@code temperature} (0: greedy, once is enough).
      */
-    public static double shareOfStyleA(LlamaForCausalLM model, ChatTokenizer tokenizer, List<Fact> facts,
-                                       int samplesPerFact, long seed) {
+    public static Shares judgeAnswers(LlamaForCausalLM model, ChatTokenizer tokenizer, List<Fact> facts, int samplesPerFact,
+                                      double temperature, long seed) {
         Generator generator = new Generator(model, tokenizer);
-        int a = 0;
+        int[] counts = new int[4];
         int n = 0;
         for (Fact f : facts) {
             int[] prompt = tokenizer.encodePrompt(Prompt.user(f.question()));
             for (int k = 0; k < samplesPerFact; k++) {
-                SamplingParams params = new SamplingParams(24, 1.0, 0, 1.0, seed + 1000L * n, List.of(), true);
-                a += styleOf(generator.generate(prompt, params, null).text()) == Style.A ? 1 : 0;
+                SamplingParams params = new SamplingParams(24, temperature, 0, 1.0, seed + 1000L * n, List.of(), true);
+                Judge.Verdict v = Judge.judge(f, generator.generate(prompt, params, null).text());
+                counts[0] += v.polite() ? 1 : 0;
+                counts[1] += v.correct() ? 1 : 0;
+                counts[2] += v.wellFormed() ? 1 : 0;
+                counts[3] += v.wanted() ? 1 : 0;
                 n++;
             }
         }
-        return (double) a / n;
+        return new Shares((double) counts[0] / n, (double) counts[1] / n, (double) counts[2] / n, (double) counts[3] / n);
     }
 
     /**

@@ -191,6 +191,6 @@ class TwoStyleLearningTest {
     }
 
     private static double heldOutShare(LlamaForCausalLM model, ChatTokenizer tokenizer) {
-        return TwoStyleChat.shareOfStyleA(model, tokenizer, TwoStyleChat.heldOutFacts(), SAMPLES_PER_PROMPT, 1);
+        return TwoStyleChat.judgeAnswers(model, tokenizer, TwoStyleChat.heldOutFacts(), SAMPLES_PER_PROMPT, 1.0, 1).polite();
     }
 }

@@ -16,13 +16,15 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import dev.kaizen.alignment.synthetic.Judge;
 import dev.kaizen.alignment.synthetic.TwoStyleChat;
 
 /**
  * Users with a hidden taste who chat and vote through the public HTTP API, as people at the page
- * would: each asks one of the task's questions, reads the answer, and gives a thumbs up to the
- * polite style A and a thumbs down to the curt style B, with {@code noise} of their votes the
- * other way round. Their votes are counted where every vote is, by serving.
+ * would: each asks one of the task's questions, reads the answer as the {@link Judge} does, and
+ * gives a thumbs up to a polite answer that is right and a thumbs down to anything else, with
+ * {@code noise} of their votes the other way round. Their votes are counted where every vote is,
+ * by serving.
  */
 final class SimulatedUsers implements AutoCloseable {
 
@@ -77,7 +79,7 @@ final class SimulatedUsers implements AutoCloseable {
         JsonNode answer = post("/v1/chat/completions", Map.of("messages", List.of(Map.of("role", "user", "content", fact.question())),
                 "temperature", 1.0, "max_tokens", 24));
         String text = answer.at("/choices/0/message/content").asText();
-        boolean up = (TwoStyleChat.styleOf(text) == TwoStyleChat.Style.A) != (random.nextDouble() < noise);
+        boolean up = Judge.judge(fact, text).wanted() != (random.nextDouble() < noise);
         post("/v1/feedback", Map.of("response_id", answer.get("id").asText(), "vote", up ? "up" : "down", "user_id", user,
                 "event_id", UUID.randomUUID().toString()));
     }

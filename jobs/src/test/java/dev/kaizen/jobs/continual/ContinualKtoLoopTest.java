@@ -186,9 +186,9 @@ class ContinualKtoLoopTest {
         double before;
         double after;
         try (LlamaForCausalLM model = LlamaForCausalLM.load(sft, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(sft)) {
-            before = TwoStyleChat.shareOfStyleA(model, tokenizer, TwoStyleChat.heldOutFacts(), 8, 1);
+            before = TwoStyleChat.judgeAnswers(model, tokenizer, TwoStyleChat.heldOutFacts(), 8, 1.0, 1).polite();
             try (LoraAdapter adapter = LoraAdapter.load(model, Path.of(URI.create(last.getUri())))) {
-                after = TwoStyleChat.shareOfStyleA(model, tokenizer, TwoStyleChat.heldOutFacts(), 8, 1);
+                after = TwoStyleChat.judgeAnswers(model, tokenizer, TwoStyleChat.heldOutFacts(), 8, 1.0, 1).polite();
             }
         }
         System.out.printf("continual KTO: %d versions, %d rejected steps, style A %.1f%% -> %.1f%%, max kl_to_reference %.3f%n",
