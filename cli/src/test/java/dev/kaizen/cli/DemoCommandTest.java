@@ -49,9 +49,17 @@ class DemoCommandTest {
         JsonNode summary = new ObjectMapper().readTree(tmp.resolve("summary.json").toFile());
         assertThat(summary.get("versions").asLong()).isGreaterThanOrEqualTo(3);
         assertThat(summary.get("votes").asLong()).isGreaterThanOrEqualTo(48);
-        assertThat(summary.get("initial_rate").asDouble()).isBetween(0.0, 1.0);
-        assertThat(summary.get("final_rate").asDouble()).isBetween(0.0, 1.0);
-        assertThat(summary.get("rate_by_version").size()).isGreaterThanOrEqualTo(3);
+        // One point per announced version with votes, in the order they were announced.
+        JsonNode byVersion = summary.get("rate_by_version");
+        assertThat(byVersion.size()).isGreaterThanOrEqualTo(3);
+        for (int i = 0; i < byVersion.size(); i++) {
+            assertThat(byVersion.get(i).get("version").asLong()).isGreaterThan(i == 0 ? 0 : byVersion.get(i - 1).get("version").asLong());
+        }
+        assertThat(summary.get("initial_rate").isNumber()).as("initial_rate").isTrue();
+        // The users read answers of a base model that knows its facts: nearly all are right.
+        assertThat(summary.get("initial_correct").asDouble()).isGreaterThanOrEqualTo(0.85);
+        assertThat(summary.get("final_correct").asDouble()).isGreaterThanOrEqualTo(0.85);
+        assertThat(printed).containsPattern("right +[0-9.]+% \\(last 200 answers\\)");
         byte[] png = Files.readAllBytes(tmp.resolve("chart.png"));
         assertThat(png).hasSizeGreaterThan(1000).startsWith((byte) 0x89, (byte) 'P', (byte) 'N', (byte) 'G');
         // a PNG ends with its IEND chunk and that chunk's CRC: nothing was cut short

@@ -1,7 +1,7 @@
 package dev.kaizen.serving;
 
 import dev.kaizen.serving.api.ChatServer;
-import dev.kaizen.serving.api.RecentVotes;
+import dev.kaizen.serving.api.RecentShare;
 import dev.kaizen.serving.follow.ModelFollower;
 import dev.kaizen.serving.log.FeedbackLog;
 
@@ -44,7 +44,7 @@ public final class Serving implements AutoCloseable {
     }
 
     /** The latest votes taken through the API. */
-    public RecentVotes recentVotes() {
+    public RecentShare recentVotes() {
         return server.recentVotes();
     }
 

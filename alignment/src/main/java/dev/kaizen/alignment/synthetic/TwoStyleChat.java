@@ -1,11 +1,19 @@
 package dev.kaizen.alignment.synthetic;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.UUID;
 import java.util.function.Consumer;
 
 import ai.djl.Device;
@@ -171,14 +179,17 @@ public final class TwoStyleChat {
         return new Shares((double) counts[0] / n, (double) counts[1] / n, (double) counts[2] / n, (double) counts[3] / n);
     }
 
+    /** Names {@link #writeSftModel}'s recipe: change it with the recipe, so cached copies of the model are rebuilt. */
+    public static final String SFT_RECIPE = "tiny seed 1 + task corpus; 1600 samples, share 0.5, seed 7; full SFT, batch 16, 20 epochs, "
+            + "lr 2e-3, warmup 0.05";
+
     /**
      * The task's starting point: the tiny preset, its tokenizer learned with the task's corpus,
-     * fully fine-tuned (SFT) on answers in both styles half and half, written to {@code out} as a
-     * Hugging Face model directory. Its held-out style-A share is about 50%, which alignment then moves.
+     * fully fine-tuned (SFT) on answers in both styles half and half until it knows its facts
+     * (measured: every training fact right greedily, 97% sampled at temperature 1), written to
+     * {@code out} as a Hugging Face model directory. About half its answers are polite, which
+     * alignment then moves. 2,000 steps, about 100 s on two cores.
      */
-    /** Names {@link #writeSftModel}'s recipe: change it with the recipe, so cached copies of the model are rebuilt. */
-    public static final String SFT_RECIPE = "tiny seed 1 + task corpus; 1600 samples, share 0.5, seed 7; full SFT, batch 16, 3 epochs, lr 3e-3, warmup 0.05";
-
     public static void writeSftModel(Path out, Consumer<Trainer.Step> onStep) throws IOException {
         Path base = Files.createTempDirectory("kaizen-two-style-base-");
         try {
@@ -186,7 +197,7 @@ public final class TwoStyleChat {
             try (LlamaForCausalLM model = LlamaForCausalLM.load(base, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(base)) {
                 List<Row> rows = sftRows(sample(trainFacts(), 1600, 0.5, 7));
                 TrainingOptions options = TrainingOptions.builder(TrainingOptions.Method.SFT).lora(null)
-                        .batchSize(16).epochs(3).learningRate(3e-3).warmupRatio(0.05).build();
+                        .batchSize(16).epochs(20).learningRate(2e-3).warmupRatio(0.05).build();
                 try (Trainer trainer = Trainer.sft(model, tokenizer, options)) {
                     trainer.train(rows, onStep);
                     trainer.save(out, base);
@@ -195,6 +206,43 @@ public final class TwoStyleChat {
         } finally {
             FileUtils.deleteDirectory(base.toFile());
         }
+    }
+
+    /**
+     * Where {@link #writeSftModel}'s model is kept under {@code cacheRoot}: a folder named by a
+     * digest of the task (its text and its recipe), so a changed task trains anew.
+     */
+    public static Path sftModelDir(Path cacheRoot) {
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            md.update(SFT_RECIPE.getBytes(StandardCharsets.UTF_8));
+            for (String line : corpus()) {
+                md.update(line.getBytes(StandardCharsets.UTF_8));
+            }
+            return cacheRoot.resolve("two-style-sft-" + HexFormat.of().formatHex(md.digest()).substring(0, 16));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java runtime has SHA-256", e);
+        }
+    }
+
+    /** The SFT model kept under {@code cacheRoot}, trained and written there on first use. */
+    public static Path sftModel(Path cacheRoot, Consumer<Trainer.Step> onStep) throws IOException {
+        Path dir = sftModelDir(cacheRoot);
+        if (Files.isRegularFile(dir.resolve("config.json"))) {
+            return dir;
+        }
+        Files.createDirectories(cacheRoot);
+        Path staging = cacheRoot.resolve(".staging-" + UUID.randomUUID());
+        try {
+            writeSftModel(staging, onStep);
+            // Appears whole or not at all: an interrupted first use leaves only a staging folder.
+            Files.move(staging, dir, StandardCopyOption.ATOMIC_MOVE);
+        } catch (FileAlreadyExistsException | DirectoryNotEmptyException e) {
+            // another process trained the same model meanwhile; its copy is as good
+        } finally {
+            FileUtils.deleteQuietly(staging.toFile());
+        }
+        return dir;
     }
 
     /**

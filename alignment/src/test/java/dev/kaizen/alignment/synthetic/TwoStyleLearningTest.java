@@ -38,51 +38,99 @@ import dev.kaizen.alignment.train.TrainingOptions;
 class TwoStyleLearningTest {
 
     private static final int SAMPLES_PER_PROMPT = 16;
+    /** Answers sampled per training fact when counting right answers: 222 in all. */
+    private static final int SAMPLES_FOR_FACTS = 2;
 
     @TempDir
     static Path root;
 
     static Path sft;
     static Path reward;
+    /** The SFT base's share of right answers to the training facts, sampled as users sample: what alignment must keep. */
+    static double baseCorrect;
 
     @BeforeAll
     static void sftOnBothStylesAndARewardModel() throws IOException {
-        sft = root.resolve("sft");
-        TwoStyleChat.writeSftModel(sft, step -> { });
+        // One SFT model for the build's learning tests (the build's test cache), else one here.
+        String cache = System.getProperty("kaizen.test-cache");
+        sft = TwoStyleChat.sftModel(cache == null ? root.resolve("cache") : Path.of(cache), step -> { });
         reward = root.resolve("reward");
         TwoStyleChat.writeRewardModel(sft, reward);
+        try (LlamaForCausalLM model = LlamaForCausalLM.load(sft, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(sft)) {
+            baseCorrect = trainCorrect(model, tokenizer);
+        }
     }
 
+    /** The starting point knows its facts in either style: right greedily at least 95% of the time, sampled 85%. */
     @Test
-    void sftAnswersInBothStylesAboutEqually() {
+    void sftKnowsItsFactsAndAnswersInBothStylesAboutEqually() {
         try (LlamaForCausalLM model = LlamaForCausalLM.load(sft, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(sft)) {
-            assertThat(heldOutShare(model, tokenizer)).isBetween(0.3, 0.7);
+            TwoStyleChat.Shares greedy = TwoStyleChat.judgeAnswers(model, tokenizer, TwoStyleChat.trainFacts(), 1, 0, 1);
+            TwoStyleChat.Shares sampled = TwoStyleChat.judgeAnswers(model, tokenizer, TwoStyleChat.trainFacts(), SAMPLES_FOR_FACTS, 1.0, 1);
+            double heldOutPolite = heldOutShare(model, tokenizer);
+            System.out.printf("SFT base: training facts greedy %s; sampled %s; held-out polite %.1f%%%n", greedy, sampled,
+                    100 * heldOutPolite);
+            assertThat(greedy.correct()).isGreaterThanOrEqualTo(0.95);
+            assertThat(sampled.correct()).isGreaterThanOrEqualTo(0.85);
+            assertThat(heldOutPolite).isBetween(0.3, 0.7);
         }
     }
 
     @Test
-    void ktoOnLabelledAnswersRaisesStyleAToEightyFivePercent() {
+    void ktoOnLabelledAnswersRaisesThePoliteShareToEightyFivePercentKeepingTheFacts() {
         List<Row> rows = TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), 2000, 0.5, 9));
-        assertThat(shareAfter(TrainingOptions.Method.KTO, rows)).isGreaterThanOrEqualTo(0.85);
+        Learned learned = learn(TrainingOptions.Method.KTO, rows);
+        assertThat(learned.polite()).isGreaterThanOrEqualTo(0.85);
+        assertThat(learned.correct()).isGreaterThanOrEqualTo(baseCorrect - 0.05);
     }
 
     @Test
-    void ktoWithOnlyTenPercentDesirableStillReachesEightyPercent() {
+    void ktoWithOnlyTenPercentDesirableStillReachesEightyPercentKeepingTheFacts() {
         List<Row> rows = TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), 2000, 0.1, 11));
         long desirable = rows.stream().filter(r -> ((Row.Unpaired) r).desirable()).count();
         assertThat(desirable / (double) rows.size()).isBetween(0.07, 0.13);
-        assertThat(shareAfter(TrainingOptions.Method.KTO, rows)).isGreaterThanOrEqualTo(0.80);
+        Learned learned = learn(TrainingOptions.Method.KTO, rows);
+        assertThat(learned.polite()).isGreaterThanOrEqualTo(0.80);
+        assertThat(learned.correct()).isGreaterThanOrEqualTo(baseCorrect - 0.05);
+    }
+
+    /**
+     * Labels that like the polite template whatever it says (polite answers naming a rival
+     * answer desirable, right but curt ones not): the template's share rises, and the judge sees
+     * the facts go, where the prefix rule would have reported success.
+     */
+    @Test
+    void labelsThatRewardTheTemplateAloneAreCaughtByTheFactsFalling() {
+        List<TwoStyleChat.Fact> facts = TwoStyleChat.trainFacts();
+        java.util.Random random = new java.util.Random(13);
+        List<Row> rows = new java.util.ArrayList<>();
+        for (int i = 0; i < 2000; i++) {
+            TwoStyleChat.Fact f = facts.get(random.nextInt(facts.size()));
+            if (random.nextBoolean()) {
+                List<TwoStyleChat.Fact> sameKind = facts.stream().filter(o -> o.kind() == f.kind() && !o.answer().equals(f.answer()))
+                        .toList();
+                String wrong = sameKind.get(random.nextInt(sameKind.size())).answer();
+                rows.add(new Row.Unpaired(Prompt.user(f.question()), f.answer(TwoStyleChat.Style.A).replace(f.answer(), wrong), true));
+            } else {
+                rows.add(new Row.Unpaired(Prompt.user(f.question()), f.answer(TwoStyleChat.Style.B), false));
+            }
+        }
+        Learned learned = learn(TrainingOptions.Method.KTO, rows);
+        assertThat(learned.polite()).isGreaterThanOrEqualTo(0.80);
+        assertThat(learned.correct()).isLessThan(baseCorrect - 0.25);
     }
 
     @Test
-    void dpoOnPairsRaisesStyleAToEightyFivePercent() {
-        assertThat(shareAfter(TrainingOptions.Method.DPO, TwoStyleChat.preferenceRows(TwoStyleChat.trainFacts())))
-                .isGreaterThanOrEqualTo(0.85);
+    void dpoOnPairsRaisesThePoliteShareToEightyFivePercentKeepingTheFacts() {
+        Learned learned = learn(TrainingOptions.Method.DPO, TwoStyleChat.preferenceRows(TwoStyleChat.trainFacts()));
+        assertThat(learned.polite()).isGreaterThanOrEqualTo(0.85);
+        assertThat(learned.correct()).isGreaterThanOrEqualTo(baseCorrect - 0.05);
     }
 
     @Test
     void theRewardModelRanksHeldOutPairsAtLeastNinetyPercentOfTheTime() {
-        try (LlamaForSequenceClassification rm = LlamaForSequenceClassification.load(reward, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(reward)) {
+        try (LlamaForSequenceClassification rm = LlamaForSequenceClassification.load(reward, Device.cpu());
+             ChatTokenizer tokenizer = ChatTokenizer.load(reward)) {
             assertThat(rm.config().architecture()).isEqualTo("LlamaForSequenceClassification");
             List<TwoStyleChat.Fact> heldOut = TwoStyleChat.heldOutFacts();
             List<Scorer.Sequence> seqs = new java.util.ArrayList<>();
@@ -131,9 +179,11 @@ class TwoStyleLearningTest {
                 }
             });
             double after = heldOutShare(policy, tokenizer);
+            double correct = trainCorrect(policy, tokenizer);
             double kl = heldOutKl(policy, trainer.adapter(), tokenizer);
-            System.out.printf("PPO: style A %.1f%% -> %.1f%%, held-out KL %.3f nats per answer (target %.1f)%n", 100 * before,
-                    100 * after, kl, targetKl);
+            System.out.printf("PPO: polite %.1f%% -> %.1f%%, training facts right %.1f%% -> %.1f%%, held-out KL %.3f nats per answer "
+                    + "(target %.1f)%n", 100 * before, 100 * after, 100 * baseCorrect, 100 * correct, kl, targetKl);
+            assertThat(correct).isGreaterThanOrEqualTo(baseCorrect - 0.05);
             assertThat(steps).hasSize(30);
             assertThat(steps.get(29).metrics()).containsKeys("objective/kl", "objective/scores", "objective/rlhf_reward",
                     "policy/clipfrac_avg", "val/clipfrac_avg", "loss/policy_avg", "loss/value_avg");
@@ -175,7 +225,10 @@ class TwoStyleLearningTest {
      * anchor lets DPO push the rejected answers' first tokens down until sampling spills onto
      * junk tokens (measured: lr 1e-3, β 0.1 left DPO at 55%; β 0.3, lr 5e-4 gives about 90%).
      */
-    private static double shareAfter(TrainingOptions.Method method, List<Row> rows) {
+    /** After training: the polite share of held-out answers, and the right share of training-fact answers. */
+    private record Learned(double polite, double correct) {}
+
+    private static Learned learn(TrainingOptions.Method method, List<Row> rows) {
         TrainingOptions options = TrainingOptions.builder(method)
                 .lora(new LoraAdapter.Config(8, 16, 0.0, LoraAdapter.ALL_TARGETS))
                 .batchSize(16).maxSteps(150).epochs(50).learningRate(5e-4).beta(0.3).shuffle(true).build();
@@ -185,9 +238,15 @@ class TwoStyleLearningTest {
             double before = heldOutShare(model, tokenizer);
             trainer.train(rows, step -> { });
             double after = heldOutShare(model, tokenizer);
-            System.out.printf("%s: style A %.1f%% -> %.1f%%%n", method, 100 * before, 100 * after);
-            return after;
+            double correct = trainCorrect(model, tokenizer);
+            System.out.printf("%s: polite %.1f%% -> %.1f%% (held out), training facts right %.1f%% -> %.1f%%%n", method, 100 * before,
+                    100 * after, 100 * baseCorrect, 100 * correct);
+            return new Learned(after, correct);
         }
+    }
+
+    private static double trainCorrect(LlamaForCausalLM model, ChatTokenizer tokenizer) {
+        return TwoStyleChat.judgeAnswers(model, tokenizer, TwoStyleChat.trainFacts(), SAMPLES_FOR_FACTS, 1.0, 5).correct();
     }
 
     private static double heldOutShare(LlamaForCausalLM model, ChatTokenizer tokenizer) {

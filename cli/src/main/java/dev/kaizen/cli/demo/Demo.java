@@ -28,7 +28,7 @@ import dev.kaizen.jobs.continual.JobConfig;
 import dev.kaizen.schemas.wire.Topic;
 import dev.kaizen.serving.Serving;
 import dev.kaizen.serving.api.ChatServer;
-import dev.kaizen.serving.api.RecentVotes;
+import dev.kaizen.serving.api.RecentShare;
 import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.ModelFollower;
 import dev.kaizen.serving.follow.VersionFollower;
@@ -97,12 +97,13 @@ public final class Demo {
                         : new SimulatedUsers(URI.create("http://" + options.host() + ":" + serving.port()), options.token(), options.users(),
                                 options.chatsPerSecond(), options.noise());
                 if (users != null) {
-                    out.printf("%d simulated users, %.1f chats/s, liking style A with %.0f%% noise%n", options.users(),
-                            options.chatsPerSecond(), 100 * options.noise());
+                    out.printf("%d simulated users, %.1f chats/s, liking polite answers that are right, with %.0f%% noise%n",
+                            options.users(), options.chatsPerSecond(), 100 * options.noise());
                 }
                 out.flush();
                 try (VersionLog versions = new VersionLog(kafka.bootstrapServers(), config.topics().modelUpdates(),
-                        config.topics().modelRejections(), out, serving.recentVotes(), options.chart())) {
+                        config.topics().modelRejections(), out, serving.recentVotes(), users == null ? null : users.correctness(),
+                        options.chart())) {
                     if (users != null) {
                         users.start();
                     }
@@ -114,7 +115,8 @@ public final class Demo {
                     if (users != null) {
                         users.close();
                     }
-                    finish(serving.recentVotes(), versions, (System.nanoTime() - started) / 6e10);
+                    finish(serving.recentVotes(), users == null ? null : users.correctness(), versions,
+                            (System.nanoTime() - started) / 6e10);
                 }
             } finally {
                 job.cancel().get(1, TimeUnit.MINUTES);
@@ -129,14 +131,20 @@ public final class Demo {
         return 0;
     }
 
-    private void finish(RecentVotes votes, VersionLog versions, double minutes) throws IOException {
+    private void finish(RecentShare votes, RecentShare correct, VersionLog versions, double minutes) throws IOException {
         double initial = votes.initialRate();
         double last = votes.rate();
+        double initialCorrect = correct == null ? Double.NaN : correct.initialRate();
+        double lastCorrect = correct == null ? Double.NaN : correct.rate();
         out.printf("%nsummary: %d versions, %d steps rejected by the guards, %.1f minutes%n", versions.lastVersion(),
                 versions.rejected(), minutes);
         if (votes.count() > 0) {
             out.printf("thumbs-up rate: %.1f%% over the first %d answers -> %.1f%% over the last %d (%d votes)%n", 100 * initial,
-                    RecentVotes.WINDOW, 100 * last, RecentVotes.WINDOW, votes.count());
+                    RecentShare.WINDOW, 100 * last, RecentShare.WINDOW, votes.count());
+        }
+        if (correct != null && correct.count() > 0) {
+            out.printf("right answers: %.1f%% over the first %d -> %.1f%% over the last %d%n", 100 * initialCorrect, RecentShare.WINDOW,
+                    100 * lastCorrect, RecentShare.WINDOW);
         }
         List<VersionLog.Point> points = versions.points();
         if (!points.isEmpty()) {
@@ -146,13 +154,21 @@ public final class Demo {
             Map<String, Object> summary = new LinkedHashMap<>();
             summary.put("initial_rate", Double.isNaN(initial) ? null : initial);
             summary.put("final_rate", Double.isNaN(last) ? null : last);
+            summary.put("initial_correct", Double.isNaN(initialCorrect) ? null : initialCorrect);
+            summary.put("final_correct", Double.isNaN(lastCorrect) ? null : lastCorrect);
             summary.put("versions", versions.lastVersion());
             summary.put("rejected_steps", versions.rejected());
             summary.put("votes", votes.count());
             summary.put("minutes", minutes);
             summary.put("chart", points.isEmpty() ? null : options.chart().toAbsolutePath().toString());
             List<Map<String, Object>> byVersion = new ArrayList<>();
-            points.forEach(p -> byVersion.add(Map.of("version", p.version(), "rate", p.rate())));
+            points.forEach(p -> {
+                Map<String, Object> point = new LinkedHashMap<>();
+                point.put("version", p.version());
+                point.put("rate", p.rate());
+                point.put("correct", Double.isNaN(p.correct()) ? null : p.correct());
+                byVersion.add(point);
+            });
             summary.put("rate_by_version", byVersion);
             new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(options.summary().toFile(), summary);
             out.printf("summary: %s%n", options.summary().toAbsolutePath());

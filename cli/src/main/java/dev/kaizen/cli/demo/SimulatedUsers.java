@@ -18,6 +18,7 @@ import org.slf4j.LoggerFactory;
 
 import dev.kaizen.alignment.synthetic.Judge;
 import dev.kaizen.alignment.synthetic.TwoStyleChat;
+import dev.kaizen.serving.api.RecentShare;
 
 /**
  * Users with a hidden taste who chat and vote through the public HTTP API, as people at the page
@@ -38,6 +39,7 @@ final class SimulatedUsers implements AutoCloseable {
     private final String bearer;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final List<Thread> threads = new ArrayList<>();
+    private final RecentShare correct = new RecentShare();
     private volatile boolean running = true;
 
     SimulatedUsers(URI server, String token, int users, double chatsPerSecond, double noise) {
@@ -79,9 +81,16 @@ final class SimulatedUsers implements AutoCloseable {
         JsonNode answer = post("/v1/chat/completions", Map.of("messages", List.of(Map.of("role", "user", "content", fact.question())),
                 "temperature", 1.0, "max_tokens", 24));
         String text = answer.at("/choices/0/message/content").asText();
-        boolean up = Judge.judge(fact, text).wanted() != (random.nextDouble() < noise);
+        Judge.Verdict verdict = Judge.judge(fact, text);
+        correct.add(verdict.correct());
+        boolean up = verdict.wanted() != (random.nextDouble() < noise);
         post("/v1/feedback", Map.of("response_id", answer.get("id").asText(), "vote", up ? "up" : "down", "user_id", user,
                 "event_id", UUID.randomUUID().toString()));
+    }
+
+    /** The share of right answers among those the users read: the latest {@link RecentShare#WINDOW} and the first. */
+    RecentShare correctness() {
+        return correct;
     }
 
     private JsonNode post(String path, Map<String, Object> body) throws Exception {

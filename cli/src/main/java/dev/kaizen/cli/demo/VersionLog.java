@@ -24,7 +24,7 @@ import org.knowm.xchart.XYChartBuilder;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.wire.Decoded;
 import dev.kaizen.schemas.wire.WireCodec;
-import dev.kaizen.serving.api.RecentVotes;
+import dev.kaizen.serving.api.RecentShare;
 
 /**
  * Prints one line per version the job announces (read_committed, as serving reads them) with the
@@ -35,22 +35,24 @@ import dev.kaizen.serving.api.RecentVotes;
  */
 final class VersionLog implements AutoCloseable {
 
-    /** A version and the thumbs-up rate of the last answers when it was announced. */
-    record Point(long version, double rate) {}
+    /** A version, and the thumbs-up rate and the share of right answers of the last answers when it was announced. */
+    record Point(long version, double rate, double correct) {}
 
     private final KafkaConsumer<byte[], byte[]> consumer;
     private final WireCodec<ModelUpdate> codec = WireCodec.modelUpdates(Clock.systemUTC());
     private final String updatesTopic;
     private final PrintWriter out;
-    private final RecentVotes votes;
+    private final RecentShare votes;
+    private final RecentShare correct;
     private final Path chart;
     private final List<Point> points = new ArrayList<>();
     private final Thread thread;
     private long rejected;
     private long lastVersion;
 
-    VersionLog(String bootstrapServers, String updatesTopic, String rejectionsTopic, PrintWriter out, RecentVotes votes,
-               Path chart) {
+    /** {@code correct}: the share of right answers the users read, or null with no users to read them. */
+    VersionLog(String bootstrapServers, String updatesTopic, String rejectionsTopic, PrintWriter out, RecentShare votes,
+               RecentShare correct, Path chart) {
         this.consumer = new KafkaConsumer<>(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
                 ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed", ConsumerConfig.GROUP_ID_CONFIG, "kaizen-demo-log",
                 ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest", ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false),
@@ -58,6 +60,7 @@ final class VersionLog implements AutoCloseable {
         this.updatesTopic = updatesTopic;
         this.out = out;
         this.votes = votes;
+        this.correct = correct;
         this.chart = chart;
         consumer.subscribe(List.of(updatesTopic, rejectionsTopic));
         thread = new Thread(this::run, "demo-version-log");
@@ -85,16 +88,21 @@ final class VersionLog implements AutoCloseable {
             return;
         }
         double rate = votes.rate();
+        double right = correct == null ? Double.NaN : correct.rate();
         Map<String, Double> m = u.getMetrics();
-        out.printf("version %4d  samples %3d  loss %.3f  kl %.4f  thumbs-up %s (last %d answers)%n", u.getVersion(), u.getFeedbackCount(),
-                m.getOrDefault("loss", Double.NaN), m.getOrDefault("kl", Double.NaN),
-                Double.isNaN(rate) ? "  -  " : String.format("%5.1f%%", 100 * rate), RecentVotes.WINDOW);
+        out.printf("version %4d  samples %3d  loss %.3f  kl %.4f  thumbs-up %s  right %s (last %d answers)%n", u.getVersion(),
+                u.getFeedbackCount(), m.getOrDefault("loss", Double.NaN), m.getOrDefault("kl", Double.NaN), percent(rate), percent(right),
+                RecentShare.WINDOW);
         out.flush();
         lastVersion = u.getVersion();
         if (!Double.isNaN(rate)) {
-            points.add(new Point(u.getVersion(), rate));
+            points.add(new Point(u.getVersion(), rate, right));
             draw();
         }
+    }
+
+    private static String percent(double share) {
+        return Double.isNaN(share) ? "  -  " : String.format("%5.1f%%", 100 * share);
     }
 
     /** Writes beside the file and moves it in, so a reader never sees half a PNG. */

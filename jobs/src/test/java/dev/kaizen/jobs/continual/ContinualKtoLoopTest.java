@@ -167,12 +167,14 @@ class ContinualKtoLoopTest {
 
     /**
      * The model learns from its stream: from the SFT model of the two-style task (about half its
-     * answers in style A), votes by the task's rule drive the style-A share of the last announced
-     * version's answers to held-out questions to at least 80%.
+     * answers polite, its facts known), votes by the task's rule drive the polite share of the last
+     * announced version's answers to held-out questions to at least 80%, while its answers to the
+     * training facts stay right (within 5 points of the base), as the judge reads them.
      */
     @Test
-    void votesByTheTasksRuleDriveTheAnnouncedModelToStyleA(@TempDir Path sft) throws Exception {
-        TwoStyleChat.writeSftModel(sft, step -> { });
+    void votesByTheTasksRuleDriveTheAnnouncedModelToPolitenessKeepingTheFacts(@TempDir Path tmp) throws Exception {
+        String cache = System.getProperty("kaizen.test-cache");
+        Path sft = TwoStyleChat.sftModel(cache == null ? tmp : Path.of(cache), step -> { });
         Run run = new Run(kafka.kafka(), "learning", new FeedbackScenario(List.of("two-style"), 1200, BATCH, 21), sft, store);
         JobClient job = run.start(run.recordingStages(), PARALLELISM, null);
         List<ModelUpdate> steps;
@@ -185,17 +187,24 @@ class ContinualKtoLoopTest {
                 .orElseThrow();
         double before;
         double after;
+        double correctBefore;
+        double correctAfter;
         try (LlamaForCausalLM model = LlamaForCausalLM.load(sft, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(sft)) {
             before = TwoStyleChat.judgeAnswers(model, tokenizer, TwoStyleChat.heldOutFacts(), 8, 1.0, 1).polite();
+            correctBefore = TwoStyleChat.judgeAnswers(model, tokenizer, TwoStyleChat.trainFacts(), 2, 1.0, 5).correct();
             try (LoraAdapter adapter = LoraAdapter.load(model, Path.of(URI.create(last.getUri())))) {
                 after = TwoStyleChat.judgeAnswers(model, tokenizer, TwoStyleChat.heldOutFacts(), 8, 1.0, 1).polite();
+                correctAfter = TwoStyleChat.judgeAnswers(model, tokenizer, TwoStyleChat.trainFacts(), 2, 1.0, 5).correct();
             }
         }
-        System.out.printf("continual KTO: %d versions, %d rejected steps, style A %.1f%% -> %.1f%%, max kl_to_reference %.3f%n",
-                last.getVersion(), steps.stream().filter(s -> s.getRejectionReason() != null).count(), 100 * before, 100 * after,
+        System.out.printf("continual KTO: %d versions, %d rejected steps, polite %.1f%% -> %.1f%%, training facts right %.1f%% -> "
+                        + "%.1f%%, max kl_to_reference %.3f%n", last.getVersion(),
+                steps.stream().filter(s -> s.getRejectionReason() != null).count(), 100 * before, 100 * after, 100 * correctBefore,
+                100 * correctAfter,
                 steps.stream().mapToDouble(s -> s.getMetrics().getOrDefault("kl_to_reference", 0.0)).max().orElse(0));
         assertThat(before).isBetween(0.3, 0.7);
         assertThat(after).isGreaterThanOrEqualTo(0.8);
+        assertThat(correctAfter).isGreaterThanOrEqualTo(correctBefore - 0.05);
     }
 
     /** One run of the scenario on its own topics, consumer group and checkpoint store, on {@code broker}. */

@@ -96,7 +96,7 @@ public final class ChatServer implements AutoCloseable {
     private final Histogram latency;
     private final Counter votes;
     private final VoteTally tally = new VoteTally(100_000);
-    private final RecentVotes recent = new RecentVotes();
+    private final RecentShare recent = new RecentShare();
     private final RequestBody bodies;
 
     public ChatServer(ModelFollower follower, FeedbackLog log, Options options) {
@@ -194,7 +194,7 @@ public final class ChatServer implements AutoCloseable {
     }
 
     /** The latest votes taken here, whoever cast them. */
-    public RecentVotes recentVotes() {
+    public RecentShare recentVotes() {
         return recent;
     }
 

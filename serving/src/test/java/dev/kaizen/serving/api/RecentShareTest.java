@@ -4,21 +4,21 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import org.junit.jupiter.api.Test;
 
-class RecentVotesTest {
+class RecentShareTest {
 
     @Test
     void theRateIsOverTheLatestWindowAndTheFirstWindowIsKept() {
-        RecentVotes votes = new RecentVotes();
+        RecentShare votes = new RecentShare();
         assertThat(votes.rate()).isNaN();
-        for (int i = 0; i < RecentVotes.WINDOW; i++) {
+        for (int i = 0; i < RecentShare.WINDOW; i++) {
             votes.add(i % 4 == 0);  // a quarter up
         }
         assertThat(votes.initialRate()).isEqualTo(0.25);
-        for (int i = 0; i < RecentVotes.WINDOW; i++) {
+        for (int i = 0; i < RecentShare.WINDOW; i++) {
             votes.add(i % 4 != 0);  // then three quarters up
         }
         assertThat(votes.rate()).isEqualTo(0.75);
         assertThat(votes.initialRate()).isEqualTo(0.25);
-        assertThat(votes.count()).isEqualTo(2L * RecentVotes.WINDOW);
+        assertThat(votes.count()).isEqualTo(2L * RecentShare.WINDOW);
     }
 }

@@ -4,10 +4,11 @@ import java.util.ArrayDeque;
 import java.util.Deque;
 
 /**
- * The thumbs-up share of the latest {@link #WINDOW} votes taken through the API, whoever cast
- * them (a person at the page or a script), and of the first such window, for a before and after.
+ * The share of yes among the latest {@link #WINDOW} of a stream of yes and no, and of the first
+ * such window, for a before and after: serving's thumbs-up rate of the votes taken through the API
+ * (whoever cast them, a person at the page or a script), the demo's share of right answers.
  */
-public final class RecentVotes {
+public final class RecentShare {
 
     public static final int WINDOW = 200;
 
@@ -15,8 +16,8 @@ public final class RecentVotes {
     private long count;
     private Double initialRate;
 
-    synchronized void add(boolean up) {
-        window.addLast(up);
+    public synchronized void add(boolean yes) {
+        window.addLast(yes);
         if (window.size() > WINDOW) {
             window.removeFirst();
         }
@@ -26,17 +27,17 @@ public final class RecentVotes {
         }
     }
 
-    /** Thumbs-up share of the last {@link #WINDOW} votes (NaN before the first). */
+    /** The share of yes among the last {@link #WINDOW} (NaN before the first). */
     public synchronized double rate() {
         return window.isEmpty() ? Double.NaN : window.stream().filter(b -> b).count() / (double) window.size();
     }
 
-    /** The rate over the first {@link #WINDOW} votes, once there were that many; until then the rate so far. */
+    /** The share over the first {@link #WINDOW}, once there were that many; until then the share so far. */
     public synchronized double initialRate() {
         return initialRate != null ? initialRate : rate();
     }
 
-    /** Up and down votes taken (a cleared vote is not one). */
+    /** How many were added (for votes: up and down, a cleared vote is not one). */
     public synchronized long count() {
         return count;
     }
