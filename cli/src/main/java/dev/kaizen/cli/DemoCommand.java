@@ -13,9 +13,10 @@ import dev.kaizen.cli.demo.Demo;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = "The whole loop in one process: a Kafka broker, the continual-kto Flink job, serving with the chat page "
-                + "on http://127.0.0.1:PORT/ (everything bound to --host), and simulated users who like the polite style A "
-                + "(10%% of their votes the other way) chatting and voting through the HTTP API. Prints a line per announced version; at the end a summary and a "
-                + "PNG chart of the thumbs-up rate by version.")
+                + "on http://127.0.0.1:PORT/ (everything bound to --host), and simulated users who like polite answers "
+                + "that are right (10%% of their votes the other way) chatting and voting through the HTTP API. Prints a line per "
+                + "announced version with the thumbs-up rate and the share of right answers; at the end a summary and a PNG chart "
+                + "of the thumbs-up rate by version.")
 final class DemoCommand implements Callable<Integer> {
 
     @Spec

@@ -30,9 +30,10 @@ import dev.kaizen.alignment.train.Trainer;
 import dev.kaizen.alignment.train.TrainingOptions;
 
 /**
- * Real training on the synthetic two-style task: a tiny model is SFT-trained to answer in both
- * styles about equally, then each preference method must move the style-A share of answers
- * sampled for held-out prompts, and a reward model must rank held-out pairs.
+ * Real training on the synthetic two-style task, judged as a user would ({@link Judge}): a tiny
+ * model is SFT-trained to know its facts and answer in both styles about equally, then each
+ * preference method must raise the polite share of answers sampled for held-out prompts while its
+ * answers to the training facts stay right, and a reward model must rank held-out pairs.
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES)
 class TwoStyleLearningTest {
@@ -159,7 +160,8 @@ class TwoStyleLearningTest {
 
     /**
      * PPO from the SFT model against the reward model above (its value model a copy of it): the
-     * held-out style-A share rises by at least 25 points, and the KL to the reference of answers
+     * held-out polite share rises by at least 25 points, the training facts stay right within 5
+     * points, and the KL to the reference of answers
      * sampled for held-out prompts (Σ log π − log πref per answer, averaged) stays under the target
      * the adaptive controller steers λ toward.
      */

@@ -19,8 +19,8 @@ import dev.kaizen.schemas.Vote;
 import dev.kaizen.schemas.wire.WireCodec;
 
 /**
- * A stream of chat feedback with a known ground truth, for the end-to-end tests: answers of the
- * two-style task, voted on by the task's rule (style A up, style B down) by many users, with
+ * A stream of chat feedback with a known ground truth, for the end-to-end tests: right answers of
+ * the two-style task, voted on by the task's rule (polite up, curt down) by many users, with
  * redeliveries, changed votes, cleared votes, garbage, invalid records, votes for answers that
  * never come, one user voting far over the cap, and a second phase of late votes. Per model, the
  * number of samples that must train is a multiple of the batch size, so no batch waits on a timer.
