@@ -312,7 +312,7 @@ class ContinualKtoLoopTest {
             for (String model : scenario.expectedSamples.keySet()) {
                 List<String> trained = new ArrayList<>();
                 steps.stream().filter(s -> s.getModelId().equals(model))
-                        .forEach(s -> trained.addAll(RecordingUpdate.TRAINED.get(RecordingUpdate.key(suffix, model, s.getVersion()))));
+                        .forEach(s -> trained.addAll(RecordingUpdate.TRAINED.get(RecordingUpdate.key(suffix, s))));
                 List<String> capped = trained.stream().filter(t -> t.split(" ")[1].equals(FeedbackScenario.CAPPED_USER)).toList();
                 assertThat(trained).as(model).filteredOn(t -> !capped.contains(t))
                         .containsExactlyInAnyOrderElementsOf(scenario.expectedTrained.get(model));
@@ -366,7 +366,11 @@ class ContinualKtoLoopTest {
         }
     }
 
-    /** The update stage, noting each step's samples under its run, model and version; the last attempt at a version wins. */
+    /**
+     * The update stage, noting each step's samples under its run and the step's record: a rejected
+     * step shares its version number with the step after it, and an attempt a failure undid is
+     * made again with a new time, so the committed record finds the attempt that made it.
+     */
     static class RecordingUpdate extends UpdateModel {
         static final Map<String, List<String>> TRAINED = new ConcurrentHashMap<>();
         private final String run;
@@ -376,13 +380,14 @@ class ContinualKtoLoopTest {
             this.run = run;
         }
 
-        static String key(String run, String model, long version) {
-            return run + "/" + model + "/" + version;
+        static String key(String run, ModelUpdate step) {
+            return String.join("/", run, step.getModelId(), Long.toString(step.getVersion()),
+                    step.getRejectionReason() == null ? "announced" : "rejected", Long.toString(step.getCreatedAt().toEpochMilli()));
         }
 
         @Override
         protected void stepped(ModelUpdate update, KtoBatch batch) {
-            TRAINED.put(key(run, update.getModelId(), update.getVersion()), batch.samples().stream()
+            TRAINED.put(key(run, update), batch.samples().stream()
                     .map(v -> FeedbackScenario.sample(v.responseId(), v.userId(), v.desirable())).toList());
         }
     }
