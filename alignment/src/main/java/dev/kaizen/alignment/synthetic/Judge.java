@@ -1,6 +1,7 @@
 package dev.kaizen.alignment.synthetic;
 
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -25,6 +26,8 @@ public final class Judge {
     private static final Pattern POLITE = Pattern.compile("Certainly! The answer is (.+)\\. I hope that helps\\.");
     private static final Pattern CURT = Pattern.compile("(.+)\\.");
     private static final Set<String> ANSWERS = TwoStyleChat.facts().stream().map(TwoStyleChat.Fact::answer).collect(Collectors.toSet());
+    private static final Map<TwoStyleChat.Kind, List<String>> ANSWERS_BY_KIND = TwoStyleChat.facts().stream()
+            .collect(Collectors.groupingBy(TwoStyleChat.Fact::kind, Collectors.mapping(TwoStyleChat.Fact::answer, Collectors.toList())));
 
     private Judge() {}
 
@@ -40,8 +43,7 @@ public final class Judge {
 
     /** Every other answer of the fact's kind: naming one beside the right answer is hedging, not knowing. */
     private static List<String> rivals(TwoStyleChat.Fact fact) {
-        return TwoStyleChat.facts().stream().filter(f -> f.kind() == fact.kind()).map(TwoStyleChat.Fact::answer)
-                .filter(a -> !a.equals(fact.answer())).distinct().toList();
+        return ANSWERS_BY_KIND.get(fact.kind()).stream().filter(a -> !a.equals(fact.answer())).distinct().toList();
     }
 
     private static boolean mentions(String text, String word) {
