@@ -7,7 +7,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
 
-import org.apache.commons.io.FileUtils;
 import org.apache.flink.api.common.eventtime.TimestampAssignerSupplier;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.configuration.Configuration;
@@ -99,7 +98,7 @@ public final class ContinualKtoJob {
             // The MiniCluster's scratch files in a folder of our own, gone when the job ends (Ctrl-C included).
             Path scratch = Files.createTempDirectory("kaizen-flink-");
             EmbeddedScratch.flinkOptions(scratch).forEach(unset::setString);
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> FileUtils.deleteQuietly(scratch.toFile()), "kaizen-scratch"));
+            EmbeddedScratch.deleteOnExit(scratch);
         }
         config.flink().forEach((key, value) -> {
             if (!cluster.containsKey(key)) {
