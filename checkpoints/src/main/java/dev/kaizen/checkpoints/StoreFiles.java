@@ -6,8 +6,7 @@ import java.io.OutputStream;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
 import java.net.URI;
-import java.nio.file.DirectoryNotEmptyException;
-import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -70,8 +69,12 @@ public interface StoreFiles extends Serializable {
             try {
                 Files.move(path(from), path(to), StandardCopyOption.ATOMIC_MOVE);
                 return true;
-            } catch (FileAlreadyExistsException | DirectoryNotEmptyException e) {
-                return false;
+            } catch (FileSystemException e) {
+                // An atomic move onto a directory that exists fails as a bare "Directory not empty" on Linux.
+                if (Files.exists(path(to))) {
+                    return false;
+                }
+                throw e;
             }
         }
 

@@ -3,7 +3,12 @@ package dev.kaizen.checkpoints;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.ObjectInputStream;
+import java.io.ObjectOutputStream;
+import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -13,6 +18,9 @@ import java.util.Map;
 import org.apache.commons.io.FileUtils;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+
+import dev.kaizen.schemas.CheckpointFormat;
+import dev.kaizen.schemas.ModelUpdate;
 
 class CheckpointStoreTest {
 
@@ -80,5 +88,111 @@ class CheckpointStoreTest {
         assertThatThrownBy(() -> store.fetch(new CheckpointStore.Stored(stored.uri(), CheckpointStore.manifestSha256(escaping), escaping),
                 tmp.resolve("c"))).hasMessageContaining("flat directories");
         assertThat(tmp.resolve("c")).doesNotExist();
+    }
+
+    /** A root may be a plain path, as Flink reads one, or end in a slash; either way the same uris come out. */
+    @Test
+    void aPlainPathOrATrailingSlashNamesTheSameStore() throws Exception {
+        Path root = tmp.resolve("store");
+        CheckpointStore plain = new CheckpointStore(root.toString());
+        CheckpointStore.Stored stored = plain.put("m", checkpoint("w1"));
+        assertThat(stored.uri()).isEqualTo(root + "/m/" + stored.sha256());
+        plain.fetch(stored, tmp.resolve("copy"));
+        assertThat(Files.readString(tmp.resolve("copy/adapter_model.safetensors"))).isEqualTo("w1");
+
+        CheckpointStore slashed = new CheckpointStore(root.toUri().toString());
+        assertThat(slashed.root()).isEqualTo(root.toUri().toString().replaceAll("/$", "")).doesNotEndWith("/");
+        assertThat(slashed.put("m", checkpoint("w2")).uri()).doesNotContain("store//").endsWith("/store/m/" + CheckpointStore.describe(checkpoint("w2")).sha256());
+    }
+
+    /** Only the files directly in a checkpoint's directory are its content. */
+    @Test
+    void aCheckpointIsItsRegularFilesOnly() throws Exception {
+        Path dir = checkpoint("w1");
+        String before = CheckpointStore.describe(dir).sha256();
+        Files.createDirectories(dir.resolve("logs"));
+        assertThat(CheckpointStore.describe(dir).sha256()).isEqualTo(before);
+        assertThat(CheckpointStore.hashFiles(dir)).containsOnlyKeys("adapter_config.json", "adapter_model.safetensors");
+    }
+
+    /**
+     * Two writers of the same content race: the other's copy lands between our check and our move.
+     * Ours is refused, theirs is as good, and our staging copy is cleared away; a move that fails
+     * with nothing at the target is an error.
+     */
+    @Test
+    void aWriterThatLosesTheRaceToTheSameContentTakesTheWinnersCopy() throws Exception {
+        Path root = tmp.resolve("store");
+        CheckpointStore winner = new CheckpointStore(root.toUri().toString());
+        CheckpointStore loser = new CheckpointStore(root.toUri().toString(), new ForwardingFiles() {
+            @Override
+            public boolean rename(URI from, URI to) throws IOException {
+                winner.put("m", checkpoint("w1"));
+                return StoreFiles.NIO.rename(from, to);
+            }
+        });
+        CheckpointStore.Stored stored = loser.put("m", checkpoint("w1"));
+        CheckpointStore.Stored local = CheckpointStore.describe(checkpoint("w1"));
+        assertThat(stored).isEqualTo(new CheckpointStore.Stored(root.toUri() + "m/" + local.sha256(), local.sha256(), local.files()));
+        try (var list = Files.list(root.resolve("m"))) {
+            assertThat(list.map(p -> p.getFileName().toString())).containsExactly(stored.sha256());
+        }
+
+        CheckpointStore stuck = new CheckpointStore(root.toUri().toString(), new ForwardingFiles() {
+            @Override
+            public boolean rename(URI from, URI to) {
+                return false;
+            }
+        });
+        assertThatThrownBy(() -> stuck.put("m", checkpoint("w3"))).isInstanceOf(IOException.class).hasMessageContaining("could not move");
+    }
+
+    /** Flink ships the store to its task managers: it arrives whole, over the one NIO instance. */
+    @Test
+    void theStoreSurvivesSerialization() throws Exception {
+        CheckpointStore store = new CheckpointStore(tmp.resolve("store").toUri().toString());
+        var bytes = new ByteArrayOutputStream();
+        try (var out = new ObjectOutputStream(bytes)) {
+            out.writeObject(store);
+            out.writeObject(StoreFiles.NIO);
+        }
+        try (var in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+            CheckpointStore copy = (CheckpointStore) in.readObject();
+            assertThat(in.readObject()).isSameAs(StoreFiles.NIO);
+            assertThat(copy.root()).isEqualTo(store.root());
+            assertThat(copy.put("m", checkpoint("w1"))).isEqualTo(store.put("m", checkpoint("w1")));
+        }
+    }
+
+    @Test
+    void anAnnouncementNamesItsCheckpoint() {
+        ModelUpdate update = ModelUpdate.newBuilder().setModelId("m").setVersion(2).setParentVersion(1).setFormat(CheckpointFormat.ADAPTER)
+                .setUri("file:///store/m/" + "a".repeat(64)).setSha256("a".repeat(64)).setFiles(Map.of("f", "b".repeat(64)))
+                .setCreatedAt(java.time.Instant.EPOCH).setFeedbackCount(1).setMetrics(Map.of()).setBaseModel("base").setRejectionReason(null).build();
+        assertThat(CheckpointStore.Stored.of(update))
+                .isEqualTo(new CheckpointStore.Stored("file:///store/m/" + "a".repeat(64), "a".repeat(64), Map.of("f", "b".repeat(64))));
+    }
+
+    /** NIO's files, for a test to change one operation. */
+    private abstract static class ForwardingFiles implements StoreFiles {
+        @Override
+        public boolean exists(URI uri) throws IOException {
+            return StoreFiles.NIO.exists(uri);
+        }
+
+        @Override
+        public java.io.OutputStream create(URI file) throws IOException {
+            return StoreFiles.NIO.create(file);
+        }
+
+        @Override
+        public java.io.InputStream open(URI file) throws IOException {
+            return StoreFiles.NIO.open(file);
+        }
+
+        @Override
+        public void deleteRecursively(URI dir) throws IOException {
+            StoreFiles.NIO.deleteRecursively(dir);
+        }
     }
 }

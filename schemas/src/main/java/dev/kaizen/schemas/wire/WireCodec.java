@@ -20,7 +20,6 @@ import org.apache.avro.message.BadHeaderException;
 import org.apache.avro.message.BinaryMessageDecoder;
 import org.apache.avro.message.BinaryMessageEncoder;
 import org.apache.avro.message.MissingSchemaException;
-import org.apache.avro.data.TimeConversions;
 import org.apache.avro.specific.SpecificData;
 
 import dev.kaizen.schemas.DeadLetter;
@@ -112,7 +111,6 @@ public final class WireCodec<T> {
     private static <T> WireCodec<T> specific(BinaryMessageEncoder<T> encoder, Schema schema, SchemaHistory history,
                                              Rules<T> rules, int maxBytes, Clock clock) {
         SpecificData model = new SpecificData(WireCodec.class.getClassLoader());
-        model.addLogicalTypeConversion(new TimeConversions.TimestampMillisConversion());
         model.setFastReaderEnabled(false);
         return new WireCodec<>(schema.getName(), encoder, new BinaryMessageDecoder<>(model, schema, history.store()),
                 rules, maxBytes, clock, FieldRules.MAX_FUTURE_SKEW);

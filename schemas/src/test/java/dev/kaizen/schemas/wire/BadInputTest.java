@@ -92,6 +92,8 @@ class BadInputTest {
                 feedback("prompt with an unknown role", encode(Samples.feedbackWithText()
                         .setPrompt(List.of(new ChatMessage("robot", "beep")))), "invalid-value"),
                 feedback("message over a mebibyte", concat(good, new byte[WireCodec.MAX_MESSAGE_BYTES]), "too-large"),
+                // At the size limit exactly a message is read, and what is wrong with it said.
+                feedback("a mebibyte exactly, mostly padding", concat(good, new byte[WireCodec.MAX_MESSAGE_BYTES - good.length]), "trailing-bytes"),
                 new Case("response with negative version", WireCodec.responses(CLOCK)::decode,
                         WireCodec.responses(CLOCK).encode(Samples.response().setModelVersion(-1).build()), "invalid-value"),
                 new Case("response with no prompt", WireCodec.responses(CLOCK)::decode,
@@ -117,6 +119,14 @@ class BadInputTest {
     @Test
     void coversAtLeastTwentyKindsOfBadInput() {
         assertThat(cases().count()).isGreaterThanOrEqualTo(20);
+    }
+
+    /** A malformed body is described in Avro's own words, after the name of what it raised. */
+    @Test
+    void aMalformedBodyIsDescribedInAvrosWords() {
+        Decoded<?> decoded = FEEDBACK.decode(frame(e -> e.writeFixed(filled(12, (byte) 0xFF))));
+        assertThat(((Decoded.Invalid<?>) decoded).rejection().message())
+                .isEqualTo("the body is not a valid Avro record: InvalidNumberEncodingException: Invalid long encoding");
     }
 
     /** How far ahead a client's clock may run is the reader's to say: within it a time is taken, beyond it refused. */

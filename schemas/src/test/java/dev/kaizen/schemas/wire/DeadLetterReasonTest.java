@@ -6,6 +6,8 @@ import java.lang.reflect.Constructor;
 import java.lang.reflect.RecordComponent;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -50,5 +52,14 @@ class DeadLetterReasonTest {
         assertThat(list.find()).as("the README lists the dead-letter reasons").isTrue();
         List<String> documented = Pattern.compile("`([a-z-]+)`").matcher(list.group(1)).results().map(m -> m.group(1)).toList();
         assertThat(documented).containsExactlyInAnyOrderElementsOf(codes);
+    }
+
+    /** The reasons given after validation name what a person needs to find the vote. */
+    @Test
+    void reasonsAfterValidationNameTheirVoteAndDescribeThemselvesAsCodeThenMessage() {
+        DeadLetterReason unknown = new DeadLetterReason.UnknownResponse("resp-7", Duration.ofMinutes(10));
+        assertThat(unknown.describe()).isEqualTo("unknown-response: no answer with response_id resp-7 arrived within PT10M of the vote becoming final");
+        DeadLetterReason capped = new DeadLetterReason.UserCap("user-3", "tiny-chat", 20, Instant.parse("2026-11-30T10:00:00Z"));
+        assertThat(capped.describe()).isEqualTo("user-cap: user user-3 already gave 20 samples to model tiny-chat in the hour from 2026-11-30T10:00:00Z");
     }
 }

@@ -1,0 +1,85 @@
+package dev.kaizen.schemas.wire;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Instant;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+
+import org.junit.jupiter.api.Test;
+
+/** Each limit of the field rules holds at its edge: the last value inside is taken, the first outside refused. */
+class FieldRulesTest {
+
+    private static final Instant LATEST = Samples.NOW.plus(FieldRules.MAX_FUTURE_SKEW);
+
+    @Test
+    void idsMayBeExactlyTheLongestLength() {
+        assertThat(FieldRules.id("user_id", "u".repeat(FieldRules.MAX_ID_LENGTH))).isEmpty();
+        assertThat(code(FieldRules.id("user_id", "u".repeat(FieldRules.MAX_ID_LENGTH + 1)))).isEqualTo("field-too-long");
+    }
+
+    @Test
+    void aVoteMayCarryExactlyTheMostAttributes() {
+        assertThat(FieldRules.feedback(Samples.feedback().setAttributes(attributes(FieldRules.MAX_ATTRIBUTES)).build(), LATEST)).isEmpty();
+        Optional<Rejection> over = FieldRules.feedback(Samples.feedback().setAttributes(attributes(FieldRules.MAX_ATTRIBUTES + 1)).build(), LATEST);
+        assertThat(over.map(Rejection::message)).hasValue("attributes has 65 entries, over 64");
+    }
+
+    @Test
+    void timesAreTakenUpToTheLatestAllowedAndFromTheEarliest() {
+        assertThat(FieldRules.feedback(Samples.feedback().setEventTime(LATEST).build(), LATEST)).isEmpty();
+        assertThat(FieldRules.feedback(Samples.feedback().setEventTime(FieldRules.EARLIEST).build(), LATEST)).isEmpty();
+        assertThat(code(FieldRules.feedback(Samples.feedback().setEventTime(LATEST.plusMillis(1)).build(), LATEST)))
+                .isEqualTo("time-out-of-range");
+    }
+
+    /** Version 1 is the first an update may carry; its parent is any older version, 0 (the base) included. */
+    @Test
+    void anUpdatesVersionStartsAtOneAndItsParentIsOlder() {
+        assertThat(FieldRules.update(Samples.update().setVersion(1).setParentVersion(0).build(), LATEST)).isEmpty();
+        assertThat(FieldRules.update(Samples.update().setVersion(5).setParentVersion(4).build(), LATEST)).isEmpty();
+        assertThat(FieldRules.update(Samples.update().setVersion(5).setParentVersion(5).build(), LATEST).map(Rejection::message))
+                .hasValue("parent_version is 5; it must be in [0, version)");
+        assertThat(FieldRules.update(Samples.update().setVersion(5).setParentVersion(-1).build(), LATEST).map(Rejection::message))
+                .hasValue("parent_version is -1; it must be in [0, version)");
+        assertThat(FieldRules.update(Samples.update().setVersion(0).setParentVersion(0).build(), LATEST).map(Rejection::message))
+                .hasValue("version is 0; versions start at 1");
+    }
+
+    @Test
+    void anUpdateNamesEveryFileByItsDigestAndCountsNoNegativeFeedback() {
+        assertThat(FieldRules.update(Samples.update().setFeedbackCount(0).build(), LATEST)).isEmpty();
+        assertThat(FieldRules.update(Samples.update().setFeedbackCount(-1).build(), LATEST).map(Rejection::message))
+                .hasValue("feedback_count is negative");
+        assertThat(FieldRules.update(Samples.update().setFiles(Map.of("adapter_model.safetensors", "XYZ")).build(), LATEST)
+                .map(Rejection::message)).hasValue("files[adapter_model.safetensors] is not 64 lowercase hex digits");
+        assertThat(FieldRules.update(Samples.update().setFiles(Map.of(" ", Samples.SHA)).build(), LATEST).map(Rejection::message))
+                .hasValue("files has a file with an empty name");
+    }
+
+    @Test
+    void aDeadLetterNamesItsTopicAndReasonAndATimeInRange() {
+        assertThat(FieldRules.deadLetter(Samples.deadLetter().build(), LATEST)).isEmpty();
+        assertThat(FieldRules.deadLetter(Samples.deadLetter().setSourceTopic("").build(), LATEST).map(Rejection::message))
+                .hasValue("source_topic is empty");
+        assertThat(FieldRules.deadLetter(Samples.deadLetter().setReason(" ").build(), LATEST).map(Rejection::message))
+                .hasValue("reason is empty");
+        assertThat(code(FieldRules.deadLetter(Samples.deadLetter().setTime(LATEST.plusSeconds(1)).build(), LATEST)))
+                .isEqualTo("time-out-of-range");
+    }
+
+    private static String code(Optional<Rejection> rejection) {
+        assertThat(rejection).isPresent();
+        return rejection.get().code();
+    }
+
+    private static Map<String, String> attributes(int count) {
+        Map<String, String> attributes = new HashMap<>();
+        for (int i = 0; i < count; i++) {
+            attributes.put("k" + i, "v");
+        }
+        return attributes;
+    }
+}
