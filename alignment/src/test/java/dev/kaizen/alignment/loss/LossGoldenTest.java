@@ -123,6 +123,14 @@ class LossGoldenTest {
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("z0 would equal its reward");
     }
 
+    /** Two samples are the fewest KTO takes: r = (0.5, -0.5), z0 = mean(0.5, 0.2) = 0.35, β = 0.1. */
+    @Test
+    void aBatchOfTwoIsTheSmallest() {
+        LossOutput out = KtoLoss.compute(a(-2, -3), a(-2.5, -2.5), a(-4, -3), a(-4.5, -3.2), a(1, 0), KtoLoss.Config.defaults());
+        // ((1 - σ(0.1·(0.5 - 0.35))) + (1 - σ(0.1·(0.35 + 0.5)))) / 2
+        assertThat(out.metrics().get("loss")).isCloseTo(0.487506427672322, within(1e-6));
+    }
+
     @Test
     void theWeightRuleLandsTheRatioInItsRange() {
         for (long[] counts : new long[][] {{10, 90}, {90, 10}, {50, 50}, {55, 45}, {1, 1000}, {1000, 1}, {7, 3}}) {
@@ -134,6 +142,9 @@ class LossGoldenTest {
         assertThat(tenPercent.desirableWeight()).isCloseTo(9.0, within(1e-12));
         assertThat(tenPercent.undesirableWeight()).isEqualTo(1.0);
         assertThat(KtoLoss.weighted(KtoLoss.Config.defaults(), 55, 45).desirableWeight()).isEqualTo(1.0);
+        // A batch of one label only has nothing to balance.
+        assertThat(KtoLoss.weighted(KtoLoss.Config.defaults(), 0, 5)).isEqualTo(KtoLoss.Config.defaults());
+        assertThat(KtoLoss.weighted(KtoLoss.Config.defaults(), 5, 0)).isEqualTo(KtoLoss.Config.defaults());
     }
 
     @Test

@@ -56,9 +56,13 @@ class PpoGoldenTest {
 
     @Test
     void whiteningUsesEveryTokenOfTheBatchAndTheUnbiasedVariance() {
-        float[][] w = Gae.whiten(new float[][] {{1, 2}, {3}});
-        assertThat(w[0]).containsExactly(new float[] {-1, 0}, within(1e-5f));
-        assertThat(w[1]).containsExactly(new float[] {1}, within(1e-5f));
+        // mean 5, sample standard deviation √21 (statistics.stdev): (x - 5) / √21
+        float[][] w = Gae.whiten(new float[][] {{1, 4}, {10}});
+        assertThat(w[0]).containsExactly(new float[] {-0.872872f, -0.218218f}, within(1e-5f));
+        assertThat(w[1]).containsExactly(new float[] {1.091089f}, within(1e-5f));
+        // Two values are the fewest with a variance.
+        assertThat(Gae.whiten(new float[][] {{1}, {3}})).isDeepEqualTo(new float[][] {{-0.70710677f}, {0.70710677f}});
+        assertThatThrownBy(() -> Gae.whiten(new float[][] {{1}})).hasMessageContaining("at least 2 values");
     }
 
     @Test

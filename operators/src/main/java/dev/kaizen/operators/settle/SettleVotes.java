@@ -122,8 +122,14 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
             }
             if (vote.getPrompt() != null) {
                 emit(vote, vote.getPrompt(), vote.getCompletion(), out);
-            } else if (b.answered) {
-                answer = answer == null ? response.value() : answer;
+                continue;
+            }
+            if (b.answered && answer == null) {
+                answer = response.value();
+                // Later votes kept the ballot alive past the answer's retention: as good as never seen.
+                b.answered = answer != null;
+            }
+            if (b.answered) {
                 emit(vote, answer.getPrompt(), answer.getCompletion(), out);
             } else {
                 b.awaitingText.add(vote);

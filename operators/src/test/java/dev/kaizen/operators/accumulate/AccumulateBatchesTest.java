@@ -12,6 +12,7 @@ import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
 import org.junit.jupiter.api.Test;
 
+import dev.kaizen.operators.MeteredHarness;
 import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.schemas.ChatMessage;
 
@@ -54,8 +55,47 @@ class AccumulateBatchesTest {
         }
     }
 
+    /** A lone sample's timeout is pushed back; a batch that then fills leaves at once and takes the new timeout with it. */
     @Test
-    void aBatchSmallerThanTwoIsRefused() {
+    void aBatchThatFillsAfterItsTimeoutWasPushedBackLeavesNoTimerBehind() throws Exception {
+        try (var h = harness(3)) {
+            h.setProcessingTime(0);
+            h.processElement(sample("tiny", "e1", true), 0);
+            h.setProcessingTime(45_000);
+            assertThat(h.extractOutputValues()).isEmpty();
+            assertThat(h.numProcessingTimeTimers()).as("waiting another timeout").isEqualTo(1);
+            h.processElement(sample("tiny", "e2", false), 45_000);
+            h.processElement(sample("tiny", "e3", true), 45_000);
+            assertThat(h.extractOutputValues()).hasSize(1);
+            assertThat(h.numProcessingTimeTimers()).isZero();
+            assertThat(h.numKeyedStateEntries()).isZero();
+        }
+    }
+
+    /** What waits is seen by label on the gauges, what left on the batch counter. */
+    @Test
+    void theGaugesCountTheWaitingSamplesByLabelAndTheCounterTheBatches() throws Exception {
+        try (var metered = new MeteredHarness<>(new AccumulateBatches(3, Duration.ofSeconds(30)), SettledVote::modelId, Types.STRING)) {
+            var h = metered.harness();
+            h.processElement(sample("tiny", "e1", true), 0);
+            h.processElement(sample("other", "o1", false), 0);
+            h.processElement(sample("tiny", "e2", false), 0);
+            h.processElement(sample("tiny", "e3", false), 0);
+            assertThat(metered.count("batches")).isEqualTo(1);
+            h.processElement(sample("tiny", "e4", true), 0);
+            h.processElement(sample("other", "o2", false), 0);
+            assertThat(metered.gauge("pendingDesirable")).isEqualTo(1L);
+            assertThat(metered.gauge("pendingUndesirable")).isEqualTo(2L);
+        }
+    }
+
+    @Test
+    void aBatchSmallerThanTwoIsRefused() throws Exception {
         assertThatThrownBy(() -> new AccumulateBatches(1, Duration.ofSeconds(1))).hasMessageContaining("at least 2");
+        try (var h = harness(2)) {
+            h.processElement(sample("tiny", "e1", true), 0);
+            h.processElement(sample("tiny", "e2", false), 0);
+            assertThat(h.extractOutputValues()).hasSize(1);
+        }
     }
 }

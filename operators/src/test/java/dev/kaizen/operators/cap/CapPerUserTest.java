@@ -1,6 +1,7 @@
 package dev.kaizen.operators.cap;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.time.Clock;
 import java.time.Instant;
@@ -12,6 +13,7 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
 import org.junit.jupiter.api.Test;
 
+import dev.kaizen.operators.MeteredHarness;
 import dev.kaizen.operators.deadletter.DeadLetters;
 import dev.kaizen.operators.settle.SettleConfig;
 import dev.kaizen.operators.settle.SettledVote;
@@ -35,8 +37,8 @@ class CapPerUserTest {
 
     @Test
     void atMostTheLimitPerUserAndHourPassesAndTheRestIsReplayable() throws Exception {
-        try (var h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(new CapPerUser(3, SETTLE.horizon(), new DeadLetters("votes-eu")),
-                CapPerUser::key, Types.STRING)) {
+        try (var metered = new MeteredHarness<>(new CapPerUser(3, SETTLE.horizon(), new DeadLetters("votes-eu")), CapPerUser::key, Types.STRING)) {
+            var h = metered.harness();
             for (int i = 0; i < 5; i++) {
                 h.processElement(sample("mallory", "m" + i, HOUR0 + i * 1_000), HOUR0 + i * 1_000);
             }
@@ -46,6 +48,7 @@ class CapPerUserTest {
             assertThat(h.extractOutputValues()).extracting(SettledVote::eventId).containsExactly("m0", "m1", "m2", "a0", "m5");
             List<DeadLetter> dead = h.getSideOutput(DeadLetters.TAG).stream().map(StreamRecord::getValue).toList();
             assertThat(dead).extracting(DeadLetter::getReason).containsExactly("user-cap", "user-cap");
+            assertThat(metered.count("capped")).isEqualTo(2);
             assertThat(dead).extracting(DeadLetter::getOriginalForm).containsOnly(OriginalForm.SETTLED_VOTE);
             assertThat(dead).extracting(DeadLetter::getSourceTopic).containsOnly("votes-eu");  // the configured topic
             Decoded<FeedbackEvent> replay = WireCodec.feedbackEvents(Clock.systemUTC()).decode(dead.get(0).getOriginal().array());
@@ -84,6 +87,18 @@ class CapPerUserTest {
             h.processWatermark(new Watermark(HOUR0 + CapPerUser.HOUR + HORIZON));
             assertThat(h.numKeyedStateEntries()).isZero();
             assertThat(h.numEventTimeTimers()).isZero();
+        }
+    }
+
+    /** A cap of one sample an hour is the least there is. */
+    @Test
+    void theLeastCapIsOneSampleAnHour() throws Exception {
+        assertThatThrownBy(() -> new CapPerUser(0, SETTLE.horizon(), new DeadLetters("chat-feedback"))).hasMessageContaining("at least 1");
+        try (var h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(new CapPerUser(1, SETTLE.horizon(), new DeadLetters("chat-feedback")),
+                CapPerUser::key, Types.STRING)) {
+            h.processElement(sample("mallory", "m0", HOUR0), HOUR0);
+            h.processElement(sample("mallory", "m1", HOUR0 + 1), HOUR0 + 1);
+            assertThat(h.extractOutputValues()).extracting(SettledVote::eventId).containsExactly("m0");
         }
     }
 }

@@ -76,6 +76,9 @@ class SettleVotesTest {
             h.processElement2(new StreamRecord<>(answer("r2", T0 + 31_000), T0 + 31_000));
             assertThat(h.extractOutputValues()).extracting(SettledVote::userId, SettledVote::desirable, SettledVote::completion)
                     .containsExactly(org.assertj.core.groups.Tuple.tuple("carol", true, "A log."));
+            h.processBothWatermarks(new Watermark(T0 + 100_000));
+            assertThat(h.getSideOutput(DeadLetters.TAG)).as("joined, it no longer waits for its answer").isNull();
+            assertThat(h.extractOutputValues()).hasSize(1);
         }
     }
 
@@ -162,13 +165,84 @@ class SettleVotesTest {
     void aVoteWhoseDeadlinePassedIsFinalBeforeItsWakeUpFires() throws Exception {
         try (var h = harness()) {
             h.processElement2(new StreamRecord<>(answer("r8", T0), T0));
-            vote(h, vote("e1", "r8", "jo", Vote.UP, T0 + 100));               // final at T0 + 10.1 s, wakes at T0 + 11 s
-            h.processBothWatermarks(new Watermark(T0 + 10_500));
+            vote(h, vote("e1", "r8", "jo", Vote.UP, T0 + 101));               // final at T0 + 10.101 s, wakes at T0 + 10.2 s
+            h.processBothWatermarks(new Watermark(T0 + 10_101));
+            assertThat(h.extractOutputValues()).as("its wake-up has not fired").isEmpty();
             vote(h, vote("e2", "r8", "jo", Vote.DOWN, T0 + 5_000));           // within its own lateness, but jo's vote is final
-            h.processBothWatermarks(new Watermark(T0 + 11_000));
+            h.processBothWatermarks(new Watermark(T0 + 10_200));
             assertThat(h.getSideOutput(SettleVotes.LATE)).extracting(r -> r.getValue().getEventId()).containsExactly("e2");
             assertThat(h.extractOutputValues()).extracting(SettledVote::eventId, SettledVote::desirable)
                     .containsExactly(org.assertj.core.groups.Tuple.tuple("e1", true));
         }
+    }
+
+    /** A vote whose own deadline the watermark has reached is final on arrival: late. */
+    @Test
+    void aVoteArrivingAtItsOwnDeadlineIsLate() throws Exception {
+        try (var h = harness()) {
+            h.processElement2(new StreamRecord<>(answer("r9", T0), T0));
+            h.processBothWatermarks(new Watermark(T0 + 20_000));
+            vote(h, vote("e1", "r9", "kim", Vote.UP, T0 + 10_000));
+            vote(h, vote("e2", "r9", "lee", Vote.UP, T0 + 10_001));
+            assertThat(h.getSideOutput(SettleVotes.LATE)).extracting(r -> r.getValue().getEventId()).containsExactly("e1");
+            h.processBothWatermarks(new Watermark(T0 + 20_100));
+            assertThat(h.extractOutputValues()).extracting(SettledVote::eventId).containsExactly("e2");
+        }
+    }
+
+    /** Votes of the same time are ordered by event id, whichever arrived first, so a replay settles the same way. */
+    @Test
+    void equalTimesAreBrokenByEventIdWhateverTheOrderOfArrival() throws Exception {
+        for (List<String> order : List.of(List.of("e1", "e2"), List.of("e2", "e1"))) {
+            try (var h = harness()) {
+                h.processElement2(new StreamRecord<>(answer("r10", T0), T0));
+                for (String id : order) {
+                    vote(h, vote(id, "r10", "max", id.equals("e2") ? Vote.DOWN : Vote.UP, T0));
+                }
+                h.processBothWatermarks(new Watermark(T0 + 10_000));
+                assertThat(h.extractOutputValues()).as("arrived %s", order).extracting(SettledVote::eventId).containsExactly("e2");
+            }
+        }
+    }
+
+    /** A wake-up that fires exactly at the watermark makes the next one for the votes still pending. */
+    @Test
+    void votesStillPendingAfterAWakeUpAtTheWatermarkGetTheirOwn() throws Exception {
+        try (var h = harness()) {
+            h.processElement2(new StreamRecord<>(answer("r11", T0), T0));
+            vote(h, vote("e1", "r11", "ned", Vote.UP, T0));
+            vote(h, vote("e2", "r11", "oli", Vote.DOWN, T0 + 5_000));
+            h.processBothWatermarks(new Watermark(T0 + 10_000));
+            assertThat(h.extractOutputValues()).extracting(SettledVote::eventId).containsExactly("e1");
+            h.processBothWatermarks(new Watermark(T0 + 15_000));
+            assertThat(h.extractOutputValues()).extracting(SettledVote::eventId).containsExactly("e1", "e2");
+        }
+    }
+
+    /**
+     * Votes keep a response's ballot alive, but its answer is dropped a retention after it was
+     * written: a vote that then needs the answer waits for it as for one never seen, and is
+     * dead-lettered, replayable, instead of failing the job.
+     */
+    @Test
+    void aVoteOutlivingItsAnswersRetentionIsDeadLettered() throws Exception {
+        try (var h = harness()) {
+            h.setStateTtlProcessingTime(0);
+            h.processElement2(new StreamRecord<>(answer("r12", T0), T0));
+            long later = T0 + CONFIG.retention().toMillis();
+            h.setStateTtlProcessingTime(CONFIG.retention().toMillis() - 1);
+            vote(h, vote("e1", "r12", "pat", Vote.UP, later));
+            h.setStateTtlProcessingTime(CONFIG.retention().toMillis() + 1);
+            h.processBothWatermarks(new Watermark(later + CONFIG.horizon().toMillis()));
+            assertThat(h.extractOutputValues()).isEmpty();
+            assertThat(h.getSideOutput(DeadLetters.TAG)).extracting(r -> r.getValue().getReason()).containsExactly("unknown-response");
+        }
+    }
+
+    @Test
+    void aSettledVoteBecomesAFeedbackEventWithItsTextInline() {
+        FeedbackEvent down = new SettledVote("tiny", "r1", "ann", "e1", T0, false, PROMPT, "A log.").toFeedbackEvent();
+        assertThat(down).isEqualTo(FeedbackEvent.newBuilder(vote("e1", "r1", "ann", Vote.DOWN, T0)).setPrompt(PROMPT).setCompletion("A log.").build());
+        assertThat(new SettledVote("tiny", "r1", "ann", "e1", T0, true, PROMPT, "A log.").toFeedbackEvent().getVote()).isEqualTo(Vote.UP);
     }
 }
