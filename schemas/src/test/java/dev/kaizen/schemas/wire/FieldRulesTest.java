@@ -18,6 +18,7 @@ class FieldRulesTest {
     void idsMayBeExactlyTheLongestLength() {
         assertThat(FieldRules.id("user_id", "u".repeat(FieldRules.MAX_ID_LENGTH))).isEmpty();
         assertThat(code(FieldRules.id("user_id", "u".repeat(FieldRules.MAX_ID_LENGTH + 1)))).isEqualTo("field-too-long");
+        assertThat(FieldRules.id("user_id", "u".repeat(FieldRules.MAX_ID_LENGTH + 1)).map(Rejection::field)).hasValue("user_id");
     }
 
     @Test

@@ -59,6 +59,7 @@ class SchemaHistoryTest {
     @Test
     void theCurrentSchemaOfEachRecordIsReleased() {
         CURRENT.forEach((record, current) -> {
+            assertThat(SchemaHistory.released(record).record()).isEqualTo(record);
             List<Schema> released = SchemaHistory.released(record).versions();
             Schema latest = released.get(released.size() - 1);
             assertThat(SchemaNormalization.parsingFingerprint64(latest))

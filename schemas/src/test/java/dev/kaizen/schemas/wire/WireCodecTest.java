@@ -83,6 +83,13 @@ class WireCodecTest {
                 i -> assertThat(i.rejection()).isInstanceOf(Rejection.UnknownSchema.class));
     }
 
+    /** The dead-letter topic takes the largest dead letter the codec writes, with room for Kafka's record overhead. */
+    @Test
+    void theDeadLetterTopicTakesTheLargestDeadLetter() {
+        assertThat(Integer.parseInt(Topic.CHAT_FEEDBACK_DLQ.configs().get("max.message.bytes"))).isGreaterThan(WireCodec.MAX_DEAD_LETTER_BYTES);
+        assertThat(Topic.MODEL_UPDATES.configs()).containsEntry("retention.ms", "-1");
+    }
+
     private static <T> void roundTrip(WireCodec<T> codec, T value) {
         assertThat(valid(codec.decode(codec.encode(value)))).isEqualTo(value);
     }
