@@ -114,6 +114,13 @@ class BadInputTest {
         Rejection rejection = ((Decoded.Invalid<?>) decoded).rejection();
         assertThat(rejection.code()).as(rejection.describe()).isEqualTo(c.code());
         assertThat(rejection.message()).isNotBlank().doesNotContain("null");
+        // Serving's 400 reply names the field at fault, and none when the bytes as a whole are.
+        if (java.util.Set.of("missing-field", "field-too-long", "invalid-characters", "time-out-of-range", "invalid-value").contains(c.code())) {
+            assertThat(rejection.field()).isNotBlank();
+            assertThat(rejection.message()).startsWith(rejection.field());
+        } else {
+            assertThat(rejection.field()).isNull();
+        }
     }
 
     @Test
