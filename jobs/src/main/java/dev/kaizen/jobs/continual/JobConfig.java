@@ -180,7 +180,7 @@ public record JobConfig(
             out.add("option 'release.max-answer-length-factor' must be a number of at least 1, not " + release.maxAnswerLengthFactor());
         }
         if (!(release.minDistinct2Ratio() >= 0 && release.minDistinct2Ratio() <= 1)) {
-            out.add("option 'release.min-distinct2-ratio' must lie in [0, 1], not " + release.minDistinct2Ratio());
+            out.add("option 'release.min-distinct-2-ratio' must lie in [0, 1], not " + release.minDistinct2Ratio());
         }
         if (!(release.holdoutFraction() >= 0 && release.holdoutFraction() < 1)) {
             out.add("option 'release.holdout-fraction' must lie in [0, 1), not " + release.holdoutFraction());

@@ -151,7 +151,7 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
             rejections.inc();
             ModelUpdate dropped = record(model, version, from, trainable.size(), Map.of(HELD_OUT_SAMPLES, (double) held), TOO_FEW_SAMPLES,
                     ctx.timerService().currentProcessingTime());
-            stepped(from, null, dropped, batch);
+            stepped(from, null, dropped, trainable);
             ctx.output(REJECTIONS, dropped);
             return;
         }
@@ -168,7 +168,7 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
             Map<String, Double> metrics = new TreeMap<>(step.metrics());
             metrics.put(HELD_OUT_SAMPLES, (double) held);
             ModelUpdate rejected = record(model, version, from, trainable.size(), metrics, step.rejection(), now);
-            stepped(from, null, rejected, batch);
+            stepped(from, null, rejected, trainable);
             ctx.output(REJECTIONS, rejected);
             return;
         }
@@ -182,7 +182,7 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         }
         trainerCheckpoint = stored.sha256();
         steps.inc();
-        stepped(from, stored, null, batch);
+        stepped(from, stored, null, trainable);
         Candidate next = pending == null ? Candidate.first(stored, trainable.size(), held, now, step.metrics())
                 : pending.next(stored, trainable.size(), held, step.metrics());
         if (next.steps() >= release.everySteps()) {
@@ -243,11 +243,11 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
     }
 
     /**
-     * Called once a step is decided, before anything is reported: {@code to} is the stored
-     * checkpoint of an accepted step, {@code rejected} the report of a dropped one. A seam for the
-     * tests of exactness.
+     * Called once a step is decided, before anything is reported, with the samples it trained on:
+     * {@code to} is the stored checkpoint of an accepted step, {@code rejected} the report of a
+     * dropped one. A seam for the tests of exactness.
      */
-    protected void stepped(CheckpointStore.Stored from, CheckpointStore.Stored to, ModelUpdate rejected, KtoBatch batch) {}
+    protected void stepped(CheckpointStore.Stored from, CheckpointStore.Stored to, ModelUpdate rejected, List<SettledVote> trained) {}
 
     /** Called once a candidate is judged, before it is announced or reported. A seam for the tests of failures. */
     protected void released(ModelUpdate decided) {}
