@@ -8,7 +8,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.TreeMap;
 import java.util.function.Consumer;
 import java.util.function.Function;
 
@@ -25,7 +24,6 @@ import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LlamaForSequenceClassification;
 import dev.kaizen.alignment.model.LlamaPreTrainedModel;
 import dev.kaizen.alignment.model.LoraAdapter;
-import dev.kaizen.alignment.model.NoGrad;
 import dev.kaizen.alignment.model.Scalar;
 import dev.kaizen.alignment.score.Scorer;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
@@ -64,7 +62,6 @@ public final class Trainer implements AutoCloseable {
     public static final String NON_FINITE_GRADIENT = "non-finite-gradient";
     public static final String KL_OVER_BUDGET = "kl-over-budget";
     private static final int NLL_BATCH = 8;
-    private static final int EVAL_BATCH = 16;
 
     private final LlamaPreTrainedModel model;
     private final TrainingOptions options;
@@ -282,41 +279,6 @@ public final class Trainer implements AutoCloseable {
             throw new IllegalArgumentException("no completion tokens to score");
         }
         return -logprobs / tokens;
-    }
-
-    /**
-     * KTO's loss and metrics on {@code rows} without training, named as TRL's evaluation names them
-     * ({@code eval_loss}, {@code eval_kl}, {@code eval_rewards/chosen} …): weighted by the [1, 4/3]
-     * rule for the rows' mix, averaged over batches of 16 by their sizes (a lone last row joins the
-     * batch before it: KTO's reference point needs a pair).
-     */
-    public Map<String, Double> evaluate(List<Row> rows) {
-        if (!(objective instanceof KtoObjective kto)) {
-            throw new IllegalStateException("evaluation is KTO's; this trainer was made for another objective");
-        }
-        int n = rows.size();
-        if (n < 2) {
-            throw new IllegalArgumentException("KTO evaluates at least 2 rows, not " + n);
-        }
-        long desirable = rows.stream().filter(r -> !(r instanceof Row.Unpaired u) || u.desirable()).count();
-        KtoObjective weighted = kto.withWeights(KtoLoss.weighted(new KtoLoss.Config(options.ktoLoss(), options.beta(), 1, 1),
-                desirable, n - desirable));
-        List<KtoObjective.Example> encoded = rows.stream().map(weighted::encode).toList();
-        Map<String, double[]> sums = new TreeMap<>();
-        for (int from = 0, to; from < n; from = to) {
-            to = n - (from + EVAL_BATCH) < 2 ? n : from + EVAL_BATCH;
-            List<KtoObjective.Example> batch = encoded.subList(from, to);
-            try (NoGrad noGrad = NoGrad.enter(); NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {
-                weighted.loss(batch, m).metrics().forEach((name, value) -> {
-                    double[] sum = sums.computeIfAbsent(name, k -> new double[2]);
-                    sum[0] += value * batch.size();
-                    sum[1] += batch.size();
-                });
-            }
-        }
-        Map<String, Double> metrics = new LinkedHashMap<>();
-        sums.forEach((name, sum) -> metrics.put("eval_" + name, sum[0] / sum[1]));
-        return metrics;
     }
 
     /** Differentiates one micro-batch's loss, scaled for accumulation; a non-finite loss is refused before it touches a gradient. */

@@ -91,27 +91,6 @@ class OnlineStepTest {
         }
     }
 
-    /** Evaluation is the step's loss without the step: the same figures, under TRL's eval_ names, and nothing moves. */
-    @Test
-    void evaluationReportsTheLossAStepWouldReadAndTrainsNothing() {
-        List<Row> rows = ROWS.subList(0, 8);
-        long desirable = rows.stream().filter(r -> ((Row.Unpaired) r).desirable()).count();
-        try (LlamaForCausalLM model = LlamaForCausalLM.load(TestModels.tiny(), Device.cpu());
-             ChatTokenizer tokenizer = ChatTokenizer.load(TestModels.tiny());
-             Trainer trainer = Trainer.resume(model, tokenizer, options(1e-2), null)) {
-            trainer.step(ROWS.subList(8, 16), WEIGHTS, 10.0);
-            Map<String, float[]> before = weights(trainer);
-            Map<String, Double> eval = trainer.evaluate(rows);
-            assertSame(weights(trainer), before);
-            Trainer.OnlineStep step = trainer.step(rows, KtoLoss.weighted(KtoLoss.Config.defaults(), desirable, rows.size() - desirable), 10.0);
-            assertThat(eval).containsKeys("eval_loss", "eval_kl", "eval_rewards/chosen", "eval_rewards/rejected");
-            assertThat(eval.get("eval_loss")).isCloseTo(step.metrics().get("loss"), within(1e-5));
-            assertThat(eval.get("eval_rewards/chosen")).isCloseTo(step.metrics().get("rewards/chosen"), within(1e-5));
-            // 17 rows: a lone last row joins the batch before it (KTO needs a pair).
-            assertThat(trainer.evaluate(ROWS.subList(0, 17)).get("eval_loss")).isFinite();
-        }
-    }
-
     @Test
     void aStepOverTheKlBudgetIsDroppedAndLeavesAdapterAndOptimizerAsTheyWere(@TempDir Path dir) throws Exception {
         try (LlamaForCausalLM model = LlamaForCausalLM.load(TestModels.tiny(), Device.cpu());

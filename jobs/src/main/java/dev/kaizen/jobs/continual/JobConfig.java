@@ -182,15 +182,6 @@ public record JobConfig(
         if (!(release.minDistinct2Ratio() >= 0 && release.minDistinct2Ratio() <= 1)) {
             out.add("option 'release.min-distinct-2-ratio' must lie in [0, 1], not " + release.minDistinct2Ratio());
         }
-        if (!(release.holdoutFraction() >= 0 && release.holdoutFraction() < 1)) {
-            out.add("option 'release.holdout-fraction' must lie in [0, 1), not " + release.holdoutFraction());
-        }
-        if (release.holdoutSize() < 2) {
-            out.add("option 'release.holdout-size' must be at least 2, not " + release.holdoutSize());
-        }
-        if (!(release.maxHoldoutLossIncrease() >= 0) || Double.isInfinite(release.maxHoldoutLossIncrease())) {
-            out.add("option 'release.max-holdout-loss-increase' must be a non-negative number, not " + release.maxHoldoutLossIncrease());
-        }
         if (batches.size() < 2) {
             out.add("option 'batches.size' must be at least 2 (KTO's reference point needs a pair), not " + batches.size());
         }

@@ -46,7 +46,6 @@ import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.embeddedkafka.Broker;
 import dev.kaizen.operators.accumulate.AccumulateBatches;
 import dev.kaizen.operators.accumulate.KtoBatch;
-import dev.kaizen.operators.release.HoldOut;
 import dev.kaizen.operators.release.ReleaseGate;
 import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.operators.update.UpdateModel;
@@ -334,10 +333,8 @@ class ContinualKtoLoopTest {
                     assertThat(walked).as("steps of %s@%d", model, s.getVersion()).isBetween(1, RELEASE_EVERY);
                 }
                 List<String> capped = trained.stream().filter(t -> t.split(" ")[1].equals(FeedbackScenario.CAPPED_USER)).toList();
-                // Held-out samples judge releases and never train.
                 assertThat(trained).as(model).filteredOn(t -> !capped.contains(t))
-                        .containsExactlyInAnyOrderElementsOf(scenario.expectedTrained.get(model).stream()
-                                .filter(t -> !HoldOut.isHeldOut(t.split(" ")[0], config.release().holdoutFraction())).toList());
+                        .containsExactlyInAnyOrderElementsOf(scenario.expectedTrained.get(model));
                 if (model.equals(scenario.expectedSamples.keySet().iterator().next())) {
                     assertThat(capped).as("the capped user's samples").hasSize(FeedbackScenario.CAP).doesNotHaveDuplicates()
                             .allMatch(t -> t.endsWith(" up"));
@@ -351,7 +348,7 @@ class ContinualKtoLoopTest {
         List<ModelUpdate> readSteps(int expected, Duration timeout) {
             WireCodec<ModelUpdate> codec = WireCodec.modelUpdates(Clock.systemUTC());
             return broker.readCommitted(List.of("model-updates" + suffix, "model-rejections" + suffix),
-                            values -> values.stream().mapToLong(b -> accounted(decode(codec, b))).sum() >= expected,
+                            values -> values.stream().mapToLong(b -> decode(codec, b).getFeedbackCount()).sum() >= expected,
                             Duration.ofSeconds(5), timeout).stream()
                     .map(b -> decode(codec, b)).toList();
         }
@@ -411,10 +408,10 @@ class ContinualKtoLoopTest {
         }
 
         @Override
-        protected void stepped(CheckpointStore.Stored from, CheckpointStore.Stored to, ModelUpdate dropped, List<SettledVote> trained) {
-            List<String> samples = trained.stream().map(v -> FeedbackScenario.sample(v.responseId(), v.userId(), v.desirable())).toList();
+        protected void stepped(CheckpointStore.Stored from, CheckpointStore.Stored to, ModelUpdate dropped, KtoBatch batch) {
+            List<String> samples = batch.samples().stream().map(v -> FeedbackScenario.sample(v.responseId(), v.userId(), v.desirable())).toList();
             if (to != null) {
-                STEPS.put(run + "/" + trained.get(0).modelId() + "/" + to.sha256(), new Trained(from.sha256(), samples));
+                STEPS.put(run + "/" + batch.modelId() + "/" + to.sha256(), new Trained(from.sha256(), samples));
             } else {
                 DROPPED.put(key(run, dropped), samples);
             }
@@ -435,11 +432,6 @@ class ContinualKtoLoopTest {
         }
     }
 
-    /** The settled samples a record accounts for: those it trained on and those held out beside them. */
-    static long accounted(ModelUpdate record) {
-        return record.getFeedbackCount() + Math.round(record.getMetrics().getOrDefault(UpdateModel.HELD_OUT_SAMPLES, 0.0));
-    }
-
     private static ModelUpdate decode(WireCodec<ModelUpdate> codec, byte[] bytes) {
         return ((Decoded.Valid<ModelUpdate>) codec.decode(bytes)).value();
     }
@@ -447,7 +439,7 @@ class ContinualKtoLoopTest {
     /** Invariants 1–3 on what was announced: exact counts, versions 1..N naming their parents, immutable verified files. */
     static void assertLineage(List<ModelUpdate> steps, FeedbackScenario scenario) throws Exception {
         Map<String, Long> counted = new HashMap<>();
-        steps.forEach(s -> counted.merge(s.getModelId(), accounted(s), Long::sum));
+        steps.forEach(s -> counted.merge(s.getModelId(), s.getFeedbackCount(), Long::sum));
         Map<String, Long> expected = new HashMap<>();
         scenario.expectedSamples.forEach((m, n) -> expected.put(m, (long) n));
         assertThat(counted).isEqualTo(expected);

@@ -12,11 +12,7 @@ import java.time.Duration;
  * the mean length of its greedy answers to the golden prompts may change by at most
  * {@code maxAnswerLengthFactor} either way, and their distinct-2 may not fall under
  * {@code minDistinct2Ratio} of the last release's.
- * {@code holdoutFraction} of the settled samples ({@link HoldOut}) never train; the newest
- * {@code holdoutSize} of them are kept per model, and a candidate's KTO loss on them may exceed the
- * last release's by at most {@code maxHoldoutLossIncrease}. The job's configuration checks the
- * values, naming each option.
+ * The job's configuration checks the values, naming each option.
  */
 public record ReleaseConfig(int everySteps, Duration maxWait, String goldenSet, double maxGoldenNllIncrease, double maxAnswerLengthFactor,
-                            double minDistinct2Ratio, double holdoutFraction, int holdoutSize, double maxHoldoutLossIncrease)
-        implements Serializable {}
+                            double minDistinct2Ratio) implements Serializable {}

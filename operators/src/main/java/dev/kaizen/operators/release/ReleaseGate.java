@@ -17,14 +17,13 @@ import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.alignment.train.Trainer;
 
 /**
- * What a candidate must pass before it is announced. On the golden set, the team's prompts with
- * the completions the model must keep giving (votes cannot move it, so a brigade or a buggy client
- * cannot drag the model away from it), against the last release (the base model before the first):
+ * What a candidate must pass before it is announced, on the golden set: the team's prompts with
+ * the completions the model must keep giving. Votes cannot move it, so a brigade or a buggy client
+ * cannot drag the model away from it. Against the last release (the base model before the first):
  * the mean NLL per golden completion token may rise by at most a tolerance; the greedy answers to
  * the golden prompts may change in mean length by at most a factor either way (verbosity creep is
  * the first symptom of optimising for thumbs), and their distinct-2 may not fall below a share of
- * the baseline's (repetition). On the held-out samples, votes that never trained: the candidate's
- * KTO loss may exceed the last release's on the same samples by at most a tolerance.
+ * the baseline's (repetition).
  */
 public final class ReleaseGate {
 
@@ -35,9 +34,6 @@ public final class ReleaseGate {
     public static final String DISTINCT_2 = "eval/distinct_2";
     public static final String DISTINCT_2_BASELINE = "eval/distinct_2_baseline";
     public static final String GOLDEN_SKIPPED = "eval/golden_skipped";
-    public static final String HOLDOUT_SKIPPED = "eval/holdout_skipped";
-    public static final String EVAL_LOSS = "eval_loss";
-    public static final String EVAL_LOSS_BASELINE = "eval_loss_baseline";
     public static final String REFUSAL_PREFIX = "eval-gate: ";
     /** Greedy answers to the golden prompts stop here: long enough to see an answer grow. */
     static final int MAX_ANSWER_TOKENS = 64;
@@ -71,50 +67,26 @@ public final class ReleaseGate {
 
     /**
      * Judges the model {@code candidate} holds against {@code lastRelease}'s gate figures (null for
-     * the first release, or for a release that has none: then the base model is the baseline), and
-     * on the held-out samples ({@code heldOut}) against {@code heldOutBaseline}, the last release's
-     * KTO loss on them (null: the base model's). A check without at least its data is skipped, and
-     * says so in the metrics.
+     * the first release, or for a release that has none: then the base model is the baseline).
      */
-    public Verdict judge(Trainer candidate, Map<String, Double> lastRelease, List<Row> heldOut, Double heldOutBaseline) {
+    public Verdict judge(Trainer candidate, Map<String, Double> lastRelease) {
         Map<String, Double> metrics = new TreeMap<>();
-        String refusal = null;
         if (golden.isEmpty()) {
             metrics.put(GOLDEN_SKIPPED, 1.0);
-        } else {
-            figures(candidate, metrics, "");
-            if (lastRelease != null && lastRelease.containsKey(GOLDEN_NLL) && lastRelease.containsKey(ANSWER_TOKENS)
-                    && lastRelease.containsKey(DISTINCT_2)) {
-                for (String name : List.of(GOLDEN_NLL, ANSWER_TOKENS, DISTINCT_2)) {
-                    metrics.put(name + "_baseline", lastRelease.get(name));
-                }
-            } else {
-                try (LoraAdapter.Scope base = candidate.adapter().disabled()) {
-                    figures(candidate, metrics, "_baseline");
-                }
-            }
-            refusal = goldenRefusal(metrics);
+            return new Verdict(metrics, null);
         }
-        if (heldOut.size() < 2) {
-            metrics.put(HOLDOUT_SKIPPED, 1.0);
-        } else {
-            metrics.putAll(candidate.evaluate(heldOut));
-            double baseline;
-            if (heldOutBaseline != null) {
-                baseline = heldOutBaseline;
-            } else {
-                try (LoraAdapter.Scope base = candidate.adapter().disabled()) {
-                    baseline = candidate.evaluate(heldOut).get(EVAL_LOSS);
-                }
+        figures(candidate, metrics, "");
+        if (lastRelease != null && lastRelease.containsKey(GOLDEN_NLL) && lastRelease.containsKey(ANSWER_TOKENS)
+                && lastRelease.containsKey(DISTINCT_2)) {
+            for (String name : List.of(GOLDEN_NLL, ANSWER_TOKENS, DISTINCT_2)) {
+                metrics.put(name + "_baseline", lastRelease.get(name));
             }
-            metrics.put(EVAL_LOSS_BASELINE, baseline);
-            double loss = metrics.get(EVAL_LOSS);
-            if (refusal == null && !(loss - baseline <= config.maxHoldoutLossIncrease())) {
-                refusal = format("holdout-loss rose %.4f (%.4f -> %.4f on %d held-out samples), over the allowed %.4f",
-                        loss - baseline, baseline, loss, heldOut.size(), config.maxHoldoutLossIncrease());
+        } else {
+            try (LoraAdapter.Scope base = candidate.adapter().disabled()) {
+                figures(candidate, metrics, "_baseline");
             }
         }
-        return new Verdict(metrics, refusal);
+        return new Verdict(metrics, refusal(metrics));
     }
 
     private void figures(Trainer candidate, Map<String, Double> metrics, String suffix) {
@@ -129,8 +101,8 @@ public final class ReleaseGate {
         metrics.put(DISTINCT_2 + suffix, Degeneration.distinct2(answers));
     }
 
-    /** The first golden-set check the figures fail, with them, or null. Comparisons are written so that a NaN fails them. */
-    private String goldenRefusal(Map<String, Double> m) {
+    /** The first check the figures fail, with them, or null. Comparisons are written so that a NaN fails them. */
+    private String refusal(Map<String, Double> m) {
         double nll = m.get(GOLDEN_NLL);
         double nllBase = m.get(GOLDEN_NLL_BASELINE);
         if (!(nll - nllBase <= config.maxGoldenNllIncrease())) {

@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -14,12 +13,9 @@ import java.util.UUID;
 import ai.djl.Device;
 import org.apache.commons.io.FileUtils;
 import org.apache.flink.api.common.functions.OpenContext;
-import org.apache.flink.api.common.state.MapState;
-import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
@@ -27,7 +23,6 @@ import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
 
 import dev.kaizen.alignment.data.Row;
-import dev.kaizen.alignment.loss.KtoLoss;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.tokenize.ChatTemplate;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
@@ -36,7 +31,6 @@ import dev.kaizen.alignment.train.Trainer;
 import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.operators.accumulate.KtoBatch;
 import dev.kaizen.operators.release.Candidate;
-import dev.kaizen.operators.release.HoldOut;
 import dev.kaizen.operators.release.ReleaseConfig;
 import dev.kaizen.operators.release.ReleaseGate;
 import dev.kaizen.operators.settle.SettledVote;
@@ -45,9 +39,7 @@ import dev.kaizen.schemas.ModelUpdate;
 
 /**
  * Keyed by model: one guarded KTO step of the model's LoRA adapter per batch, on the task thread;
- * a release every few steps. A batch's samples that {@link HoldOut} holds out never train: the
- * newest of them are kept to judge candidates on, and every record counts them (metric
- * {@value #HELD_OUT_SAMPLES}) beside its {@code feedback_count} of trained samples. Each accepted step is written to the checkpoint store (so a restore
+ * a release every few steps. Each accepted step is written to the checkpoint store (so a restore
  * resumes exactly) and extends the key's {@link Candidate}; after {@link ReleaseConfig#everySteps}
  * steps, or {@link ReleaseConfig#maxWait} after the first of them, the candidate is judged by the
  * {@link ReleaseGate}: passed, it is announced as the next version on model-updates; refused, it
@@ -60,10 +52,6 @@ import dev.kaizen.schemas.ModelUpdate;
 public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpdate> {
 
     public static final OutputTag<ModelUpdate> REJECTIONS = new OutputTag<>("model-rejections", TypeInformation.of(ModelUpdate.class));
-    /** A batch whose samples, held-out ones aside, are fewer than KTO's pair: reported as a dropped step. */
-    public static final String TOO_FEW_SAMPLES = "too-few-samples";
-    /** The metric of every record: how many of the samples it accounts for were held out for evaluation instead of training. */
-    public static final String HELD_OUT_SAMPLES = "held_out_samples";
 
     private final UpdateConfig config;
     private final ReleaseConfig release;
@@ -71,9 +59,6 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
 
     private transient ValueState<ModelUpdate> head;
     private transient ValueState<Candidate> candidate;
-    // The newest held-out samples, as a ring of holdoutSize slots, and the next slot to write.
-    private transient MapState<Integer, SettledVote> heldOut;
-    private transient ValueState<Long> heldOutNext;
     private transient LlamaForCausalLM base;
     private transient ChatTokenizer tokenizer;
     private transient CheckpointStore.Stored baseModel;
@@ -100,8 +85,6 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
     public void open(OpenContext context) throws IOException {
         head = getRuntimeContext().getState(new ValueStateDescriptor<>("head", TypeInformation.of(ModelUpdate.class)));
         candidate = getRuntimeContext().getState(new ValueStateDescriptor<>("candidate", TypeInformation.of(Candidate.class)));
-        heldOut = getRuntimeContext().getMapState(new MapStateDescriptor<>("held-out", Types.INT, TypeInformation.of(SettledVote.class)));
-        heldOutNext = getRuntimeContext().getState(new ValueStateDescriptor<>("held-out-next", Types.LONG));
         Path baseDir = Path.of(config.baseModelDir());
         base = LlamaForCausalLM.load(baseDir, device());
         tokenizer = ChatTokenizer.load(baseDir);
@@ -133,42 +116,21 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
     @Override
     public void processElement(KtoBatch batch, Context ctx, Collector<ModelUpdate> out) throws Exception {
         String model = ctx.getCurrentKey();
-        List<SettledVote> trainable = new ArrayList<>();
-        long held = 0;
-        for (SettledVote vote : batch.samples()) {
-            if (HoldOut.isHeldOut(vote.responseId(), release.holdoutFraction())) {
-                hold(vote);
-                held++;
-            } else {
-                trainable.add(vote);
-            }
-        }
         ModelUpdate released = head.value();
         Candidate pending = candidate.value();
         long version = released == null ? 0 : released.getVersion();
         CheckpointStore.Stored from = pending != null ? pending.checkpoint() : released != null ? CheckpointStore.Stored.of(released) : baseModel;
-        if (trainable.size() < 2) {
-            rejections.inc();
-            ModelUpdate dropped = record(model, version, from, trainable.size(), Map.of(HELD_OUT_SAMPLES, (double) held), TOO_FEW_SAMPLES,
-                    ctx.timerService().currentProcessingTime());
-            stepped(from, null, dropped, trainable);
-            ctx.output(REJECTIONS, dropped);
-            return;
-        }
         Trainer t = trainerAt(model, from);
-        long desirable = trainable.stream().filter(SettledVote::desirable).count();
-        KtoLoss.Config weights = KtoLoss.weighted(config.loss(), desirable, trainable.size() - desirable);
+        List<Row> rows = batch.samples().stream().map(UpdateModel::row).toList();
         long start = System.nanoTime();
-        Trainer.OnlineStep step = t.step(trainable.stream().map(UpdateModel::row).toList(), weights, config.klBudget());
+        Trainer.OnlineStep step = t.step(rows, config.loss(batch.desirableWeight(), batch.undesirableWeight()), config.klBudget());
         lastStepMillis = (System.nanoTime() - start) / 1_000_000;
         lastMetrics = step.metrics();
         long now = ctx.timerService().currentProcessingTime();
         if (!step.applied()) {
             rejections.inc();
-            Map<String, Double> metrics = new TreeMap<>(step.metrics());
-            metrics.put(HELD_OUT_SAMPLES, (double) held);
-            ModelUpdate rejected = record(model, version, from, trainable.size(), metrics, step.rejection(), now);
-            stepped(from, null, rejected, trainable);
+            ModelUpdate rejected = record(model, version, from, batch.samples().size(), step.metrics(), step.rejection(), now);
+            stepped(from, null, rejected, batch);
             ctx.output(REJECTIONS, rejected);
             return;
         }
@@ -182,9 +144,9 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         }
         trainerCheckpoint = stored.sha256();
         steps.inc();
-        stepped(from, stored, null, trainable);
-        Candidate next = pending == null ? Candidate.first(stored, trainable.size(), held, now, step.metrics())
-                : pending.next(stored, trainable.size(), held, step.metrics());
+        stepped(from, stored, null, batch);
+        Candidate next = pending == null ? Candidate.first(stored, batch.samples().size(), now, step.metrics())
+                : pending.next(stored, batch.samples().size(), step.metrics());
         if (next.steps() >= release.everySteps()) {
             release(model, next, now, ctx, out);
             return;
@@ -193,14 +155,6 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         if (pending == null) {
             ctx.timerService().registerProcessingTimeTimer(now + release.maxWait().toMillis());
         }
-    }
-
-    /** Keeps a held-out sample in the ring of the newest ones. */
-    private void hold(SettledVote vote) throws Exception {
-        Long next = heldOutNext.value();
-        long n = next == null ? 0 : next;
-        heldOut.put((int) (n % release.holdoutSize()), vote);
-        heldOutNext.update(n + 1);
     }
 
     /** The candidate's wait is over; timers of candidates released or refused since find nothing to do. */
@@ -215,17 +169,9 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
     private void release(String model, Candidate next, long now, Context ctx, Collector<ModelUpdate> out) throws Exception {
         ModelUpdate last = head.value();
         long version = last == null ? 0 : last.getVersion();
-        List<Row> evaluation = new ArrayList<>();
-        for (SettledVote vote : heldOut.values()) {
-            evaluation.add(row(vote));
-        }
-        // The last release's loss on today's held-out samples (the base model's is the gate's to take).
-        Double baseline = last != null && evaluation.size() >= 2
-                ? trainerAt(model, CheckpointStore.Stored.of(last)).evaluate(evaluation).get(ReleaseGate.EVAL_LOSS) : null;
-        ReleaseGate.Verdict verdict = gate.judge(trainerAt(model, next.checkpoint()), last == null ? null : last.getMetrics(), evaluation, baseline);
+        ReleaseGate.Verdict verdict = gate.judge(trainerAt(model, next.checkpoint()), last == null ? null : last.getMetrics());
         Map<String, Double> metrics = new TreeMap<>(next.metrics());
         metrics.putAll(verdict.metrics());
-        metrics.put(HELD_OUT_SAMPLES, (double) next.heldOutCount());
         lastMetrics = metrics;
         ModelUpdate decided = record(model, version, next.checkpoint(), next.feedbackCount(), metrics, verdict.refusal(), now);
         released(decided);
@@ -243,11 +189,11 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
     }
 
     /**
-     * Called once a step is decided, before anything is reported, with the samples it trained on:
-     * {@code to} is the stored checkpoint of an accepted step, {@code rejected} the report of a
-     * dropped one. A seam for the tests of exactness.
+     * Called once a step is decided, before anything is reported: {@code to} is the stored
+     * checkpoint of an accepted step, {@code rejected} the report of a dropped one. A seam for the
+     * tests of exactness.
      */
-    protected void stepped(CheckpointStore.Stored from, CheckpointStore.Stored to, ModelUpdate rejected, List<SettledVote> trained) {}
+    protected void stepped(CheckpointStore.Stored from, CheckpointStore.Stored to, ModelUpdate rejected, KtoBatch batch) {}
 
     /** Called once a candidate is judged, before it is announced or reported. A seam for the tests of failures. */
     protected void released(ModelUpdate decided) {}

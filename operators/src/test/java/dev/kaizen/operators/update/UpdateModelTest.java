@@ -23,7 +23,6 @@ import dev.kaizen.alignment.synthetic.TwoStyleChat;
 import dev.kaizen.alignment.train.Trainer;
 import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.operators.accumulate.KtoBatch;
-import dev.kaizen.operators.release.HoldOut;
 import dev.kaizen.operators.release.ReleaseConfig;
 import dev.kaizen.operators.release.ReleaseGate;
 import dev.kaizen.operators.settle.SettledVote;
@@ -50,15 +49,15 @@ class UpdateModelTest {
             samples.add(new SettledVote(model, "r" + seed + "-" + i, "u" + i, "e" + seed + "-" + i++, 0L,
                     e.style() == TwoStyleChat.Style.A, List.of(new ChatMessage("user", e.fact().question())), e.answer()));
         }
-        return new KtoBatch(model, samples);
+        return new KtoBatch(model, samples, 1.0, 1.0);
     }
 
     private UpdateConfig config() {
         return new UpdateConfig(base.toString(), null, store.toUri().toString(), 5e-4, 0.3, KtoLoss.Type.KTO, 8, 16, 0.0, 0.5, 42, 512);
     }
 
-    /** Every step a release, without a golden set or held-out samples. */
-    private static final ReleaseConfig EVERY_STEP = new ReleaseConfig(1, Duration.ofHours(1), null, 0.05, 1.5, 0.5, 0, 512, 0.05);
+    /** Every step a release, without a golden set. */
+    private static final ReleaseConfig EVERY_STEP = new ReleaseConfig(1, Duration.ofHours(1), null, 0.05, 1.5, 0.5);
 
     private static KeyedOneInputStreamOperatorTestHarness<String, KtoBatch, ModelUpdate> harness(UpdateConfig config) throws Exception {
         return harness(config, EVERY_STEP);
@@ -188,7 +187,7 @@ class UpdateModelTest {
      */
     @Test
     void stepsAreStoredButAReleaseIsAnnouncedEveryFewStepsOrAfterTheWait() throws Exception {
-        try (var h = harness(config(), new ReleaseConfig(3, Duration.ofMinutes(10), null, 0.05, 1.5, 0.5, 0, 512, 0.05))) {
+        try (var h = harness(config(), new ReleaseConfig(3, Duration.ofMinutes(10), null, 0.05, 1.5, 0.5))) {
             h.setProcessingTime(1_000);
             for (int seed = 1; seed <= 5; seed++) {
                 h.processElement(batch("m", seed), 0);
@@ -227,7 +226,7 @@ class UpdateModelTest {
         UpdateConfig brisk = new UpdateConfig(c.baseModelDir(), c.baseModelName(), c.checkpointRoot(), 5e-3, c.beta(),
                 KtoLoss.Type.KTO, c.loraRank(), c.loraAlpha(), c.loraDropout(), 5.0, c.seed(), c.maxLength());
         // The golden NLL check alone: this random model's greedy answers are loops from the start, which the others would judge.
-        ReleaseConfig gated = new ReleaseConfig(2, Duration.ofHours(1), golden.toString(), 0.0, 100, 0, 0, 512, 0.05);
+        ReleaseConfig gated = new ReleaseConfig(2, Duration.ofHours(1), golden.toString(), 0.0, 100, 0);
         String expected;
         try (var h = harness(brisk, gated)) {
             h.processElement(batch("m", 1), 0);
@@ -260,47 +259,6 @@ class UpdateModelTest {
 
     private static KtoBatch inverted(KtoBatch batch) {
         return new KtoBatch(batch.modelId(), batch.samples().stream().map(v -> new SettledVote(v.modelId(), v.responseId(), v.userId(),
-                v.eventId(), v.eventTime(), !v.desirable(), v.prompt(), v.completion())).toList());
-    }
-
-    /**
-     * Samples held out by their response id never train: a release trains exactly what a batch
-     * without them would, counts them beside its trained samples, and is judged on them (against
-     * the base model's loss, for the first).
-     */
-    @Test
-    void heldOutSamplesNeverTrainAreCountedAndJudgeTheRelease() throws Exception {
-        ReleaseConfig holdingHalf = new ReleaseConfig(1, Duration.ofHours(1), null, 0.05, 1.5, 0.5, 0.5, 512, 10);
-        KtoBatch mixed = new KtoBatch("m", java.util.stream.Stream.of(batch("m", 1), batch("m", 2))
-                .flatMap(b -> b.samples().stream()).toList());
-        List<SettledVote> trainable = mixed.samples().stream().filter(v -> !HoldOut.isHeldOut(v.responseId(), 0.5)).toList();
-        assertThat(trainable.size()).as("both kinds in the batch").isBetween(2, mixed.samples().size() - 2);
-        ModelUpdate held;
-        try (var h = harness(config(), holdingHalf)) {
-            h.processElement(mixed, 0);
-            held = h.extractOutputValues().get(0);
-        }
-        assertThat(held.getFeedbackCount()).isEqualTo(trainable.size());
-        assertThat(held.getMetrics().get(UpdateModel.HELD_OUT_SAMPLES)).isEqualTo(mixed.samples().size() - trainable.size());
-        assertThat(held.getMetrics()).containsKeys(ReleaseGate.EVAL_LOSS, ReleaseGate.EVAL_LOSS_BASELINE, "eval_kl");
-        try (var h = harness(config())) {
-            h.processElement(new KtoBatch("m", trainable), 0);
-            assertThat(h.extractOutputValues().get(0).getSha256()).isEqualTo(held.getSha256());
-        }
-    }
-
-    /** A batch left with fewer than two samples to train, the held-out ones aside, is a dropped step that still counts them all. */
-    @Test
-    void aBatchWithTooFewSamplesToTrainIsReportedWithItsCounts() throws Exception {
-        KtoBatch batch = batch("m", 1);
-        ReleaseConfig holdingAll = new ReleaseConfig(1, Duration.ofHours(1), null, 0.05, 1.5, 0.5, 1.0, 512, 0.05);
-        try (var h = harness(config(), holdingAll)) {
-            h.processElement(batch, 0);
-            assertThat(h.extractOutputValues()).isEmpty();
-            ModelUpdate dropped = h.getSideOutput(UpdateModel.REJECTIONS).poll().getValue();
-            assertThat(dropped.getRejectionReason()).isEqualTo(UpdateModel.TOO_FEW_SAMPLES);
-            assertThat(dropped.getFeedbackCount()).isZero();
-            assertThat(dropped.getMetrics()).containsEntry(UpdateModel.HELD_OUT_SAMPLES, (double) batch.samples().size());
-        }
+                v.eventId(), v.eventTime(), !v.desirable(), v.prompt(), v.completion())).toList(), 1.0, 1.0);
     }
 }
