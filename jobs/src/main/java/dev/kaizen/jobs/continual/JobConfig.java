@@ -176,12 +176,6 @@ public record JobConfig(
         if (!(release.maxGoldenNllIncrease() >= 0) || Double.isInfinite(release.maxGoldenNllIncrease())) {
             out.add("option 'release.max-golden-nll-increase' must be a non-negative number, not " + release.maxGoldenNllIncrease());
         }
-        if (!(release.maxAnswerLengthFactor() >= 1) || Double.isInfinite(release.maxAnswerLengthFactor())) {
-            out.add("option 'release.max-answer-length-factor' must be a number of at least 1, not " + release.maxAnswerLengthFactor());
-        }
-        if (!(release.minDistinct2Ratio() >= 0 && release.minDistinct2Ratio() <= 1)) {
-            out.add("option 'release.min-distinct-2-ratio' must lie in [0, 1], not " + release.minDistinct2Ratio());
-        }
         if (batches.size() < 2) {
             out.add("option 'batches.size' must be at least 2 (KTO's reference point needs a pair), not " + batches.size());
         }

@@ -90,7 +90,7 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         tokenizer = ChatTokenizer.load(baseDir);
         // The base directory as a stored checkpoint: what a step on version 0 was tried on.
         baseModel = CheckpointStore.describe(baseDir);
-        gate = ReleaseGate.of(release, base, tokenizer);
+        gate = ReleaseGate.of(release);
         scratch = Files.createTempDirectory("kaizen-update-");
         lastMetrics = new HashMap<>();
         MetricGroup metrics = getRuntimeContext().getMetricGroup();
@@ -101,7 +101,7 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         metrics.gauge("stepTimeMs", () -> lastStepMillis);
         metrics.gauge("currentVersion", () -> currentVersion);
         for (String name : List.of("loss", "kl", "kl_to_reference", "rewards/chosen", "rewards/rejected", "grad_norm",
-                ReleaseGate.GOLDEN_NLL, ReleaseGate.GOLDEN_NLL_BASELINE, ReleaseGate.ANSWER_TOKENS, ReleaseGate.DISTINCT_2)) {
+                ReleaseGate.GOLDEN_NLL, ReleaseGate.GOLDEN_NLL_BASELINE)) {
             metrics.gauge(name.replace('/', '_'), () -> lastMetrics.getOrDefault(name, Double.NaN));
         }
     }

@@ -57,7 +57,7 @@ class UpdateModelTest {
     }
 
     /** Every step a release, without a golden set. */
-    private static final ReleaseConfig EVERY_STEP = new ReleaseConfig(1, Duration.ofHours(1), null, 0.05, 1.5, 0.5);
+    private static final ReleaseConfig EVERY_STEP = new ReleaseConfig(1, Duration.ofHours(1), null, 0.05);
 
     private static KeyedOneInputStreamOperatorTestHarness<String, KtoBatch, ModelUpdate> harness(UpdateConfig config) throws Exception {
         return harness(config, EVERY_STEP);
@@ -187,7 +187,7 @@ class UpdateModelTest {
      */
     @Test
     void stepsAreStoredButAReleaseIsAnnouncedEveryFewStepsOrAfterTheWait() throws Exception {
-        try (var h = harness(config(), new ReleaseConfig(3, Duration.ofMinutes(10), null, 0.05, 1.5, 0.5))) {
+        try (var h = harness(config(), new ReleaseConfig(3, Duration.ofMinutes(10), null, 0.05))) {
             h.setProcessingTime(1_000);
             for (int seed = 1; seed <= 5; seed++) {
                 h.processElement(batch("m", seed), 0);
@@ -219,14 +219,13 @@ class UpdateModelTest {
     @Test
     void aCandidateTrainedOnInvertedLabelsIsRefusedByTheGoldenSetAndTrainingStartsAgainFromTheRelease(@TempDir Path tmp) throws Exception {
         Path golden = tmp.resolve("golden.jsonl");
-        Files.write(golden, TwoStyleChat.trainFacts().stream().limit(8)
+        Files.write(golden, TwoStyleChat.trainFacts().stream()
                 .map(f -> "{\"prompt\": [{\"role\": \"user\", \"content\": \"" + f.question() + "\"}], \"completion\": [{\"role\": "
                         + "\"assistant\", \"content\": \"" + f.answer(TwoStyleChat.Style.A) + "\"}]}").toList());
         UpdateConfig c = config();
         UpdateConfig brisk = new UpdateConfig(c.baseModelDir(), c.baseModelName(), c.checkpointRoot(), 5e-3, c.beta(),
                 KtoLoss.Type.KTO, c.loraRank(), c.loraAlpha(), c.loraDropout(), 5.0, c.seed(), c.maxLength());
-        // The golden NLL check alone: this random model's greedy answers are loops from the start, which the others would judge.
-        ReleaseConfig gated = new ReleaseConfig(2, Duration.ofHours(1), golden.toString(), 0.0, 100, 0);
+        ReleaseConfig gated = new ReleaseConfig(2, Duration.ofHours(1), golden.toString(), 0.0);
         String expected;
         try (var h = harness(brisk, gated)) {
             h.processElement(batch("m", 1), 0);
@@ -236,8 +235,7 @@ class UpdateModelTest {
             h.processElement(batch("m", 5), 0);
             h.processElement(batch("m", 6), 0);
             List<ModelUpdate> released = h.extractOutputValues();
-            assertThat(released).as("refused: %s", h.getSideOutput(UpdateModel.REJECTIONS))
-                    .extracting(ModelUpdate::getVersion, ModelUpdate::getParentVersion).containsExactly(tuple(1L, 0L), tuple(2L, 1L));
+            assertThat(released).extracting(ModelUpdate::getVersion, ModelUpdate::getParentVersion).containsExactly(tuple(1L, 0L), tuple(2L, 1L));
             ModelUpdate refused = h.getSideOutput(UpdateModel.REJECTIONS).poll().getValue();
             assertThat(refused.getRejectionReason()).startsWith("eval-gate: golden-nll rose");
             assertThat(refused.getVersion()).isEqualTo(2);
