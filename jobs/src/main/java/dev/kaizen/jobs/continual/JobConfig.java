@@ -31,7 +31,6 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.util.TimeUtils;
 
-import dev.kaizen.operators.release.ReleaseConfig;
 import dev.kaizen.operators.settle.SettleConfig;
 import dev.kaizen.operators.update.UpdateConfig;
 
@@ -50,7 +49,6 @@ public record JobConfig(
         int userCapPerHour,
         Batches batches,
         UpdateConfig training,
-        ReleaseConfig release,
         Map<String, String> flink) implements Serializable {
 
     /** Broker list, consumer group (also the prefix of transactional ids), client properties, and the sinks' transaction timeout. */
@@ -170,12 +168,6 @@ public record JobConfig(
         if (training.maxLength() < 2) {
             out.add("option 'training.max-length' must be at least 2, not " + training.maxLength());
         }
-        if (release.everySteps() < 1) {
-            out.add("option 'release.every-steps' must be at least 1, not " + release.everySteps());
-        }
-        if (!(release.maxGoldenNllIncrease() >= 0) || Double.isInfinite(release.maxGoldenNllIncrease())) {
-            out.add("option 'release.max-golden-nll-increase' must be a non-negative number, not " + release.maxGoldenNllIncrease());
-        }
         if (batches.size() < 2) {
             out.add("option 'batches.size' must be at least 2 (KTO's reference point needs a pair), not " + batches.size());
         }
@@ -183,7 +175,7 @@ public record JobConfig(
             out.add("option 'user-cap-per-hour' must be at least 1, not " + userCapPerHour);
         }
         // Durations cannot be negative (Flink's parser refuses them); these cannot be zero either.
-        for (var d : Map.of("batches.timeout", batches.timeout(), "event-time.idleness", eventTime.idleness(), "release.max-wait", release.maxWait(),
+        for (var d : Map.of("batches.timeout", batches.timeout(), "event-time.idleness", eventTime.idleness(),
                 "kafka.transaction-timeout", kafka.transactionTimeout()).entrySet()) {
             if (d.getValue().isZero()) {
                 out.add("option '" + d.getKey() + "' must be positive, not 0");

@@ -1,11 +1,9 @@
 package dev.kaizen.operators.update;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.tuple;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -23,8 +21,6 @@ import dev.kaizen.alignment.synthetic.TwoStyleChat;
 import dev.kaizen.alignment.train.Trainer;
 import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.operators.accumulate.KtoBatch;
-import dev.kaizen.operators.release.ReleaseConfig;
-import dev.kaizen.operators.release.ReleaseGate;
 import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.ModelUpdate;
@@ -56,16 +52,8 @@ class UpdateModelTest {
         return new UpdateConfig(base.toString(), null, store.toUri().toString(), 5e-4, 0.3, KtoLoss.Type.KTO, 8, 16, 0.0, 0.5, 42, 512);
     }
 
-    /** Every step a release, without a golden set. */
-    private static final ReleaseConfig EVERY_STEP = new ReleaseConfig(1, Duration.ofHours(1), null, 0.05);
-
     private static KeyedOneInputStreamOperatorTestHarness<String, KtoBatch, ModelUpdate> harness(UpdateConfig config) throws Exception {
-        return harness(config, EVERY_STEP);
-    }
-
-    private static KeyedOneInputStreamOperatorTestHarness<String, KtoBatch, ModelUpdate> harness(UpdateConfig config, ReleaseConfig release)
-            throws Exception {
-        var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new UpdateModel(config, release)),
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new UpdateModel(config)),
                 KtoBatch::modelId, Types.STRING);
         h.open();
         return h;
@@ -90,7 +78,7 @@ class UpdateModelTest {
             assertThat(out).allSatisfy(u -> {
                 assertThat(u.getRejectionReason()).isNull();
                 assertThat(u.getFiles()).containsOnlyKeys("adapter_config.json", "adapter_model.safetensors", Trainer.OPTIMIZER_FILE);
-                assertThat(u.getMetrics()).containsKeys("loss", "kl", "kl_to_reference", "grad_norm").containsEntry(ReleaseGate.GOLDEN_SKIPPED, 1.0);
+                assertThat(u.getMetrics()).containsKeys("loss", "kl", "kl_to_reference", "grad_norm");
             });
             for (ModelUpdate u : out) {
                 assertStored(u);
@@ -114,7 +102,7 @@ class UpdateModelTest {
             h.processElement(batch("m", 2), 0);
             continued = h.extractOutputValues().get(1).getSha256();
         }
-        var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new UpdateModel(config(), EVERY_STEP)),
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new UpdateModel(config())),
                 KtoBatch::modelId, Types.STRING);
         h.initializeState(snapshot);
         h.open();
@@ -178,85 +166,5 @@ class UpdateModelTest {
             assertThat(h.numKeyedStateEntries()).isZero();
         }
         assertThat(store.resolve("m")).doesNotExist();
-    }
-
-    /**
-     * Every accepted step is stored, but only every third is announced, or the steps since the
-     * last release once their wait is over: each release counts the samples of all its steps and
-     * carries its last step's metrics.
-     */
-    @Test
-    void stepsAreStoredButAReleaseIsAnnouncedEveryFewStepsOrAfterTheWait() throws Exception {
-        try (var h = harness(config(), new ReleaseConfig(3, Duration.ofMinutes(10), null, 0.05))) {
-            h.setProcessingTime(1_000);
-            for (int seed = 1; seed <= 5; seed++) {
-                h.processElement(batch("m", seed), 0);
-            }
-            List<ModelUpdate> out = h.extractOutputValues();
-            assertThat(out).extracting(ModelUpdate::getVersion, ModelUpdate::getFeedbackCount).containsExactly(tuple(1L, 18L));
-            try (var list = Files.list(store.resolve("m"))) {
-                assertThat(list.count()).as("every step's checkpoint").isEqualTo(5);
-            }
-            h.setProcessingTime(1_000 + Duration.ofMinutes(10).toMillis() - 1);
-            assertThat(h.extractOutputValues()).hasSize(1);
-            h.setProcessingTime(1_000 + Duration.ofMinutes(10).toMillis());
-            out = h.extractOutputValues();
-            assertThat(out).extracting(ModelUpdate::getVersion, ModelUpdate::getParentVersion, ModelUpdate::getFeedbackCount)
-                    .containsExactly(tuple(1L, 0L, 18L), tuple(2L, 1L, 12L));
-            assertThat(h.numKeyedStateEntries()).as("the head alone").isEqualTo(1);
-            for (ModelUpdate u : out) {
-                assertStored(u);
-            }
-        }
-    }
-
-    /**
-     * A candidate trained to prefer the curt answers raises the NLL of the polite golden answers
-     * and is refused, naming the figures; its samples are counted on model-rejections, training
-     * starts again from the release, and the next good candidate is the next version, exactly as
-     * if the refused steps had never been taken.
-     */
-    @Test
-    void aCandidateTrainedOnInvertedLabelsIsRefusedByTheGoldenSetAndTrainingStartsAgainFromTheRelease(@TempDir Path tmp) throws Exception {
-        Path golden = tmp.resolve("golden.jsonl");
-        Files.write(golden, TwoStyleChat.trainFacts().stream()
-                .map(f -> "{\"prompt\": [{\"role\": \"user\", \"content\": \"" + f.question() + "\"}], \"completion\": [{\"role\": "
-                        + "\"assistant\", \"content\": \"" + f.answer(TwoStyleChat.Style.A) + "\"}]}").toList());
-        UpdateConfig c = config();
-        UpdateConfig brisk = new UpdateConfig(c.baseModelDir(), c.baseModelName(), c.checkpointRoot(), 5e-3, c.beta(),
-                KtoLoss.Type.KTO, c.loraRank(), c.loraAlpha(), c.loraDropout(), 5.0, c.seed(), c.maxLength());
-        ReleaseConfig gated = new ReleaseConfig(2, Duration.ofHours(1), golden.toString(), 0.0);
-        String expected;
-        try (var h = harness(brisk, gated)) {
-            h.processElement(batch("m", 1), 0);
-            h.processElement(batch("m", 2), 0);
-            h.processElement(inverted(batch("m", 3)), 0);
-            h.processElement(inverted(batch("m", 4)), 0);
-            h.processElement(batch("m", 5), 0);
-            h.processElement(batch("m", 6), 0);
-            List<ModelUpdate> released = h.extractOutputValues();
-            assertThat(released).extracting(ModelUpdate::getVersion, ModelUpdate::getParentVersion).containsExactly(tuple(1L, 0L), tuple(2L, 1L));
-            ModelUpdate refused = h.getSideOutput(UpdateModel.REJECTIONS).poll().getValue();
-            assertThat(refused.getRejectionReason()).startsWith("eval-gate: golden-nll rose");
-            assertThat(refused.getVersion()).isEqualTo(2);
-            assertThat(refused.getFeedbackCount()).isEqualTo(12);
-            assertThat(refused.getMetrics().get(ReleaseGate.GOLDEN_NLL))
-                    .isGreaterThan(refused.getMetrics().get(ReleaseGate.GOLDEN_NLL_BASELINE));
-            assertThat(refused.getMetrics().get(ReleaseGate.GOLDEN_NLL_BASELINE)).isEqualTo(released.get(0).getMetrics().get(ReleaseGate.GOLDEN_NLL));
-            assertThat(released.get(1).getMetrics().get(ReleaseGate.GOLDEN_NLL)).isLessThanOrEqualTo(released.get(0).getMetrics().get(ReleaseGate.GOLDEN_NLL));
-            expected = released.get(1).getSha256();
-        }
-        try (var h = harness(brisk, gated)) {
-            h.processElement(batch("m", 1), 0);
-            h.processElement(batch("m", 2), 0);
-            h.processElement(batch("m", 5), 0);
-            h.processElement(batch("m", 6), 0);
-            assertThat(h.extractOutputValues()).extracting(ModelUpdate::getSha256).last().isEqualTo(expected);
-        }
-    }
-
-    private static KtoBatch inverted(KtoBatch batch) {
-        return new KtoBatch(batch.modelId(), batch.samples().stream().map(v -> new SettledVote(v.modelId(), v.responseId(), v.userId(),
-                v.eventId(), v.eventTime(), !v.desirable(), v.prompt(), v.completion())).toList(), 1.0, 1.0);
     }
 }
