@@ -25,7 +25,6 @@ import dev.kaizen.alignment.model.LlamaForSequenceClassification;
 import dev.kaizen.alignment.model.LlamaPreTrainedModel;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.Scalar;
-import dev.kaizen.alignment.score.Scorer;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.alignment.tokenize.TokenizerFiles;
 import dev.kaizen.alignment.weights.Dtype;
@@ -61,25 +60,22 @@ public final class Trainer implements AutoCloseable {
     public static final String NON_FINITE_LOSS = "non-finite-loss";
     public static final String NON_FINITE_GRADIENT = "non-finite-gradient";
     public static final String KL_OVER_BUDGET = "kl-over-budget";
-    private static final int NLL_BATCH = 8;
 
     private final LlamaPreTrainedModel model;
     private final TrainingOptions options;
     private final LoraAdapter adapter;
     private final AdamW adam;
     private final Objective<?> objective;
-    private final Sequences sequences;
 
     /**
      * {@code adapter} null: full fine-tuning. A score head always trains, as PEFT's
      * modules_to_save: a reward model's head starts untrained.
      */
-    private Trainer(LlamaPreTrainedModel model, TrainingOptions options, LoraAdapter adapter, Sequences sequences,
+    private Trainer(LlamaPreTrainedModel model, TrainingOptions options, LoraAdapter adapter,
                     Function<LoraAdapter, Objective<?>> objective) {
         this.model = model;
         this.options = options;
         this.adapter = adapter;
-        this.sequences = sequences;
         Map<String, NDArray> trainable = new LinkedHashMap<>(adapter == null ? model.parameters() : adapter.parameters());
         if (model instanceof LlamaForSequenceClassification) {
             trainable.put("score.weight", model.parameters().get("score.weight"));
@@ -105,30 +101,26 @@ public final class Trainer implements AutoCloseable {
 
     /** Supervised fine-tuning of {@code policy} on prompt/completion rows. */
     public static Trainer sft(LlamaForCausalLM policy, ChatTokenizer tokenizer, TrainingOptions options) {
-        Sequences seqs = sequences(tokenizer, options);
-        return new Trainer(policy, options, attach(policy, options), seqs, adapter -> new SftObjective(policy, seqs));
+        return new Trainer(policy, options, attach(policy, options), adapter -> new SftObjective(policy, sequences(tokenizer, options)));
     }
 
     /** A Bradley–Terry reward model on preference rows (make one from a causal model with {@link LlamaForCausalLM#toRewardModel}). */
     public static Trainer rewardModel(LlamaForSequenceClassification model, ChatTokenizer tokenizer, TrainingOptions options) {
-        Sequences seqs = sequences(tokenizer, options);
-        return new Trainer(model, options, attach(model, options), seqs,
-                adapter -> new RewardObjective(model, seqs, options.centerRewardsCoefficient()));
+        return new Trainer(model, options, attach(model, options),
+                adapter -> new RewardObjective(model, sequences(tokenizer, options), options.centerRewardsCoefficient()));
     }
 
     /** DPO on preference rows; {@code reference} may be null with LoRA. */
     public static Trainer dpo(LlamaForCausalLM policy, ChatTokenizer tokenizer, LlamaForCausalLM reference, TrainingOptions options) {
-        Sequences seqs = sequences(tokenizer, options);
-        return new Trainer(policy, options, attach(policy, options), seqs, adapter -> new DpoObjective(policy,
-                Reference.of(policy, reference, adapter, "DPO"), seqs, options));
+        return new Trainer(policy, options, attach(policy, options), adapter -> new DpoObjective(policy,
+                Reference.of(policy, reference, adapter, "DPO"), sequences(tokenizer, options), options));
     }
 
     /** KTO on unpaired rows, weighted for {@code dataset}'s mix unless the options set weights; {@code reference} may be null with LoRA. */
     public static Trainer kto(LlamaForCausalLM policy, ChatTokenizer tokenizer, LlamaForCausalLM reference, TrainingOptions options,
                               List<Row> dataset) {
-        Sequences seqs = sequences(tokenizer, options);
-        return new Trainer(policy, options, attach(policy, options), seqs, adapter -> new KtoObjective(policy,
-                Reference.of(policy, reference, adapter, "KTO"), seqs, KtoObjective.weights(options, dataset)));
+        return new Trainer(policy, options, attach(policy, options), adapter -> new KtoObjective(policy,
+                Reference.of(policy, reference, adapter, "KTO"), sequences(tokenizer, options), KtoObjective.weights(options, dataset)));
     }
 
     /**
@@ -140,14 +132,13 @@ public final class Trainer implements AutoCloseable {
         if (options.lora() == null) {
             throw new IllegalArgumentException("online training continues a LoRA adapter; full fine-tuning has no adapter to resume");
         }
-        Sequences seqs = sequences(tokenizer, options);
         Function<LoraAdapter, Objective<?>> kto = adapter -> new KtoObjective(policy, Reference.of(policy, null, adapter, "KTO"),
-                seqs, new KtoLoss.Config(options.ktoLoss(), options.beta(), 1, 1));
+                sequences(tokenizer, options), new KtoLoss.Config(options.ktoLoss(), options.beta(), 1, 1));
         if (checkpoint == null) {
-            return new Trainer(policy, options, attach(policy, options), seqs, kto);
+            return new Trainer(policy, options, attach(policy, options), kto);
         }
         Engine.getInstance().setRandomSeed((int) options.seed());
-        Trainer trainer = new Trainer(policy, options, LoraAdapter.load(policy, checkpoint), seqs, kto);
+        Trainer trainer = new Trainer(policy, options, LoraAdapter.load(policy, checkpoint), kto);
         try (SafetensorsFile file = SafetensorsFile.open(checkpoint.resolve(OPTIMIZER_FILE));
              NDManager scratch = policy.manager().newSubManager()) {
             Map<String, float[]> expAvg = new LinkedHashMap<>();
@@ -253,32 +244,6 @@ public final class Trainer implements AutoCloseable {
             return new OnlineStep(metrics, KL_OVER_BUDGET);
         }
         return new OnlineStep(metrics, null);
-    }
-
-    /**
-     * The mean negative log-likelihood per completion token of {@code rows} (prompt and completion)
-     * under the model as it stands, in nats: what a release gate compares between versions. Call it
-     * inside {@link LoraAdapter#disabled()} for the base model.
-     */
-    public double completionNll(List<Row> rows) {
-        if (!(model instanceof LlamaForCausalLM causal)) {
-            throw new IllegalStateException("a completion's likelihood is a causal model's; this trainer trains a reward model");
-        }
-        double logprobs = 0;
-        long tokens = 0;
-        for (int from = 0; from < rows.size(); from += NLL_BATCH) {
-            List<Scorer.Sequence> batch = rows.subList(from, Math.min(rows.size(), from + NLL_BATCH)).stream()
-                    .map(row -> sequences.of(sequences.prompt(row), sequences.completion(Sequences.completion(row, "a likelihood"))))
-                    .toList();
-            for (Scorer.Scored scored : Scorer.score(causal, batch)) {
-                logprobs += scored.completionSum();
-            }
-            tokens += batch.stream().mapToLong(seq -> seq.ids().length - seq.completionStart()).sum();
-        }
-        if (tokens == 0) {
-            throw new IllegalArgumentException("no completion tokens to score");
-        }
-        return -logprobs / tokens;
     }
 
     /** Differentiates one micro-batch's loss, scaled for accumulation; a non-finite loss is refused before it touches a gradient. */
