@@ -90,7 +90,7 @@ class JobCommandTest {
     /** Values no run could do well with are refused, each naming its option and the file. */
     @Test
     void carelessValuesAreRefusedNamingTheOptionAndTheFile() throws Exception {
-        Map<String, String> refused = Map.of(
+        Map<String, String> refused = new java.util.HashMap<>(Map.of(
                 "training: {learning-rate: -1e-4}", "option 'training.learning-rate' must be a positive number",
                 "training: {kl-budget: -0.5}", "option 'training.kl-budget' must be a positive number",
                 "training: {beta: 0}", "option 'training.beta' must be a positive number",
@@ -101,7 +101,16 @@ class JobCommandTest {
                 "flink: {execution.checkpointing.intervall: 5s}", "'flink.execution.checkpointing.intervall' is not a Flink option",
                 "kafka: {transaction-timeout: 5min}", "option 'kafka.transaction-timeout' (5 min) must exceed the checkpoint interval "
                         + "plus the checkpoint timeout (30 s + 10 min)",
-                "- kafka\n- training", "must be a mapping of options");
+                "- kafka\n- training", "must be a mapping of options"));
+        refused.putAll(Map.of(
+                "release: {every-steps: 0}", "option 'release.every-steps' must be at least 1",
+                "release: {max-wait: 0s}", "option 'release.max-wait' must be positive",
+                "release: {max-golden-nll-increase: -0.1}", "option 'release.max-golden-nll-increase' must be a non-negative number",
+                "release: {max-answer-length-factor: 0.9}", "option 'release.max-answer-length-factor' must be a number of at least 1",
+                "release: {min-distinct2-ratio: 1.5}", "option 'release.min-distinct2-ratio' must lie in [0, 1]",
+                "release: {holdout-fraction: 1}", "option 'release.holdout-fraction' must lie in [0, 1)",
+                "release: {holdout-size: 1}", "option 'release.holdout-size' must be at least 2",
+                "release: {max-holdout-loss-increase: -1}", "option 'release.max-holdout-loss-increase' must be a non-negative number"));
         for (var c : refused.entrySet()) {
             Path file = dir.resolve("careless.yaml");
             Files.writeString(file, c.getKey().replace("\\n", "\n") + "\n");

@@ -8,6 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.TreeMap;
 import java.util.function.Consumer;
 import java.util.function.Function;
 
@@ -24,7 +25,9 @@ import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LlamaForSequenceClassification;
 import dev.kaizen.alignment.model.LlamaPreTrainedModel;
 import dev.kaizen.alignment.model.LoraAdapter;
+import dev.kaizen.alignment.model.NoGrad;
 import dev.kaizen.alignment.model.Scalar;
+import dev.kaizen.alignment.score.Scorer;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.alignment.tokenize.TokenizerFiles;
 import dev.kaizen.alignment.weights.Dtype;
@@ -60,22 +63,26 @@ public final class Trainer implements AutoCloseable {
     public static final String NON_FINITE_LOSS = "non-finite-loss";
     public static final String NON_FINITE_GRADIENT = "non-finite-gradient";
     public static final String KL_OVER_BUDGET = "kl-over-budget";
+    private static final int NLL_BATCH = 8;
+    private static final int EVAL_BATCH = 16;
 
     private final LlamaPreTrainedModel model;
     private final TrainingOptions options;
     private final LoraAdapter adapter;
     private final AdamW adam;
     private final Objective<?> objective;
+    private final Sequences sequences;
 
     /**
      * {@code adapter} null: full fine-tuning. A score head always trains, as PEFT's
      * modules_to_save: a reward model's head starts untrained.
      */
-    private Trainer(LlamaPreTrainedModel model, TrainingOptions options, LoraAdapter adapter,
+    private Trainer(LlamaPreTrainedModel model, TrainingOptions options, LoraAdapter adapter, Sequences sequences,
                     Function<LoraAdapter, Objective<?>> objective) {
         this.model = model;
         this.options = options;
         this.adapter = adapter;
+        this.sequences = sequences;
         Map<String, NDArray> trainable = new LinkedHashMap<>(adapter == null ? model.parameters() : adapter.parameters());
         if (model instanceof LlamaForSequenceClassification) {
             trainable.put("score.weight", model.parameters().get("score.weight"));
@@ -101,26 +108,30 @@ public final class Trainer implements AutoCloseable {
 
     /** Supervised fine-tuning of {@code policy} on prompt/completion rows. */
     public static Trainer sft(LlamaForCausalLM policy, ChatTokenizer tokenizer, TrainingOptions options) {
-        return new Trainer(policy, options, attach(policy, options), adapter -> new SftObjective(policy, sequences(tokenizer, options)));
+        Sequences seqs = sequences(tokenizer, options);
+        return new Trainer(policy, options, attach(policy, options), seqs, adapter -> new SftObjective(policy, seqs));
     }
 
     /** A Bradley–Terry reward model on preference rows (make one from a causal model with {@link LlamaForCausalLM#toRewardModel}). */
     public static Trainer rewardModel(LlamaForSequenceClassification model, ChatTokenizer tokenizer, TrainingOptions options) {
-        return new Trainer(model, options, attach(model, options),
-                adapter -> new RewardObjective(model, sequences(tokenizer, options), options.centerRewardsCoefficient()));
+        Sequences seqs = sequences(tokenizer, options);
+        return new Trainer(model, options, attach(model, options), seqs,
+                adapter -> new RewardObjective(model, seqs, options.centerRewardsCoefficient()));
     }
 
     /** DPO on preference rows; {@code reference} may be null with LoRA. */
     public static Trainer dpo(LlamaForCausalLM policy, ChatTokenizer tokenizer, LlamaForCausalLM reference, TrainingOptions options) {
-        return new Trainer(policy, options, attach(policy, options), adapter -> new DpoObjective(policy,
-                Reference.of(policy, reference, adapter, "DPO"), sequences(tokenizer, options), options));
+        Sequences seqs = sequences(tokenizer, options);
+        return new Trainer(policy, options, attach(policy, options), seqs, adapter -> new DpoObjective(policy,
+                Reference.of(policy, reference, adapter, "DPO"), seqs, options));
     }
 
     /** KTO on unpaired rows, weighted for {@code dataset}'s mix unless the options set weights; {@code reference} may be null with LoRA. */
     public static Trainer kto(LlamaForCausalLM policy, ChatTokenizer tokenizer, LlamaForCausalLM reference, TrainingOptions options,
                               List<Row> dataset) {
-        return new Trainer(policy, options, attach(policy, options), adapter -> new KtoObjective(policy,
-                Reference.of(policy, reference, adapter, "KTO"), sequences(tokenizer, options), KtoObjective.weights(options, dataset)));
+        Sequences seqs = sequences(tokenizer, options);
+        return new Trainer(policy, options, attach(policy, options), seqs, adapter -> new KtoObjective(policy,
+                Reference.of(policy, reference, adapter, "KTO"), seqs, KtoObjective.weights(options, dataset)));
     }
 
     /**
@@ -132,13 +143,14 @@ public final class Trainer implements AutoCloseable {
         if (options.lora() == null) {
             throw new IllegalArgumentException("online training continues a LoRA adapter; full fine-tuning has no adapter to resume");
         }
+        Sequences seqs = sequences(tokenizer, options);
         Function<LoraAdapter, Objective<?>> kto = adapter -> new KtoObjective(policy, Reference.of(policy, null, adapter, "KTO"),
-                sequences(tokenizer, options), new KtoLoss.Config(options.ktoLoss(), options.beta(), 1, 1));
+                seqs, new KtoLoss.Config(options.ktoLoss(), options.beta(), 1, 1));
         if (checkpoint == null) {
-            return new Trainer(policy, options, attach(policy, options), kto);
+            return new Trainer(policy, options, attach(policy, options), seqs, kto);
         }
         Engine.getInstance().setRandomSeed((int) options.seed());
-        Trainer trainer = new Trainer(policy, options, LoraAdapter.load(policy, checkpoint), kto);
+        Trainer trainer = new Trainer(policy, options, LoraAdapter.load(policy, checkpoint), seqs, kto);
         try (SafetensorsFile file = SafetensorsFile.open(checkpoint.resolve(OPTIMIZER_FILE));
              NDManager scratch = policy.manager().newSubManager()) {
             Map<String, float[]> expAvg = new LinkedHashMap<>();
@@ -244,6 +256,67 @@ public final class Trainer implements AutoCloseable {
             return new OnlineStep(metrics, KL_OVER_BUDGET);
         }
         return new OnlineStep(metrics, null);
+    }
+
+    /**
+     * The mean negative log-likelihood per completion token of {@code rows} (prompt and completion)
+     * under the model as it stands, in nats: what a release gate compares between versions. Call it
+     * inside {@link LoraAdapter#disabled()} for the base model.
+     */
+    public double completionNll(List<Row> rows) {
+        if (!(model instanceof LlamaForCausalLM causal)) {
+            throw new IllegalStateException("a completion's likelihood is a causal model's; this trainer trains a reward model");
+        }
+        double logprobs = 0;
+        long tokens = 0;
+        for (int from = 0; from < rows.size(); from += NLL_BATCH) {
+            List<Scorer.Sequence> batch = rows.subList(from, Math.min(rows.size(), from + NLL_BATCH)).stream()
+                    .map(row -> sequences.of(sequences.prompt(row), sequences.completion(Sequences.completion(row, "a likelihood"))))
+                    .toList();
+            for (Scorer.Scored scored : Scorer.score(causal, batch)) {
+                logprobs += scored.completionSum();
+            }
+            tokens += batch.stream().mapToLong(seq -> seq.ids().length - seq.completionStart()).sum();
+        }
+        if (tokens == 0) {
+            throw new IllegalArgumentException("no completion tokens to score");
+        }
+        return -logprobs / tokens;
+    }
+
+    /**
+     * KTO's loss and metrics on {@code rows} without training, named as TRL's evaluation names them
+     * ({@code eval_loss}, {@code eval_kl}, {@code eval_rewards/chosen} …): weighted by the [1, 4/3]
+     * rule for the rows' mix, averaged over batches of 16 by their sizes (a lone last row joins the
+     * batch before it: KTO's reference point needs a pair).
+     */
+    public Map<String, Double> evaluate(List<Row> rows) {
+        if (!(objective instanceof KtoObjective kto)) {
+            throw new IllegalStateException("evaluation is KTO's; this trainer was made for another objective");
+        }
+        int n = rows.size();
+        if (n < 2) {
+            throw new IllegalArgumentException("KTO evaluates at least 2 rows, not " + n);
+        }
+        long desirable = rows.stream().filter(r -> !(r instanceof Row.Unpaired u) || u.desirable()).count();
+        KtoObjective weighted = kto.withWeights(KtoLoss.weighted(new KtoLoss.Config(options.ktoLoss(), options.beta(), 1, 1),
+                desirable, n - desirable));
+        List<KtoObjective.Example> encoded = rows.stream().map(weighted::encode).toList();
+        Map<String, double[]> sums = new TreeMap<>();
+        for (int from = 0, to; from < n; from = to) {
+            to = n - (from + EVAL_BATCH) < 2 ? n : from + EVAL_BATCH;
+            List<KtoObjective.Example> batch = encoded.subList(from, to);
+            try (NoGrad noGrad = NoGrad.enter(); NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {
+                weighted.loss(batch, m).metrics().forEach((name, value) -> {
+                    double[] sum = sums.computeIfAbsent(name, k -> new double[2]);
+                    sum[0] += value * batch.size();
+                    sum[1] += batch.size();
+                });
+            }
+        }
+        Map<String, Double> metrics = new LinkedHashMap<>();
+        sums.forEach((name, sum) -> metrics.put("eval_" + name, sum[0] / sum[1]));
+        return metrics;
     }
 
     /** Differentiates one micro-batch's loss, scaled for accumulation; a non-finite loss is refused before it touches a gradient. */

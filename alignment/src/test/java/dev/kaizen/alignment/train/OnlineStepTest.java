@@ -1,6 +1,7 @@
 package dev.kaizen.alignment.train;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -56,6 +57,58 @@ class OnlineStepTest {
             assertThat(second.metrics().get("kl_to_reference")).isGreaterThan(0.0).isLessThan(1.0);
             Map<String, float[]> after = weights(trainer);
             assertThat(before.keySet()).anyMatch(name -> !java.util.Arrays.equals(after.get(name), before.get(name)));
+        }
+    }
+
+    /**
+     * A release gate's golden-set figure: the mean NLL per completion token is what SFT's loss
+     * (per token, over the batch) reads before its first step, and it moves with the adapter while
+     * the adapter switched off still gives the base model's.
+     */
+    @Test
+    void theCompletionNllIsSftsLossOfTheRowsAndFollowsTheAdapter() {
+        List<Row> golden = TwoStyleChat.sftRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), 6, 0.5, 4));
+        TrainingOptions sft = TrainingOptions.builder(TrainingOptions.Method.SFT).batchSize(golden.size()).maxSteps(1)
+                .learningRate(1e-3).shuffle(false).build();
+        try (LlamaForCausalLM model = LlamaForCausalLM.load(TestModels.tiny(), Device.cpu());
+             ChatTokenizer tokenizer = ChatTokenizer.load(TestModels.tiny())) {
+            double base;
+            try (Trainer trainer = Trainer.sft(model, tokenizer, sft)) {
+                base = trainer.completionNll(golden);
+                double loss = trainer.train(golden, step -> { }).get(0).metrics().get("loss");
+                assertThat(base).isCloseTo(loss, within(1e-4));
+            }
+            try (LlamaForCausalLM fresh = LlamaForCausalLM.load(TestModels.tiny(), Device.cpu());
+                 Trainer trainer = Trainer.resume(fresh, tokenizer, options(1e-2), null)) {
+                assertThat(trainer.completionNll(golden)).as("a fresh adapter changes nothing").isCloseTo(base, within(1e-5));
+                trainer.step(ROWS.subList(0, 8), WEIGHTS, 10.0);
+                trainer.step(ROWS.subList(8, 16), WEIGHTS, 10.0);
+                assertThat(trainer.completionNll(golden)).isNotCloseTo(base, within(1e-4));
+                try (LoraAdapter.Scope off = trainer.adapter().disabled()) {
+                    assertThat(trainer.completionNll(golden)).isCloseTo(base, within(1e-5));
+                }
+            }
+        }
+    }
+
+    /** Evaluation is the step's loss without the step: the same figures, under TRL's eval_ names, and nothing moves. */
+    @Test
+    void evaluationReportsTheLossAStepWouldReadAndTrainsNothing() {
+        List<Row> rows = ROWS.subList(0, 8);
+        long desirable = rows.stream().filter(r -> ((Row.Unpaired) r).desirable()).count();
+        try (LlamaForCausalLM model = LlamaForCausalLM.load(TestModels.tiny(), Device.cpu());
+             ChatTokenizer tokenizer = ChatTokenizer.load(TestModels.tiny());
+             Trainer trainer = Trainer.resume(model, tokenizer, options(1e-2), null)) {
+            trainer.step(ROWS.subList(8, 16), WEIGHTS, 10.0);
+            Map<String, float[]> before = weights(trainer);
+            Map<String, Double> eval = trainer.evaluate(rows);
+            assertSame(weights(trainer), before);
+            Trainer.OnlineStep step = trainer.step(rows, KtoLoss.weighted(KtoLoss.Config.defaults(), desirable, rows.size() - desirable), 10.0);
+            assertThat(eval).containsKeys("eval_loss", "eval_kl", "eval_rewards/chosen", "eval_rewards/rejected");
+            assertThat(eval.get("eval_loss")).isCloseTo(step.metrics().get("loss"), within(1e-5));
+            assertThat(eval.get("eval_rewards/chosen")).isCloseTo(step.metrics().get("rewards/chosen"), within(1e-5));
+            // 17 rows: a lone last row joins the batch before it (KTO needs a pair).
+            assertThat(trainer.evaluate(ROWS.subList(0, 17)).get("eval_loss")).isFinite();
         }
     }
 

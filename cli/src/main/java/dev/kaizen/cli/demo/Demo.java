@@ -74,7 +74,9 @@ public final class Demo {
             kafka.createTopics(1, Arrays.stream(Topic.values()).map(Topic::topicName).toArray(String[]::new));
             List<String> settings = new ArrayList<>(List.of("kafka.bootstrap-servers=" + kafka.bootstrapServers(),
                     "kafka.group-id=kaizen-demo-" + UUID.randomUUID(), "event-time.out-of-orderness=200ms", "event-time.idleness=1s",
-                    "settle.lateness=1s", "batches.size=16", "batches.timeout=5s", "training.base-model-dir=" + base,
+                    "settle.lateness=1s", "batches.size=16", "batches.timeout=5s",
+                    // A release every other step keeps the climb visible in a ten-minute demo.
+                    "release.every-steps=2", "release.max-wait=10s", "training.base-model-dir=" + base,
                     "training.base-model-name=kaizen-two-style-sft", "training.checkpoint-root=" + work.resolve("store").toUri(),
                     "flink.execution.checkpointing.interval=2s", "flink.execution.checkpointing.dir=" + work.resolve("flink").toUri(),
                     // Flink's REST endpoint, RPC and blob server on the demo's address only, and no cancelling from the web.

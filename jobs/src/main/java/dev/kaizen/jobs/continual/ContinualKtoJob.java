@@ -54,7 +54,7 @@ public final class ContinualKtoJob {
     public record Stages(AccumulateBatches accumulate, UpdateModel update) {
         public static Stages of(JobConfig c) {
             return new Stages(new AccumulateBatches(c.batches().size(), c.batches().timeout()),
-                    c.trains() ? new UpdateModel(c.training()) : null);
+                    c.trains() ? new UpdateModel(c.training(), c.release()) : null);
         }
     }
 

@@ -31,6 +31,7 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.util.TimeUtils;
 
+import dev.kaizen.operators.release.ReleaseConfig;
 import dev.kaizen.operators.settle.SettleConfig;
 import dev.kaizen.operators.update.UpdateConfig;
 
@@ -49,6 +50,7 @@ public record JobConfig(
         int userCapPerHour,
         Batches batches,
         UpdateConfig training,
+        ReleaseConfig release,
         Map<String, String> flink) implements Serializable {
 
     /** Broker list, consumer group (also the prefix of transactional ids), client properties, and the sinks' transaction timeout. */
@@ -168,6 +170,27 @@ public record JobConfig(
         if (training.maxLength() < 2) {
             out.add("option 'training.max-length' must be at least 2, not " + training.maxLength());
         }
+        if (release.everySteps() < 1) {
+            out.add("option 'release.every-steps' must be at least 1, not " + release.everySteps());
+        }
+        if (!(release.maxGoldenNllIncrease() >= 0) || Double.isInfinite(release.maxGoldenNllIncrease())) {
+            out.add("option 'release.max-golden-nll-increase' must be a non-negative number, not " + release.maxGoldenNllIncrease());
+        }
+        if (!(release.maxAnswerLengthFactor() >= 1) || Double.isInfinite(release.maxAnswerLengthFactor())) {
+            out.add("option 'release.max-answer-length-factor' must be a number of at least 1, not " + release.maxAnswerLengthFactor());
+        }
+        if (!(release.minDistinct2Ratio() >= 0 && release.minDistinct2Ratio() <= 1)) {
+            out.add("option 'release.min-distinct2-ratio' must lie in [0, 1], not " + release.minDistinct2Ratio());
+        }
+        if (!(release.holdoutFraction() >= 0 && release.holdoutFraction() < 1)) {
+            out.add("option 'release.holdout-fraction' must lie in [0, 1), not " + release.holdoutFraction());
+        }
+        if (release.holdoutSize() < 2) {
+            out.add("option 'release.holdout-size' must be at least 2, not " + release.holdoutSize());
+        }
+        if (!(release.maxHoldoutLossIncrease() >= 0) || Double.isInfinite(release.maxHoldoutLossIncrease())) {
+            out.add("option 'release.max-holdout-loss-increase' must be a non-negative number, not " + release.maxHoldoutLossIncrease());
+        }
         if (batches.size() < 2) {
             out.add("option 'batches.size' must be at least 2 (KTO's reference point needs a pair), not " + batches.size());
         }
@@ -175,7 +198,7 @@ public record JobConfig(
             out.add("option 'user-cap-per-hour' must be at least 1, not " + userCapPerHour);
         }
         // Durations cannot be negative (Flink's parser refuses them); these cannot be zero either.
-        for (var d : Map.of("batches.timeout", batches.timeout(), "event-time.idleness", eventTime.idleness(),
+        for (var d : Map.of("batches.timeout", batches.timeout(), "event-time.idleness", eventTime.idleness(), "release.max-wait", release.maxWait(),
                 "kafka.transaction-timeout", kafka.transactionTimeout()).entrySet()) {
             if (d.getValue().isZero()) {
                 out.add("option '" + d.getKey() + "' must be positive, not 0");

@@ -46,8 +46,8 @@ import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.embeddedkafka.Broker;
 import dev.kaizen.operators.accumulate.AccumulateBatches;
 import dev.kaizen.operators.accumulate.KtoBatch;
+import dev.kaizen.operators.release.ReleaseGate;
 import dev.kaizen.operators.settle.SettledVote;
-import dev.kaizen.operators.update.UpdateConfig;
 import dev.kaizen.operators.update.UpdateModel;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.ModelUpdate;
@@ -68,6 +68,7 @@ class ContinualKtoLoopTest {
 
     static final int PARALLELISM = 2;
     static final int BATCH = 16;
+    static final int RELEASE_EVERY = 3;
 
     // A broker per test: the failure test loses a TaskManager with open transactions, and new
     // topics on that broker were then seen to refuse writes to some partitions for minutes.
@@ -128,11 +129,11 @@ class ContinualKtoLoopTest {
         // Other points each run, and the seed printed, so a failing run can be replayed with -Dkaizen.failure-seed.
         long seed = Long.getLong("kaizen.failure-seed", System.nanoTime());
         Random random = new Random(seed);
-        FailOnce.reset(5 + random.nextInt(40), 5 + random.nextInt(40));
-        System.out.printf("failure seed %d: failing the accumulator at batch %d and the update stage after writing version %d%n",
+        FailOnce.reset(5 + random.nextInt(40), 2 + random.nextInt(10));
+        System.out.printf("failure seed %d: failing the accumulator at batch %d and the update stage after judging release %d%n",
                 seed, FailOnce.failAtBatch, FailOnce.failAtVersion);
         Run run = new Run(kafka.kafka(), "failures", defaultScenario(), base, store);
-        FailingUpdate update = new FailingUpdate(run.config.training(), run.suffix);
+        FailingUpdate update = new FailingUpdate(run.config, run.suffix);
         JobClient job = run.start(new ContinualKtoJob.Stages(new FailingAccumulate(BATCH), update), PARALLELISM, null);
         try {
             run.releasePushers();
@@ -235,6 +236,7 @@ class ContinualKtoLoopTest {
             settings = List.of("kafka.bootstrap-servers=" + broker.bootstrapServers(),
                     "kafka.group-id=" + group, "kafka.transaction-timeout=2min", "flink.execution.checkpointing.timeout=1min", "event-time.idleness=1s", "settle.lateness=10s",
                     "settle.response-wait=1min", "user-cap-per-hour=" + FeedbackScenario.CAP, "batches.size=" + BATCH,
+                    "release.every-steps=" + RELEASE_EVERY, "release.max-wait=5s",
                     "batches.timeout=1h", "training.base-model-dir=" + baseModel,
                     "training.checkpoint-root=" + store.resolve(name).toUri(),
                     "topics.feedback=chat-feedback" + suffix, "topics.responses=chat-responses" + suffix,
@@ -246,7 +248,7 @@ class ContinualKtoLoopTest {
         /** The job's own stages, the update stage noting what each step trained on. */
         ContinualKtoJob.Stages recordingStages() {
             return new ContinualKtoJob.Stages(new AccumulateBatches(BATCH, config.batches().timeout()),
-                    new RecordingUpdate(config.training(), suffix));
+                    new RecordingUpdate(config, suffix));
         }
 
         JobClient start(ContinualKtoJob.Stages stages, int parallelism, String savepoint) throws Exception {
@@ -304,15 +306,32 @@ class ContinualKtoLoopTest {
         }
 
         /**
-         * The samples of the committed steps, as the update stage last saw each step (an attempt a
-         * failure undid is done again under the same version), are exactly those that had to train:
-         * a lost batch and a replayed one would cancel out in the counts, not here.
+         * The samples that reached the update stage (to train, or held out beside those that did),
+         * as it last saw each step (an attempt a failure undid is done again), are exactly those
+         * that had to: a dropped step's are its own batch; a release's or a refused candidate's are
+         * those of the steps that lead, checkpoint by checkpoint, from its parent release to it. A
+         * lost batch and a replayed one would cancel out in the counts, not here.
          */
         void assertTrainedExactlyOnce(List<ModelUpdate> steps) {
             for (String model : scenario.expectedSamples.keySet()) {
+                Map<Long, String> released = new HashMap<>();
+                steps.stream().filter(s -> s.getModelId().equals(model) && s.getRejectionReason() == null)
+                        .forEach(s -> released.put(s.getVersion(), s.getSha256()));
                 List<String> trained = new ArrayList<>();
-                steps.stream().filter(s -> s.getModelId().equals(model))
-                        .forEach(s -> trained.addAll(RecordingUpdate.TRAINED.get(RecordingUpdate.key(suffix, s))));
+                for (ModelUpdate s : steps.stream().filter(s -> s.getModelId().equals(model)).toList()) {
+                    if (s.getRejectionReason() != null && !s.getRejectionReason().startsWith(ReleaseGate.REFUSAL_PREFIX)) {
+                        trained.addAll(RecordingUpdate.DROPPED.get(RecordingUpdate.key(suffix, s)));
+                        continue;
+                    }
+                    String stop = released.get(s.getParentVersion());
+                    int walked = 0;
+                    for (String sha = s.getSha256(); !sha.equals(stop) && RecordingUpdate.STEPS.containsKey(suffix + "/" + model + "/" + sha); walked++) {
+                        RecordingUpdate.Trained step = RecordingUpdate.STEPS.get(suffix + "/" + model + "/" + sha);
+                        trained.addAll(step.samples());
+                        sha = step.from();
+                    }
+                    assertThat(walked).as("steps of %s@%d", model, s.getVersion()).isBetween(1, RELEASE_EVERY);
+                }
                 List<String> capped = trained.stream().filter(t -> t.split(" ")[1].equals(FeedbackScenario.CAPPED_USER)).toList();
                 assertThat(trained).as(model).filteredOn(t -> !capped.contains(t))
                         .containsExactlyInAnyOrderElementsOf(scenario.expectedTrained.get(model));
@@ -329,7 +348,7 @@ class ContinualKtoLoopTest {
         List<ModelUpdate> readSteps(int expected, Duration timeout) {
             WireCodec<ModelUpdate> codec = WireCodec.modelUpdates(Clock.systemUTC());
             return broker.readCommitted(List.of("model-updates" + suffix, "model-rejections" + suffix),
-                            values -> values.stream().mapToLong(b -> decode(codec, b).getFeedbackCount()).sum() >= expected,
+                            values -> values.stream().mapToLong(b -> accounted(decode(codec, b))).sum() >= expected,
                             Duration.ofSeconds(5), timeout).stream()
                     .map(b -> decode(codec, b)).toList();
         }
@@ -367,44 +386,55 @@ class ContinualKtoLoopTest {
     }
 
     /**
-     * The update stage, noting each step's samples under its run and the step's record: a rejected
-     * step shares its version number with the step after it, and an attempt a failure undid is
-     * made again with a new time, so the committed record finds the attempt that made it.
+     * The update stage, noting each step's samples under its run: an accepted step's by the
+     * checkpoint it wrote, with the checkpoint it started from; a dropped step's by its record (a
+     * dropped step shares its version number with others, and an attempt a failure undid is made
+     * again with a new time, so the committed record finds the attempt that made it).
      */
     static class RecordingUpdate extends UpdateModel {
-        static final Map<String, List<String>> TRAINED = new ConcurrentHashMap<>();
+        record Trained(String from, List<String> samples) {}
+
+        static final Map<String, Trained> STEPS = new ConcurrentHashMap<>();
+        static final Map<String, List<String>> DROPPED = new ConcurrentHashMap<>();
         private final String run;
 
-        RecordingUpdate(UpdateConfig config, String run) {
-            super(config);
+        RecordingUpdate(JobConfig config, String run) {
+            super(config.training(), config.release());
             this.run = run;
         }
 
         static String key(String run, ModelUpdate step) {
-            return String.join("/", run, step.getModelId(), Long.toString(step.getVersion()),
-                    step.getRejectionReason() == null ? "announced" : "rejected", Long.toString(step.getCreatedAt().toEpochMilli()));
+            return String.join("/", run, step.getModelId(), Long.toString(step.getVersion()), Long.toString(step.getCreatedAt().toEpochMilli()));
         }
 
         @Override
-        protected void stepped(ModelUpdate update, KtoBatch batch) {
-            TRAINED.put(key(run, update), batch.samples().stream()
-                    .map(v -> FeedbackScenario.sample(v.responseId(), v.userId(), v.desirable())).toList());
+        protected void stepped(CheckpointStore.Stored from, CheckpointStore.Stored to, ModelUpdate dropped, KtoBatch batch) {
+            List<String> samples = batch.samples().stream().map(v -> FeedbackScenario.sample(v.responseId(), v.userId(), v.desirable())).toList();
+            if (to != null) {
+                STEPS.put(run + "/" + batch.modelId() + "/" + to.sha256(), new Trained(from.sha256(), samples));
+            } else {
+                DROPPED.put(key(run, dropped), samples);
+            }
         }
     }
 
     static final class FailingUpdate extends RecordingUpdate {
-        FailingUpdate(UpdateConfig config, String run) {
+        FailingUpdate(JobConfig config, String run) {
             super(config, run);
         }
 
         @Override
-        protected void stepped(ModelUpdate update, KtoBatch batch) {
-            super.stepped(update, batch);
-            if (update.getRejectionReason() == null && update.getVersion() == FailOnce.failAtVersion
+        protected void released(ModelUpdate decided) {
+            if (decided.getRejectionReason() == null && decided.getVersion() == FailOnce.failAtVersion
                     && FailOnce.UPDATE.compareAndSet(false, true)) {
-                throw new IllegalStateException("injected failure after writing " + update.getUri());
+                throw new IllegalStateException("injected failure after writing " + decided.getUri());
             }
         }
+    }
+
+    /** The settled samples a record accounts for: those it trained on and those held out beside them. */
+    static long accounted(ModelUpdate record) {
+        return record.getFeedbackCount() + Math.round(record.getMetrics().getOrDefault(UpdateModel.HELD_OUT_SAMPLES, 0.0));
     }
 
     private static ModelUpdate decode(WireCodec<ModelUpdate> codec, byte[] bytes) {
@@ -414,7 +444,7 @@ class ContinualKtoLoopTest {
     /** Invariants 1–3 on what was announced: exact counts, versions 1..N naming their parents, immutable verified files. */
     static void assertLineage(List<ModelUpdate> steps, FeedbackScenario scenario) throws Exception {
         Map<String, Long> counted = new HashMap<>();
-        steps.forEach(s -> counted.merge(s.getModelId(), s.getFeedbackCount(), Long::sum));
+        steps.forEach(s -> counted.merge(s.getModelId(), accounted(s), Long::sum));
         Map<String, Long> expected = new HashMap<>();
         scenario.expectedSamples.forEach((m, n) -> expected.put(m, (long) n));
         assertThat(counted).isEqualTo(expected);

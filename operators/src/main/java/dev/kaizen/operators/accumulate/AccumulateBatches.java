@@ -16,7 +16,6 @@ import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 
-import dev.kaizen.alignment.loss.KtoLoss;
 import dev.kaizen.operators.settle.SettledVote;
 
 /**
@@ -93,10 +92,8 @@ public class AccumulateBatches extends KeyedProcessFunction<String, SettledVote,
     private void emit(String model, Collector<KtoBatch> out) throws Exception {
         List<SettledVote> samples = new ArrayList<>();
         pending.get().forEach(samples::add);
-        long desirable = samples.stream().filter(SettledVote::desirable).count();
-        KtoLoss.Config weights = KtoLoss.weighted(KtoLoss.Config.defaults(), desirable, samples.size() - desirable);
         batches.inc();
-        out.collect(new KtoBatch(model, List.copyOf(samples), weights.desirableWeight(), weights.undesirableWeight()));
+        out.collect(new KtoBatch(model, List.copyOf(samples)));
     }
 
     private void clear(Context ctx, Progress p) throws Exception {

@@ -41,7 +41,8 @@ public record UpdateConfig(
                 .lora(new LoraAdapter.Config(loraRank, loraAlpha, loraDropout, LoraAdapter.ALL_TARGETS)).build();
     }
 
-    KtoLoss.Config loss(double desirableWeight, double undesirableWeight) {
-        return new KtoLoss.Config(lossType, beta, desirableWeight, undesirableWeight);
+    /** KTO's loss unweighted: each step weights it by the [1, 4/3] rule for its own samples. */
+    KtoLoss.Config loss() {
+        return new KtoLoss.Config(lossType, beta, 1, 1);
     }
 }

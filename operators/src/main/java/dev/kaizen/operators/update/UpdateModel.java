@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -13,9 +14,12 @@ import java.util.UUID;
 import ai.djl.Device;
 import org.apache.commons.io.FileUtils;
 import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.MapState;
+import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
@@ -23,6 +27,7 @@ import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
 
 import dev.kaizen.alignment.data.Row;
+import dev.kaizen.alignment.loss.KtoLoss;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.tokenize.ChatTemplate;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
@@ -30,61 +35,90 @@ import dev.kaizen.alignment.tokenize.Prompt;
 import dev.kaizen.alignment.train.Trainer;
 import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.operators.accumulate.KtoBatch;
+import dev.kaizen.operators.release.Candidate;
+import dev.kaizen.operators.release.HoldOut;
+import dev.kaizen.operators.release.ReleaseConfig;
+import dev.kaizen.operators.release.ReleaseGate;
 import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.schemas.CheckpointFormat;
 import dev.kaizen.schemas.ModelUpdate;
 
 /**
- * Keyed by model: one guarded KTO step of the model's LoRA adapter per batch, on the task thread.
- * The base model is loaded once per task; the adapter of the model being trained stays live and is
- * reloaded from the store only when the key's state names another version (after a restore, a
- * rescale, or a batch of another model). A step that passes the guards is written to the
- * checkpoint store and becomes the key's head, its ModelUpdate leaving for model-updates; a
- * dropped step leaves the head as it was and goes to the {@link #REJECTIONS} side output, naming
- * the checkpoint it was tried on (for version 0, the base model directory).
+ * Keyed by model: one guarded KTO step of the model's LoRA adapter per batch, on the task thread;
+ * a release every few steps. A batch's samples that {@link HoldOut} holds out never train: the
+ * newest of them are kept to judge candidates on, and every record counts them (metric
+ * {@value #HELD_OUT_SAMPLES}) beside its {@code feedback_count} of trained samples. Each accepted step is written to the checkpoint store (so a restore
+ * resumes exactly) and extends the key's {@link Candidate}; after {@link ReleaseConfig#everySteps}
+ * steps, or {@link ReleaseConfig#maxWait} after the first of them, the candidate is judged by the
+ * {@link ReleaseGate}: passed, it is announced as the next version on model-updates; refused, it
+ * goes to {@link #REJECTIONS} with the gate's reason and training starts again from the last
+ * release. A dropped step goes there too, naming the checkpoint it was tried on (for the base, the
+ * base model directory). Refusals consume no version number. The base model is loaded once per
+ * task; the adapter being trained stays live and is reloaded from the store only when the key's
+ * state names another checkpoint (after a restore, a rescale, a refusal or a batch of another model).
  */
 public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpdate> {
 
     public static final OutputTag<ModelUpdate> REJECTIONS = new OutputTag<>("model-rejections", TypeInformation.of(ModelUpdate.class));
+    /** A batch whose samples, held-out ones aside, are fewer than KTO's pair: reported as a dropped step. */
+    public static final String TOO_FEW_SAMPLES = "too-few-samples";
+    /** The metric of every record: how many of the samples it accounts for were held out for evaluation instead of training. */
+    public static final String HELD_OUT_SAMPLES = "held_out_samples";
 
     private final UpdateConfig config;
+    private final ReleaseConfig release;
     private final CheckpointStore store;
 
     private transient ValueState<ModelUpdate> head;
+    private transient ValueState<Candidate> candidate;
+    // The newest held-out samples, as a ring of holdoutSize slots, and the next slot to write.
+    private transient MapState<Integer, SettledVote> heldOut;
+    private transient ValueState<Long> heldOutNext;
     private transient LlamaForCausalLM base;
     private transient ChatTokenizer tokenizer;
     private transient CheckpointStore.Stored baseModel;
+    private transient ReleaseGate gate;
     private transient Path scratch;
     private transient Trainer trainer;
     private transient String trainerModel;
-    private transient long trainerVersion;
+    private transient String trainerCheckpoint;
     private transient Counter steps;
     private transient Counter rejections;
+    private transient Counter releases;
+    private transient Counter refusals;
     private transient Map<String, Double> lastMetrics;
     private transient volatile long lastStepMillis;
     private transient volatile long currentVersion;
 
-    public UpdateModel(UpdateConfig config) {
+    public UpdateModel(UpdateConfig config, ReleaseConfig release) {
         this.config = config;
+        this.release = release;
         this.store = new CheckpointStore(config.checkpointRoot(), new FlinkStoreFiles());
     }
 
     @Override
     public void open(OpenContext context) throws IOException {
         head = getRuntimeContext().getState(new ValueStateDescriptor<>("head", TypeInformation.of(ModelUpdate.class)));
+        candidate = getRuntimeContext().getState(new ValueStateDescriptor<>("candidate", TypeInformation.of(Candidate.class)));
+        heldOut = getRuntimeContext().getMapState(new MapStateDescriptor<>("held-out", Types.INT, TypeInformation.of(SettledVote.class)));
+        heldOutNext = getRuntimeContext().getState(new ValueStateDescriptor<>("held-out-next", Types.LONG));
         Path baseDir = Path.of(config.baseModelDir());
         base = LlamaForCausalLM.load(baseDir, device());
         tokenizer = ChatTokenizer.load(baseDir);
         // The base directory as a stored checkpoint: what a step on version 0 was tried on.
         baseModel = CheckpointStore.describe(baseDir);
+        gate = ReleaseGate.of(release, base, tokenizer);
         scratch = Files.createTempDirectory("kaizen-update-");
         lastMetrics = new HashMap<>();
         MetricGroup metrics = getRuntimeContext().getMetricGroup();
         steps = metrics.counter("steps");
         rejections = metrics.counter("rejectedSteps");
+        releases = metrics.counter("releases");
+        refusals = metrics.counter("refusedCandidates");
         metrics.gauge("stepTimeMs", () -> lastStepMillis);
         metrics.gauge("currentVersion", () -> currentVersion);
-        for (String name : List.of("loss", "kl", "kl_to_reference", "rewards/chosen", "rewards/rejected", "grad_norm")) {
+        for (String name : List.of("loss", "kl", "kl_to_reference", "rewards/chosen", "rewards/rejected", "grad_norm",
+                ReleaseGate.GOLDEN_NLL, ReleaseGate.GOLDEN_NLL_BASELINE, ReleaseGate.ANSWER_TOKENS, ReleaseGate.DISTINCT_2)) {
             metrics.gauge(name.replace('/', '_'), () -> lastMetrics.getOrDefault(name, Double.NaN));
         }
     }
@@ -98,73 +132,155 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
 
     @Override
     public void processElement(KtoBatch batch, Context ctx, Collector<ModelUpdate> out) throws Exception {
-        ModelUpdate parent = head.value();
-        long version = parent == null ? 0 : parent.getVersion();
-        Trainer t = trainerAt(ctx.getCurrentKey(), parent);
-        List<Row> rows = batch.samples().stream().map(UpdateModel::row).toList();
+        String model = ctx.getCurrentKey();
+        List<SettledVote> trainable = new ArrayList<>();
+        long held = 0;
+        for (SettledVote vote : batch.samples()) {
+            if (HoldOut.isHeldOut(vote.responseId(), release.holdoutFraction())) {
+                hold(vote);
+                held++;
+            } else {
+                trainable.add(vote);
+            }
+        }
+        ModelUpdate released = head.value();
+        Candidate pending = candidate.value();
+        long version = released == null ? 0 : released.getVersion();
+        CheckpointStore.Stored from = pending != null ? pending.checkpoint() : released != null ? CheckpointStore.Stored.of(released) : baseModel;
+        if (trainable.size() < 2) {
+            rejections.inc();
+            ModelUpdate dropped = record(model, version, from, trainable.size(), Map.of(HELD_OUT_SAMPLES, (double) held), TOO_FEW_SAMPLES,
+                    ctx.timerService().currentProcessingTime());
+            stepped(from, null, dropped, batch);
+            ctx.output(REJECTIONS, dropped);
+            return;
+        }
+        Trainer t = trainerAt(model, from);
+        long desirable = trainable.stream().filter(SettledVote::desirable).count();
+        KtoLoss.Config weights = KtoLoss.weighted(config.loss(), desirable, trainable.size() - desirable);
         long start = System.nanoTime();
-        Trainer.OnlineStep step = t.step(rows, config.loss(batch.desirableWeight(), batch.undesirableWeight()), config.klBudget());
+        Trainer.OnlineStep step = t.step(trainable.stream().map(UpdateModel::row).toList(), weights, config.klBudget());
         lastStepMillis = (System.nanoTime() - start) / 1_000_000;
         lastMetrics = step.metrics();
-        CheckpointStore.Stored from = parent == null ? baseModel : CheckpointStore.Stored.of(parent);
+        long now = ctx.timerService().currentProcessingTime();
         if (!step.applied()) {
             rejections.inc();
-            ModelUpdate rejected = update(ctx.getCurrentKey(), version, from, batch, step, ctx.timerService().currentProcessingTime());
-            stepped(rejected, batch);
+            Map<String, Double> metrics = new TreeMap<>(step.metrics());
+            metrics.put(HELD_OUT_SAMPLES, (double) held);
+            ModelUpdate rejected = record(model, version, from, trainable.size(), metrics, step.rejection(), now);
+            stepped(from, null, rejected, batch);
             ctx.output(REJECTIONS, rejected);
             return;
         }
         Path local = scratch.resolve(UUID.randomUUID().toString());
+        CheckpointStore.Stored stored;
         try {
             t.saveCheckpoint(local, Path.of(config.baseModelDir()));
-            CheckpointStore.Stored stored = store.put(ctx.getCurrentKey(), local);
-            ModelUpdate update = update(ctx.getCurrentKey(), version, stored, batch, step, ctx.timerService().currentProcessingTime());
-            stepped(update, batch);
-            head.update(update);
-            trainerVersion = update.getVersion();
-            currentVersion = update.getVersion();
-            steps.inc();
-            out.collect(update);
+            stored = store.put(model, local);
         } finally {
             FileUtils.deleteDirectory(local.toFile());
+        }
+        trainerCheckpoint = stored.sha256();
+        steps.inc();
+        stepped(from, stored, null, batch);
+        Candidate next = pending == null ? Candidate.first(stored, trainable.size(), held, now, step.metrics())
+                : pending.next(stored, trainable.size(), held, step.metrics());
+        if (next.steps() >= release.everySteps()) {
+            release(model, next, now, ctx, out);
+            return;
+        }
+        candidate.update(next);
+        if (pending == null) {
+            ctx.timerService().registerProcessingTimeTimer(now + release.maxWait().toMillis());
+        }
+    }
+
+    /** Keeps a held-out sample in the ring of the newest ones. */
+    private void hold(SettledVote vote) throws Exception {
+        Long next = heldOutNext.value();
+        long n = next == null ? 0 : next;
+        heldOut.put((int) (n % release.holdoutSize()), vote);
+        heldOutNext.update(n + 1);
+    }
+
+    /** The candidate's wait is over; timers of candidates released or refused since find nothing to do. */
+    @Override
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<ModelUpdate> out) throws Exception {
+        Candidate pending = candidate.value();
+        if (pending != null && pending.firstStepAt() + release.maxWait().toMillis() <= timestamp) {
+            release(ctx.getCurrentKey(), pending, timestamp, ctx, out);
+        }
+    }
+
+    private void release(String model, Candidate next, long now, Context ctx, Collector<ModelUpdate> out) throws Exception {
+        ModelUpdate last = head.value();
+        long version = last == null ? 0 : last.getVersion();
+        List<Row> evaluation = new ArrayList<>();
+        for (SettledVote vote : heldOut.values()) {
+            evaluation.add(row(vote));
+        }
+        // The last release's loss on today's held-out samples (the base model's is the gate's to take).
+        Double baseline = last != null && evaluation.size() >= 2
+                ? trainerAt(model, CheckpointStore.Stored.of(last)).evaluate(evaluation).get(ReleaseGate.EVAL_LOSS) : null;
+        ReleaseGate.Verdict verdict = gate.judge(trainerAt(model, next.checkpoint()), last == null ? null : last.getMetrics(), evaluation, baseline);
+        Map<String, Double> metrics = new TreeMap<>(next.metrics());
+        metrics.putAll(verdict.metrics());
+        metrics.put(HELD_OUT_SAMPLES, (double) next.heldOutCount());
+        lastMetrics = metrics;
+        ModelUpdate decided = record(model, version, next.checkpoint(), next.feedbackCount(), metrics, verdict.refusal(), now);
+        released(decided);
+        candidate.clear();
+        if (verdict.passed()) {
+            head.update(decided);
+            currentVersion = decided.getVersion();
+            releases.inc();
+            out.collect(decided);
+        } else {
+            // The next step starts from the last release again.
+            refusals.inc();
+            ctx.output(REJECTIONS, decided);
         }
     }
 
     /**
-     * Called once a step is decided, before it is reported: a version whose files are in the store
-     * but not yet announced, or a rejected step. A seam for the tests of failures and exactness.
+     * Called once a step is decided, before anything is reported: {@code to} is the stored
+     * checkpoint of an accepted step, {@code rejected} the report of a dropped one. A seam for the
+     * tests of exactness.
      */
-    protected void stepped(ModelUpdate update, KtoBatch batch) {}
+    protected void stepped(CheckpointStore.Stored from, CheckpointStore.Stored to, ModelUpdate rejected, KtoBatch batch) {}
 
-    private Trainer trainerAt(String model, ModelUpdate parent) throws IOException {
-        long version = parent == null ? 0 : parent.getVersion();
-        if (trainer != null && model.equals(trainerModel) && trainerVersion == version) {
+    /** Called once a candidate is judged, before it is announced or reported. A seam for the tests of failures. */
+    protected void released(ModelUpdate decided) {}
+
+    private Trainer trainerAt(String model, CheckpointStore.Stored at) throws IOException {
+        if (trainer != null && model.equals(trainerModel) && at.sha256().equals(trainerCheckpoint)) {
             return trainer;
         }
         closeTrainer();
-        if (parent == null) {
+        if (at == baseModel) {
             trainer = Trainer.resume(base, tokenizer, config.trainingOptions(), null);
         } else {
             Path local = scratch.resolve(UUID.randomUUID().toString());
             try {
-                store.fetch(CheckpointStore.Stored.of(parent), local);
+                store.fetch(at, local);
                 trainer = Trainer.resume(base, tokenizer, config.trainingOptions(), local);
             } finally {
                 FileUtils.deleteDirectory(local.toFile());
             }
         }
         trainerModel = model;
-        trainerVersion = version;
+        trainerCheckpoint = at.sha256();
         return trainer;
     }
 
-    private ModelUpdate update(String model, long parentVersion, CheckpointStore.Stored stored, KtoBatch batch,
-                               Trainer.OnlineStep step, long now) {
+    /** A release, a refused candidate or a dropped step: the version after {@code parentVersion}, on {@code stored}. */
+    private ModelUpdate record(String model, long parentVersion, CheckpointStore.Stored stored, long samples, Map<String, Double> metrics,
+                               String rejection, long now) {
         return ModelUpdate.newBuilder().setModelId(model).setVersion(parentVersion + 1).setParentVersion(parentVersion)
                 .setFormat(CheckpointFormat.ADAPTER).setUri(stored.uri()).setSha256(stored.sha256()).setFiles(new TreeMap<>(stored.files()))
-                .setCreatedAt(Instant.ofEpochMilli(now)).setFeedbackCount(batch.samples().size())
-                .setMetrics(new TreeMap<>(step.metrics())).setBaseModel(config.baseModel())
-                .setRejectionReason(step.rejection()).build();
+                .setCreatedAt(Instant.ofEpochMilli(now)).setFeedbackCount(samples)
+                .setMetrics(new TreeMap<>(metrics)).setBaseModel(config.baseModel())
+                .setRejectionReason(rejection).build();
     }
 
     private static Row row(SettledVote vote) {

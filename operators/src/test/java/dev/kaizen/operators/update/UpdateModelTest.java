@@ -1,9 +1,11 @@
 package dev.kaizen.operators.update;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.tuple;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -21,6 +23,9 @@ import dev.kaizen.alignment.synthetic.TwoStyleChat;
 import dev.kaizen.alignment.train.Trainer;
 import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.operators.accumulate.KtoBatch;
+import dev.kaizen.operators.release.HoldOut;
+import dev.kaizen.operators.release.ReleaseConfig;
+import dev.kaizen.operators.release.ReleaseGate;
 import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.ModelUpdate;
@@ -45,15 +50,23 @@ class UpdateModelTest {
             samples.add(new SettledVote(model, "r" + seed + "-" + i, "u" + i, "e" + seed + "-" + i++, 0L,
                     e.style() == TwoStyleChat.Style.A, List.of(new ChatMessage("user", e.fact().question())), e.answer()));
         }
-        return new KtoBatch(model, samples, 1.0, 1.0);
+        return new KtoBatch(model, samples);
     }
 
     private UpdateConfig config() {
         return new UpdateConfig(base.toString(), null, store.toUri().toString(), 5e-4, 0.3, KtoLoss.Type.KTO, 8, 16, 0.0, 0.5, 42, 512);
     }
 
+    /** Every step a release, without a golden set or held-out samples. */
+    private static final ReleaseConfig EVERY_STEP = new ReleaseConfig(1, Duration.ofHours(1), null, 0.05, 1.5, 0.5, 0, 512, 0.05);
+
     private static KeyedOneInputStreamOperatorTestHarness<String, KtoBatch, ModelUpdate> harness(UpdateConfig config) throws Exception {
-        var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new UpdateModel(config)),
+        return harness(config, EVERY_STEP);
+    }
+
+    private static KeyedOneInputStreamOperatorTestHarness<String, KtoBatch, ModelUpdate> harness(UpdateConfig config, ReleaseConfig release)
+            throws Exception {
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new UpdateModel(config, release)),
                 KtoBatch::modelId, Types.STRING);
         h.open();
         return h;
@@ -78,7 +91,7 @@ class UpdateModelTest {
             assertThat(out).allSatisfy(u -> {
                 assertThat(u.getRejectionReason()).isNull();
                 assertThat(u.getFiles()).containsOnlyKeys("adapter_config.json", "adapter_model.safetensors", Trainer.OPTIMIZER_FILE);
-                assertThat(u.getMetrics()).containsKeys("loss", "kl", "kl_to_reference", "grad_norm");
+                assertThat(u.getMetrics()).containsKeys("loss", "kl", "kl_to_reference", "grad_norm").containsEntry(ReleaseGate.GOLDEN_SKIPPED, 1.0);
             });
             for (ModelUpdate u : out) {
                 assertStored(u);
@@ -102,7 +115,7 @@ class UpdateModelTest {
             h.processElement(batch("m", 2), 0);
             continued = h.extractOutputValues().get(1).getSha256();
         }
-        var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new UpdateModel(config())),
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new UpdateModel(config(), EVERY_STEP)),
                 KtoBatch::modelId, Types.STRING);
         h.initializeState(snapshot);
         h.open();
@@ -166,5 +179,128 @@ class UpdateModelTest {
             assertThat(h.numKeyedStateEntries()).isZero();
         }
         assertThat(store.resolve("m")).doesNotExist();
+    }
+
+    /**
+     * Every accepted step is stored, but only every third is announced, or the steps since the
+     * last release once their wait is over: each release counts the samples of all its steps and
+     * carries its last step's metrics.
+     */
+    @Test
+    void stepsAreStoredButAReleaseIsAnnouncedEveryFewStepsOrAfterTheWait() throws Exception {
+        try (var h = harness(config(), new ReleaseConfig(3, Duration.ofMinutes(10), null, 0.05, 1.5, 0.5, 0, 512, 0.05))) {
+            h.setProcessingTime(1_000);
+            for (int seed = 1; seed <= 5; seed++) {
+                h.processElement(batch("m", seed), 0);
+            }
+            List<ModelUpdate> out = h.extractOutputValues();
+            assertThat(out).extracting(ModelUpdate::getVersion, ModelUpdate::getFeedbackCount).containsExactly(tuple(1L, 18L));
+            try (var list = Files.list(store.resolve("m"))) {
+                assertThat(list.count()).as("every step's checkpoint").isEqualTo(5);
+            }
+            h.setProcessingTime(1_000 + Duration.ofMinutes(10).toMillis() - 1);
+            assertThat(h.extractOutputValues()).hasSize(1);
+            h.setProcessingTime(1_000 + Duration.ofMinutes(10).toMillis());
+            out = h.extractOutputValues();
+            assertThat(out).extracting(ModelUpdate::getVersion, ModelUpdate::getParentVersion, ModelUpdate::getFeedbackCount)
+                    .containsExactly(tuple(1L, 0L, 18L), tuple(2L, 1L, 12L));
+            assertThat(h.numKeyedStateEntries()).as("the head alone").isEqualTo(1);
+            for (ModelUpdate u : out) {
+                assertStored(u);
+            }
+        }
+    }
+
+    /**
+     * A candidate trained to prefer the curt answers raises the NLL of the polite golden answers
+     * and is refused, naming the figures; its samples are counted on model-rejections, training
+     * starts again from the release, and the next good candidate is the next version, exactly as
+     * if the refused steps had never been taken.
+     */
+    @Test
+    void aCandidateTrainedOnInvertedLabelsIsRefusedByTheGoldenSetAndTrainingStartsAgainFromTheRelease(@TempDir Path tmp) throws Exception {
+        Path golden = tmp.resolve("golden.jsonl");
+        Files.write(golden, TwoStyleChat.trainFacts().stream().limit(8)
+                .map(f -> "{\"prompt\": [{\"role\": \"user\", \"content\": \"" + f.question() + "\"}], \"completion\": [{\"role\": "
+                        + "\"assistant\", \"content\": \"" + f.answer(TwoStyleChat.Style.A) + "\"}]}").toList());
+        UpdateConfig c = config();
+        UpdateConfig brisk = new UpdateConfig(c.baseModelDir(), c.baseModelName(), c.checkpointRoot(), 5e-3, c.beta(),
+                KtoLoss.Type.KTO, c.loraRank(), c.loraAlpha(), c.loraDropout(), 5.0, c.seed(), c.maxLength());
+        // The golden NLL check alone: this random model's greedy answers are loops from the start, which the others would judge.
+        ReleaseConfig gated = new ReleaseConfig(2, Duration.ofHours(1), golden.toString(), 0.0, 100, 0, 0, 512, 0.05);
+        String expected;
+        try (var h = harness(brisk, gated)) {
+            h.processElement(batch("m", 1), 0);
+            h.processElement(batch("m", 2), 0);
+            h.processElement(inverted(batch("m", 3)), 0);
+            h.processElement(inverted(batch("m", 4)), 0);
+            h.processElement(batch("m", 5), 0);
+            h.processElement(batch("m", 6), 0);
+            List<ModelUpdate> released = h.extractOutputValues();
+            assertThat(released).as("refused: %s", h.getSideOutput(UpdateModel.REJECTIONS))
+                    .extracting(ModelUpdate::getVersion, ModelUpdate::getParentVersion).containsExactly(tuple(1L, 0L), tuple(2L, 1L));
+            ModelUpdate refused = h.getSideOutput(UpdateModel.REJECTIONS).poll().getValue();
+            assertThat(refused.getRejectionReason()).startsWith("eval-gate: golden-nll rose");
+            assertThat(refused.getVersion()).isEqualTo(2);
+            assertThat(refused.getFeedbackCount()).isEqualTo(12);
+            assertThat(refused.getMetrics().get(ReleaseGate.GOLDEN_NLL))
+                    .isGreaterThan(refused.getMetrics().get(ReleaseGate.GOLDEN_NLL_BASELINE));
+            assertThat(refused.getMetrics().get(ReleaseGate.GOLDEN_NLL_BASELINE)).isEqualTo(released.get(0).getMetrics().get(ReleaseGate.GOLDEN_NLL));
+            assertThat(released.get(1).getMetrics().get(ReleaseGate.GOLDEN_NLL)).isLessThanOrEqualTo(released.get(0).getMetrics().get(ReleaseGate.GOLDEN_NLL));
+            expected = released.get(1).getSha256();
+        }
+        try (var h = harness(brisk, gated)) {
+            h.processElement(batch("m", 1), 0);
+            h.processElement(batch("m", 2), 0);
+            h.processElement(batch("m", 5), 0);
+            h.processElement(batch("m", 6), 0);
+            assertThat(h.extractOutputValues()).extracting(ModelUpdate::getSha256).last().isEqualTo(expected);
+        }
+    }
+
+    private static KtoBatch inverted(KtoBatch batch) {
+        return new KtoBatch(batch.modelId(), batch.samples().stream().map(v -> new SettledVote(v.modelId(), v.responseId(), v.userId(),
+                v.eventId(), v.eventTime(), !v.desirable(), v.prompt(), v.completion())).toList());
+    }
+
+    /**
+     * Samples held out by their response id never train: a release trains exactly what a batch
+     * without them would, counts them beside its trained samples, and is judged on them (against
+     * the base model's loss, for the first).
+     */
+    @Test
+    void heldOutSamplesNeverTrainAreCountedAndJudgeTheRelease() throws Exception {
+        ReleaseConfig holdingHalf = new ReleaseConfig(1, Duration.ofHours(1), null, 0.05, 1.5, 0.5, 0.5, 512, 10);
+        KtoBatch mixed = new KtoBatch("m", java.util.stream.Stream.of(batch("m", 1), batch("m", 2))
+                .flatMap(b -> b.samples().stream()).toList());
+        List<SettledVote> trainable = mixed.samples().stream().filter(v -> !HoldOut.isHeldOut(v.responseId(), 0.5)).toList();
+        assertThat(trainable.size()).as("both kinds in the batch").isBetween(2, mixed.samples().size() - 2);
+        ModelUpdate held;
+        try (var h = harness(config(), holdingHalf)) {
+            h.processElement(mixed, 0);
+            held = h.extractOutputValues().get(0);
+        }
+        assertThat(held.getFeedbackCount()).isEqualTo(trainable.size());
+        assertThat(held.getMetrics().get(UpdateModel.HELD_OUT_SAMPLES)).isEqualTo(mixed.samples().size() - trainable.size());
+        assertThat(held.getMetrics()).containsKeys(ReleaseGate.EVAL_LOSS, ReleaseGate.EVAL_LOSS_BASELINE, "eval_kl");
+        try (var h = harness(config())) {
+            h.processElement(new KtoBatch("m", trainable), 0);
+            assertThat(h.extractOutputValues().get(0).getSha256()).isEqualTo(held.getSha256());
+        }
+    }
+
+    /** A batch left with fewer than two samples to train, the held-out ones aside, is a dropped step that still counts them all. */
+    @Test
+    void aBatchWithTooFewSamplesToTrainIsReportedWithItsCounts() throws Exception {
+        KtoBatch batch = batch("m", 1);
+        ReleaseConfig holdingAll = new ReleaseConfig(1, Duration.ofHours(1), null, 0.05, 1.5, 0.5, 1.0, 512, 0.05);
+        try (var h = harness(config(), holdingAll)) {
+            h.processElement(batch, 0);
+            assertThat(h.extractOutputValues()).isEmpty();
+            ModelUpdate dropped = h.getSideOutput(UpdateModel.REJECTIONS).poll().getValue();
+            assertThat(dropped.getRejectionReason()).isEqualTo(UpdateModel.TOO_FEW_SAMPLES);
+            assertThat(dropped.getFeedbackCount()).isZero();
+            assertThat(dropped.getMetrics()).containsEntry(UpdateModel.HELD_OUT_SAMPLES, (double) batch.samples().size());
+        }
     }
 }
