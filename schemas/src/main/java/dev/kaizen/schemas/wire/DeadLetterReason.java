@@ -8,7 +8,8 @@ import java.time.Instant;
  * {@link #code()} is the {@code reason} string on the topic and the metric variable, stable
  * across releases; {@link #message()} is the {@code detail} a person can act on.
  */
-public sealed interface DeadLetterReason permits Rejection, DeadLetterReason.UnknownResponse, DeadLetterReason.UserCap {
+public sealed interface DeadLetterReason permits Rejection, DeadLetterReason.UnknownResponse, DeadLetterReason.UserCap,
+        DeadLetterReason.UnknownModel, DeadLetterReason.UnknownVersion {
 
     /** Stable, machine-readable reason, e.g. {@code unknown-schema}. */
     String code();
@@ -34,6 +35,23 @@ public sealed interface DeadLetterReason permits Rejection, DeadLetterReason.Unk
         public String code() { return "user-cap"; }
         public String message() {
             return "user " + userId + " already gave " + limit + " samples to model " + modelId + " in the hour from " + hour;
+        }
+    }
+
+    /** A command about a model the job has not released yet. */
+    record UnknownModel(String modelId) implements DeadLetterReason {
+        public String code() { return "unknown-model"; }
+        public String message() {
+            return "model " + modelId + " has no release to roll back";
+        }
+    }
+
+    /** A rollback to a version that is not an earlier release of its model still in the store. */
+    record UnknownVersion(String modelId, long version, long current, long oldestKept) implements DeadLetterReason {
+        public String code() { return "unknown-version"; }
+        public String message() {
+            return "model " + modelId + " cannot roll back to version " + version + ": its current version is " + current
+                    + " and the releases it can go back to are " + oldestKept + " to " + (current - 1);
         }
     }
 }

@@ -10,6 +10,7 @@ import java.util.regex.Pattern;
 import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.ModelCommand;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.ResponseLogged;
 
@@ -22,6 +23,7 @@ public final class FieldRules {
 
     public static final int MAX_ID_LENGTH = 128;
     public static final int MAX_ATTRIBUTES = 64;
+    public static final int MAX_REASON_LENGTH = 1000;
     public static final Instant EARLIEST = Instant.parse("2000-01-01T00:00:00Z");
     /** How far ahead of our clock a client's clock may run before its times are refused, unless configured otherwise. */
     public static final Duration MAX_FUTURE_SKEW = Duration.ofMinutes(5);
@@ -72,7 +74,21 @@ public final class FieldRules {
                         .flatMap(Optional::stream).findFirst(),
                 time("created_at", u.getCreatedAt(), latest),
                 u.getFeedbackCount() < 0 ? invalid("feedback_count", "is negative") : Optional.empty(),
-                text("base_model", u.getBaseModel()));
+                text("base_model", u.getBaseModel()),
+                u.getRestoresVersion() != null && (u.getRestoresVersion() < 1 || u.getRestoresVersion() > u.getParentVersion())
+                        ? invalid("restores_version", "is " + u.getRestoresVersion() + "; it must be in [1, parent_version]")
+                        : Optional.empty());
+    }
+
+    public static Optional<Rejection> command(ModelCommand c, Instant latest) {
+        return first(
+                id("command_id", c.getCommandId()),
+                id("model_id", c.getModelId()),
+                c.getToVersion() < 1 ? invalid("to_version", "is " + c.getToVersion() + "; versions start at 1") : Optional.empty(),
+                time("issued_at", c.getIssuedAt(), latest),
+                id("issued_by", c.getIssuedBy()),
+                c.getReason() != null && c.getReason().length() > MAX_REASON_LENGTH
+                        ? invalid("reason", "is " + c.getReason().length() + " characters, over " + MAX_REASON_LENGTH) : Optional.empty());
     }
 
     public static Optional<Rejection> deadLetter(DeadLetter d, Instant latest) {

@@ -12,7 +12,9 @@ public enum Topic {
     CHAT_FEEDBACK_LATE("chat-feedback-late", "FeedbackEvent", Map.of()),
     // Serving rebuilds a model's lineage from this topic on start, so nothing ages out.
     MODEL_UPDATES("model-updates", "ModelUpdate", Map.of("retention.ms", "-1", "retention.bytes", "-1")),
-    MODEL_REJECTIONS("model-rejections", "ModelUpdate", Map.of("retention.ms", "-1", "retention.bytes", "-1"));
+    MODEL_REJECTIONS("model-rejections", "ModelUpdate", Map.of("retention.ms", "-1", "retention.bytes", "-1")),
+    // Operators' commands to the job (rollbacks), kept as the audit trail of who asked for what.
+    MODEL_COMMANDS("model-commands", "ModelCommand", Map.of("retention.ms", "-1", "retention.bytes", "-1"));
 
     private final String topicName;
     private final String record;

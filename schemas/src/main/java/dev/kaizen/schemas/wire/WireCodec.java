@@ -24,6 +24,7 @@ import org.apache.avro.specific.SpecificData;
 
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.ModelCommand;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.ResponseLogged;
 
@@ -96,6 +97,11 @@ public final class WireCodec<T> {
     public static WireCodec<ModelUpdate> modelUpdates(Clock clock) {
         return specific(ModelUpdate.getEncoder(), ModelUpdate.getClassSchema(),
                 SchemaHistory.released("ModelUpdate"), FieldRules::update, MAX_MESSAGE_BYTES, clock);
+    }
+
+    public static WireCodec<ModelCommand> modelCommands(Clock clock) {
+        return specific(ModelCommand.getEncoder(), ModelCommand.getClassSchema(),
+                SchemaHistory.released("ModelCommand"), FieldRules::command, MAX_MESSAGE_BYTES, clock);
     }
 
     public static WireCodec<DeadLetter> deadLetters(Clock clock) {

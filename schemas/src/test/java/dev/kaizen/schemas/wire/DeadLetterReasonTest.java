@@ -34,7 +34,7 @@ class DeadLetterReasonTest {
     private static String code(Class<?> record) throws Exception {
         RecordComponent[] components = record.getRecordComponents();
         Constructor<?> canonical = record.getDeclaredConstructor(Arrays.stream(components).map(RecordComponent::getType).toArray(Class[]::new));
-        Object[] args = Arrays.stream(components).map(c -> c.getType() == int.class ? (Object) 0 : null).toArray();
+        Object[] args = Arrays.stream(components).map(c -> c.getType() == int.class ? (Object) 0 : c.getType() == long.class ? (Object) 0L : null).toArray();
         return ((DeadLetterReason) canonical.newInstance(args)).code();
     }
 
@@ -61,5 +61,13 @@ class DeadLetterReasonTest {
         assertThat(unknown.describe()).isEqualTo("unknown-response: no answer with response_id resp-7 arrived within PT10M of the vote becoming final");
         DeadLetterReason capped = new DeadLetterReason.UserCap("user-3", "tiny-chat", 20, Instant.parse("2026-11-30T10:00:00Z"));
         assertThat(capped.describe()).isEqualTo("user-cap: user user-3 already gave 20 samples to model tiny-chat in the hour from 2026-11-30T10:00:00Z");
+    }
+
+    /** A rollback the job cannot carry out says what it can go back to. */
+    @Test
+    void aRollbackTargetThatIsNotThereSaysWhatIs() {
+        assertThat(new DeadLetterReason.UnknownModel("tiny-chat").describe()).isEqualTo("unknown-model: model tiny-chat has no release to roll back");
+        assertThat(new DeadLetterReason.UnknownVersion("tiny-chat", 9, 7, 3).describe())
+                .isEqualTo("unknown-version: model tiny-chat cannot roll back to version 9: its current version is 7 and the releases it can go back to are 3 to 6");
     }
 }

@@ -60,6 +60,27 @@ class FieldRulesTest {
                 .hasValue("files has a file with an empty name");
     }
 
+    /** A rollback's version is one a model had; the restored version is an older one than the rollback's parent or that parent. */
+    @Test
+    void aRollbackNamesAVersionAndItsRecordTheOneItRestores() {
+        assertThat(FieldRules.command(Samples.command().build(), LATEST)).isEmpty();
+        assertThat(FieldRules.command(Samples.command().setReason(null).build(), LATEST)).isEmpty();
+        assertThat(FieldRules.command(Samples.command().setToVersion(0).build(), LATEST).map(Rejection::message))
+                .hasValue("to_version is 0; versions start at 1");
+        assertThat(FieldRules.command(Samples.command().setIssuedBy("").build(), LATEST).map(Rejection::message))
+                .hasValue("issued_by is empty");
+        assertThat(FieldRules.command(Samples.command().setReason("x".repeat(1001)).build(), LATEST).map(Rejection::message))
+                .hasValue("reason is 1001 characters, over 1000");
+        assertThat(code(FieldRules.command(Samples.command().setIssuedAt(LATEST.plusSeconds(1)).build(), LATEST)))
+                .isEqualTo("time-out-of-range");
+        assertThat(FieldRules.update(Samples.update().setRestoresVersion(3L).build(), LATEST)).isEmpty();
+        assertThat(FieldRules.update(Samples.update().setRestoresVersion(1L).build(), LATEST)).isEmpty();
+        assertThat(FieldRules.update(Samples.update().setRestoresVersion(4L).build(), LATEST).map(Rejection::message))
+                .hasValue("restores_version is 4; it must be in [1, parent_version]");
+        assertThat(FieldRules.update(Samples.update().setRestoresVersion(0L).build(), LATEST).map(Rejection::message))
+                .hasValue("restores_version is 0; it must be in [1, parent_version]");
+    }
+
     @Test
     void aDeadLetterNamesItsTopicAndReasonAndATimeInRange() {
         assertThat(FieldRules.deadLetter(Samples.deadLetter().build(), LATEST)).isEmpty();

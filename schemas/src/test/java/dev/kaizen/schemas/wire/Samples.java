@@ -17,6 +17,8 @@ import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.CheckpointFormat;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.ModelAction;
+import dev.kaizen.schemas.ModelCommand;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.ResponseLogged;
 import dev.kaizen.schemas.Vote;
@@ -59,6 +61,12 @@ final class Samples {
                 .setCreatedAt(NOW).setFeedbackCount(64)
                 .setMetrics(Map.of("loss", 0.49, "kl", 0.01, "rewards/chosen", 0.12))
                 .setBaseModel("HuggingFaceTB/SmolLM2-135M-Instruct").setRejectionReason(null);
+    }
+
+    static ModelCommand.Builder command() {
+        return ModelCommand.newBuilder()
+                .setCommandId("9b2c8e0e-4a51-4a7e-9d1e-0f3c2b7a6d10").setModelId("tiny-chat").setAction(ModelAction.ROLLBACK)
+                .setToVersion(2).setIssuedAt(NOW).setIssuedBy("ops@host-1").setReason("version 4 answers at length");
     }
 
     /** Bytes of a FeedbackEvent written with another version of its schema, carrying only the required fields. */

@@ -22,6 +22,7 @@ import org.junit.jupiter.api.Test;
 
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.ModelCommand;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.ResponseLogged;
 
@@ -32,7 +33,8 @@ class SchemaHistoryTest {
             "FeedbackEvent", FeedbackEvent.getClassSchema(),
             "ResponseLogged", ResponseLogged.getClassSchema(),
             "ModelUpdate", ModelUpdate.getClassSchema(),
-            "DeadLetter", DeadLetter.getClassSchema());
+            "DeadLetter", DeadLetter.getClassSchema(),
+            "ModelCommand", ModelCommand.getClassSchema());
 
     @Test
     void historyFilesAreNumberedWithoutGaps() throws IOException {

@@ -65,6 +65,13 @@ class TopicRoundTripTest {
     }
 
     @Test
+    void modelCommands() {
+        var codec = WireCodec.modelCommands(WireCodecTest.CLOCK);
+        var sent = List.of(Samples.command().build(), Samples.command().setCommandId("c-2").setReason(null).build());
+        assertThat(roundTrip(Topic.MODEL_COMMANDS, codec, sent)).containsExactlyInAnyOrderElementsOf(sent);
+    }
+
+    @Test
     void deadLetters() {
         var codec = WireCodec.deadLetters(WireCodecTest.CLOCK);
         var sent = List.of(Samples.deadLetter().build(), Samples.deadLetter().setPartition(null).setOffset(null)
