@@ -35,6 +35,7 @@ import dev.kaizen.operators.update.UpdateModel;
 import dev.kaizen.operators.validate.ValidateRecords;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.ModelCommand;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.ResponseLogged;
 import dev.kaizen.schemas.wire.WireCodec;
@@ -42,8 +43,9 @@ import dev.kaizen.schemas.wire.WireCodec;
 /**
  * The continual-kto job graph, read top to bottom as the loop in DESIGN.md: sources, validate,
  * settle (dedup, join, settle per response), cap per user, accumulate KTO batches per model, and
- * update the model. One named, uid'd operator per stage, so savepoints survive changes; three
- * shuffles in all, since the update stage shares the accumulator's key and partitioning.
+ * update the model, which also carries out the operators' commands (rollbacks) from model-commands.
+ * One named, uid'd operator per stage, so savepoints survive changes; the votes shuffle three
+ * times in all, since the update stage shares the accumulator's key and partitioning.
  */
 public final class ContinualKtoJob {
 
@@ -54,8 +56,13 @@ public final class ContinualKtoJob {
     public record Stages(AccumulateBatches accumulate, UpdateModel update) {
         public static Stages of(JobConfig c) {
             return new Stages(new AccumulateBatches(c.batches().size(), c.batches().timeout()),
-                    c.trains() ? new UpdateModel(c.training(), c.release()) : null);
+                    c.trains() ? new UpdateModel(c.training(), c.release(), deadLetters(c)) : null);
         }
+    }
+
+    /** The job's one dead-letter builder, naming the topics it reads as configured. */
+    public static DeadLetters deadLetters(JobConfig c) {
+        return new DeadLetters(c.topics().feedback(), c.topics().modelCommands());
     }
 
     private static final int SOURCE_API_TIMEOUT_MS = 15_000;
@@ -138,7 +145,7 @@ public final class ContinualKtoJob {
                 .uid("source-responses")
                 .process(new ValidateRecords<>(ResponseLogged.class, answers)).name("validate-responses").uid("validate-responses");
 
-        DeadLetters deadLetters = new DeadLetters(c.topics().feedback());
+        DeadLetters deadLetters = deadLetters(c);
         SingleOutputStreamOperator<SettledVote> settled = votes.keyBy(FeedbackEvent::getResponseId)
                 .connect(responses.keyBy(ResponseLogged::getResponseId))
                 .process(new SettleVotes(c.settle(), deadLetters)).name("settle-votes").uid("settle-votes");
@@ -147,10 +154,18 @@ public final class ContinualKtoJob {
         SingleOutputStreamOperator<KtoBatch> batches = capped.keyBy(SettledVote::modelId)
                 .process(stages.accumulate()).name("accumulate-batches").uid("accumulate-batches");
         SingleOutputStreamOperator<ModelUpdate> updates = null;
+        DataStream<DeadLetter> refusedCommands = null;
         if (c.trains()) {
-            // Batches are already partitioned by model: the update stage chains onto the accumulator, no shuffle.
+            // Operators' commands carry no event time: the update stage keeps processing-time timers only.
+            SingleOutputStreamOperator<ModelCommand> commands = env
+                    .fromSource(source(c, c.topics().modelCommands(), bounded), WatermarkStrategy.noWatermarks(), c.topics().modelCommands())
+                    .uid("source-model-commands")
+                    .process(new ValidateRecords<>(ModelCommand.class, WireCodec::modelCommands)).name("validate-commands").uid("validate-commands");
+            // Batches are already partitioned by model: they reach the update stage without a shuffle.
             updates = DataStreamUtils.reinterpretAsKeyedStream(batches, KtoBatch::modelId)
+                    .connect(commands.keyBy(ModelCommand::getModelId))
                     .process(stages.update()).name("update-model").uid("update-model");
+            refusedCommands = commands.getSideOutput(DeadLetters.TAG).union(updates.getSideOutput(DeadLetters.TAG));
             updates.sinkTo(sink(c, new WireSerializer<>(c.topics().modelUpdates(), WireCodec::modelUpdates, ModelUpdate::getModelId)))
                     .name("model-updates").uid("sink-model-updates");
             updates.getSideOutput(UpdateModel.REJECTIONS)
@@ -158,9 +173,10 @@ public final class ContinualKtoJob {
                     .name("model-rejections").uid("sink-model-rejections");
         }
 
-        votes.getSideOutput(DeadLetters.TAG)
+        DataStream<DeadLetter> dead = votes.getSideOutput(DeadLetters.TAG)
                 .union(responses.getSideOutput(DeadLetters.TAG), settled.getSideOutput(DeadLetters.TAG),
-                        capped.getSideOutput(DeadLetters.TAG))
+                        capped.getSideOutput(DeadLetters.TAG));
+        (refusedCommands == null ? dead : dead.union(refusedCommands))
                 .sinkTo(sink(c, new WireSerializer<>(c.topics().deadLetters(), WireCodec::deadLetters, DeadLetter::getReason)))
                 .name("dead-letters").uid("sink-dead-letters");
         settled.getSideOutput(SettleVotes.LATE)

@@ -59,7 +59,7 @@ public record JobConfig(
 
     /** Topic names. */
     public record Topics(String feedback, String responses, String deadLetters, String late, String modelUpdates,
-                         String modelRejections) implements Serializable {}
+                         String modelRejections, String modelCommands) implements Serializable {}
 
     /**
      * Watermarks: how far out of order events may come, when a quiet partition stops holding the

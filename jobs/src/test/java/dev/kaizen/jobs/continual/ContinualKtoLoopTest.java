@@ -228,7 +228,7 @@ class ContinualKtoLoopTest {
             suffix = "-" + name;
             group = "loop-" + name + "-" + System.nanoTime();
             broker.createTopics(PARALLELISM, Stream.of("chat-feedback", "chat-responses", "chat-feedback-dlq",
-                    "chat-feedback-late", "model-updates", "model-rejections").map(t -> t + suffix).toArray(String[]::new));
+                    "chat-feedback-late", "model-updates", "model-rejections", "model-commands").map(t -> t + suffix).toArray(String[]::new));
             // Answers and votes are all there before the job starts, as a backlog: both sources read
             // side by side in event time, neither idle, so the watermark passes a vote only after its answer.
             broker.send("chat-responses" + suffix, scenario.responses);
@@ -241,7 +241,8 @@ class ContinualKtoLoopTest {
                     "training.checkpoint-root=" + store.resolve(name).toUri(),
                     "topics.feedback=chat-feedback" + suffix, "topics.responses=chat-responses" + suffix,
                     "topics.dead-letters=chat-feedback-dlq" + suffix, "topics.late=chat-feedback-late" + suffix,
-                    "topics.model-updates=model-updates" + suffix, "topics.model-rejections=model-rejections" + suffix);
+                    "topics.model-updates=model-updates" + suffix, "topics.model-rejections=model-rejections" + suffix,
+                    "topics.model-commands=model-commands" + suffix);
             config = JobConfig.load(null, settings);
         }
 
@@ -399,7 +400,7 @@ class ContinualKtoLoopTest {
         private final String run;
 
         RecordingUpdate(JobConfig config, String run) {
-            super(config.training(), config.release());
+            super(config.training(), config.release(), ContinualKtoJob.deadLetters(config));
             this.run = run;
         }
 
@@ -447,7 +448,10 @@ class ContinualKtoLoopTest {
         steps.forEach(s -> counted.merge(s.getModelId(), accounted(s), Long::sum));
         Map<String, Long> expected = new HashMap<>();
         scenario.expectedSamples.forEach((m, n) -> expected.put(m, (long) n));
-        assertThat(counted).isEqualTo(expected);
+        assertThat(counted).as("samples accounted per model by%n%s", steps.stream().map(s -> String.format("%s v%d<-v%d %d+%.0f %s",
+                s.getModelId(), s.getVersion(), s.getParentVersion(), s.getFeedbackCount(),
+                s.getMetrics().getOrDefault(UpdateModel.HELD_OUT_SAMPLES, 0.0), s.getRejectionReason() == null ? "released" : s.getRejectionReason()))
+                .collect(Collectors.joining("\n"))).isEqualTo(expected);
         for (String model : scenario.expectedSamples.keySet()) {
             List<ModelUpdate> versions = steps.stream().filter(s -> s.getModelId().equals(model) && s.getRejectionReason() == null)
                     .sorted(Comparator.comparing(ModelUpdate::getVersion)).toList();

@@ -10,13 +10,15 @@ import org.apache.flink.util.OutputTag;
 import dev.kaizen.operators.kafka.RawRecord;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.ModelCommand;
 import dev.kaizen.schemas.OriginalForm;
 import dev.kaizen.schemas.wire.DeadLetterReason;
 import dev.kaizen.schemas.wire.WireCodec;
 
 /**
  * The one way any stage dead-letters a record: the side output every stage writes to, and the
- * DeadLetter records, which name the configured feedback topic as the source of a settled vote.
+ * DeadLetter records, which name the configured feedback topic as the source of a settled vote,
+ * and the configured commands topic as that of a command the update stage could not carry out.
  */
 public final class DeadLetters implements Serializable {
 
@@ -24,11 +26,14 @@ public final class DeadLetters implements Serializable {
     public static final OutputTag<DeadLetter> TAG = new OutputTag<>("dead-letters") {};
 
     private final String feedbackTopic;
+    private final String commandsTopic;
     private transient WireCodec<FeedbackEvent> votes;
+    private transient WireCodec<ModelCommand> commands;
 
-    /** {@code feedbackTopic}: the topic votes are read from, as the job is configured. */
-    public DeadLetters(String feedbackTopic) {
+    /** The topics votes and model commands are read from, as the job is configured. */
+    public DeadLetters(String feedbackTopic, String commandsTopic) {
         this.feedbackTopic = feedbackTopic;
+        this.commandsTopic = commandsTopic;
     }
 
     /** A record rejected where it entered the job: its source position, the reason and its bytes as read. */
@@ -51,6 +56,17 @@ public final class DeadLetters implements Serializable {
         return DeadLetter.newBuilder().setSourceTopic(feedbackTopic).setPartition(null).setOffset(null)
                 .setReason(reason.code()).setDetail(reason.message())
                 .setOriginal(ByteBuffer.wrap(votes.encode(vote))).setOriginalForm(OriginalForm.SETTLED_VOTE)
+                .setTime(now).build();
+    }
+
+    /** A valid command the update stage cannot carry out, re-encoded (its source position is not kept past validation). */
+    public DeadLetter command(ModelCommand command, DeadLetterReason reason, Instant now) {
+        if (commands == null) {
+            commands = WireCodec.modelCommands(Clock.systemUTC());
+        }
+        return DeadLetter.newBuilder().setSourceTopic(commandsTopic).setPartition(null).setOffset(null)
+                .setReason(reason.code()).setDetail(reason.message())
+                .setOriginal(ByteBuffer.wrap(commands.encode(command))).setOriginalForm(OriginalForm.MODEL_COMMAND)
                 .setTime(now).build();
     }
 }

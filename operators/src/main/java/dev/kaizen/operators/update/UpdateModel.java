@@ -22,7 +22,7 @@ import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
-import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
 
@@ -35,13 +35,16 @@ import dev.kaizen.alignment.tokenize.Prompt;
 import dev.kaizen.alignment.train.Trainer;
 import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.operators.accumulate.KtoBatch;
+import dev.kaizen.operators.deadletter.DeadLetters;
 import dev.kaizen.operators.release.Candidate;
 import dev.kaizen.operators.release.HoldOut;
 import dev.kaizen.operators.release.ReleaseConfig;
 import dev.kaizen.operators.release.ReleaseGate;
 import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.schemas.CheckpointFormat;
+import dev.kaizen.schemas.ModelCommand;
 import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.schemas.wire.DeadLetterReason;
 
 /**
  * Keyed by model: one guarded KTO step of the model's LoRA adapter per batch, on the task thread;
@@ -56,20 +59,30 @@ import dev.kaizen.schemas.ModelUpdate;
  * base model directory). Refusals consume no version number. The base model is loaded once per
  * task; the adapter being trained stays live and is reloaded from the store only when the key's
  * state names another checkpoint (after a restore, a rescale, a refusal or a batch of another model).
+ * <p>The second input is the operators' commands from model-commands: a rollback to an earlier
+ * release N is announced as the next version, on N's checkpoint (same files and sha256, the record
+ * saying it restores N), and training goes on from there; a pending candidate is discarded, its
+ * samples counted on {@link #REJECTIONS} ({@value #ROLLED_BACK}). A command for a model without a
+ * release, or for a version that is not an earlier release, is dead-lettered.
  */
-public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpdate> {
+public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelCommand, ModelUpdate> {
 
     public static final OutputTag<ModelUpdate> REJECTIONS = new OutputTag<>("model-rejections", TypeInformation.of(ModelUpdate.class));
     /** A batch whose samples, held-out ones aside, are fewer than KTO's pair: reported as a dropped step. */
     public static final String TOO_FEW_SAMPLES = "too-few-samples";
     /** The metric of every record: how many of the samples it accounts for were held out for evaluation instead of training. */
     public static final String HELD_OUT_SAMPLES = "held_out_samples";
+    /** The reason of a candidate discarded because a rollback came before it was judged. */
+    public static final String ROLLED_BACK = "rolled-back";
 
     private final UpdateConfig config;
     private final ReleaseConfig release;
     private final CheckpointStore store;
+    private final DeadLetters deadLetters;
 
     private transient ValueState<ModelUpdate> head;
+    // Every release of the key by version: what a rollback can go back to.
+    private transient MapState<Long, ModelUpdate> releasesByVersion;
     private transient ValueState<Candidate> candidate;
     // The newest held-out samples, as a ring of holdoutSize slots, and the next slot to write.
     private transient MapState<Integer, SettledVote> heldOut;
@@ -86,19 +99,23 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
     private transient Counter rejections;
     private transient Counter releases;
     private transient Counter refusals;
+    private transient Counter rollbacks;
+    private transient Counter refusedCommands;
     private transient Map<String, Double> lastMetrics;
     private transient volatile long lastStepMillis;
     private transient volatile long currentVersion;
 
-    public UpdateModel(UpdateConfig config, ReleaseConfig release) {
+    public UpdateModel(UpdateConfig config, ReleaseConfig release, DeadLetters deadLetters) {
         this.config = config;
         this.release = release;
+        this.deadLetters = deadLetters;
         this.store = new CheckpointStore(config.checkpointRoot(), new FlinkStoreFiles());
     }
 
     @Override
     public void open(OpenContext context) throws IOException {
         head = getRuntimeContext().getState(new ValueStateDescriptor<>("head", TypeInformation.of(ModelUpdate.class)));
+        releasesByVersion = getRuntimeContext().getMapState(new MapStateDescriptor<>("releases", Types.LONG, TypeInformation.of(ModelUpdate.class)));
         candidate = getRuntimeContext().getState(new ValueStateDescriptor<>("candidate", TypeInformation.of(Candidate.class)));
         heldOut = getRuntimeContext().getMapState(new MapStateDescriptor<>("held-out", Types.INT, TypeInformation.of(SettledVote.class)));
         heldOutNext = getRuntimeContext().getState(new ValueStateDescriptor<>("held-out-next", Types.LONG));
@@ -115,6 +132,8 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         rejections = metrics.counter("rejectedSteps");
         releases = metrics.counter("releases");
         refusals = metrics.counter("refusedCandidates");
+        rollbacks = metrics.counter("rollbacks");
+        refusedCommands = metrics.counter("refusedCommands");
         metrics.gauge("stepTimeMs", () -> lastStepMillis);
         metrics.gauge("currentVersion", () -> currentVersion);
         for (String name : List.of("loss", "kl", "kl_to_reference", "rewards/chosen", "rewards/rejected", "grad_norm",
@@ -131,7 +150,7 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
     }
 
     @Override
-    public void processElement(KtoBatch batch, Context ctx, Collector<ModelUpdate> out) throws Exception {
+    public void processElement1(KtoBatch batch, Context ctx, Collector<ModelUpdate> out) throws Exception {
         String model = ctx.getCurrentKey();
         List<SettledVote> trainable = new ArrayList<>();
         long held = 0;
@@ -231,15 +250,54 @@ public class UpdateModel extends KeyedProcessFunction<String, KtoBatch, ModelUpd
         released(decided);
         candidate.clear();
         if (verdict.passed()) {
-            head.update(decided);
-            currentVersion = decided.getVersion();
-            releases.inc();
-            out.collect(decided);
+            announce(decided, out);
         } else {
             // The next step starts from the last release again.
             refusals.inc();
             ctx.output(REJECTIONS, decided);
         }
+    }
+
+    private void announce(ModelUpdate version, Collector<ModelUpdate> out) throws Exception {
+        head.update(version);
+        releasesByVersion.put(version.getVersion(), version);
+        currentVersion = version.getVersion();
+        releases.inc();
+        out.collect(version);
+    }
+
+    /**
+     * A rollback: version N's checkpoint announced again as the next version, with N's metrics
+     * (the gate's baselines for the next candidate), counting no samples.
+     */
+    @Override
+    public void processElement2(ModelCommand command, Context ctx, Collector<ModelUpdate> out) throws Exception {
+        ModelUpdate current = head.value();
+        long now = ctx.timerService().currentProcessingTime();
+        ModelUpdate target = current == null ? null : releasesByVersion.get(command.getToVersion());
+        if (target == null || command.getToVersion() >= current.getVersion()) {
+            refusedCommands.inc();
+            DeadLetterReason reason = current == null ? new DeadLetterReason.UnknownModel(command.getModelId())
+                    : new DeadLetterReason.UnknownVersion(command.getModelId(), command.getToVersion(), current.getVersion(), 1);
+            ctx.output(DeadLetters.TAG, deadLetters.command(command, reason, Instant.ofEpochMilli(now)));
+            return;
+        }
+        Candidate pending = candidate.value();
+        if (pending != null) {
+            refusals.inc();
+            Map<String, Double> metrics = new TreeMap<>(pending.metrics());
+            metrics.put(HELD_OUT_SAMPLES, (double) pending.heldOutCount());
+            ctx.output(REJECTIONS, record(command.getModelId(), current.getVersion(), pending.checkpoint(), pending.feedbackCount(), metrics,
+                    ROLLED_BACK + ": the candidate of " + pending.steps() + " steps was discarded by command " + command.getCommandId()
+                            + " (rollback to version " + command.getToVersion() + ")", now));
+            candidate.clear();
+        }
+        Map<String, Double> metrics = new TreeMap<>(target.getMetrics());
+        metrics.put(HELD_OUT_SAMPLES, 0.0);
+        ModelUpdate restored = ModelUpdate.newBuilder(record(command.getModelId(), current.getVersion(), CheckpointStore.Stored.of(target), 0,
+                metrics, null, now)).setRestoresVersion(target.getVersion()).setCommandId(command.getCommandId()).build();
+        rollbacks.inc();
+        announce(restored, out);
     }
 
     /**

@@ -37,7 +37,7 @@ class CapPerUserTest {
 
     @Test
     void atMostTheLimitPerUserAndHourPassesAndTheRestIsReplayable() throws Exception {
-        try (var metered = new MeteredHarness<>(new CapPerUser(3, SETTLE.horizon(), new DeadLetters("votes-eu")), CapPerUser::key, Types.STRING)) {
+        try (var metered = new MeteredHarness<>(new CapPerUser(3, SETTLE.horizon(), new DeadLetters("votes-eu", "model-commands")), CapPerUser::key, Types.STRING)) {
             var h = metered.harness();
             for (int i = 0; i < 5; i++) {
                 h.processElement(sample("mallory", "m" + i, HOUR0 + i * 1_000), HOUR0 + i * 1_000);
@@ -69,7 +69,7 @@ class CapPerUserTest {
     @Test
     void votesOfAnHoursLastMinutesCountAgainstThatHourWhenTheySettleAfterIt() throws Exception {
         long lastMinutes = HOUR0 + CapPerUser.HOUR - 60_000;
-        try (var h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(new CapPerUser(3, SETTLE.horizon(), new DeadLetters("chat-feedback")),
+        try (var h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(new CapPerUser(3, SETTLE.horizon(), new DeadLetters("chat-feedback", "model-commands")),
                 CapPerUser::key, Types.STRING)) {
             for (int i = 0; i < 3; i++) {
                 h.processElement(sample("mallory", "m" + i, lastMinutes + i * 1_000), lastMinutes + i * 1_000);
@@ -93,8 +93,8 @@ class CapPerUserTest {
     /** A cap of one sample an hour is the least there is. */
     @Test
     void theLeastCapIsOneSampleAnHour() throws Exception {
-        assertThatThrownBy(() -> new CapPerUser(0, SETTLE.horizon(), new DeadLetters("chat-feedback"))).hasMessageContaining("at least 1");
-        try (var h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(new CapPerUser(1, SETTLE.horizon(), new DeadLetters("chat-feedback")),
+        assertThatThrownBy(() -> new CapPerUser(0, SETTLE.horizon(), new DeadLetters("chat-feedback", "model-commands"))).hasMessageContaining("at least 1");
+        try (var h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(new CapPerUser(1, SETTLE.horizon(), new DeadLetters("chat-feedback", "model-commands")),
                 CapPerUser::key, Types.STRING)) {
             h.processElement(sample("mallory", "m0", HOUR0), HOUR0);
             h.processElement(sample("mallory", "m1", HOUR0 + 1), HOUR0 + 1);

@@ -29,7 +29,7 @@ class SettleVotesTest {
     private static final List<ChatMessage> PROMPT = List.of(new ChatMessage("user", "What is Kafka?"));
 
     private static KeyedTwoInputStreamOperatorTestHarness<String, FeedbackEvent, ResponseLogged, SettledVote> harness() throws Exception {
-        var h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(new SettleVotes(CONFIG, new DeadLetters("votes-eu")),
+        var h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(new SettleVotes(CONFIG, new DeadLetters("votes-eu", "model-commands")),
                 FeedbackEvent::getResponseId, ResponseLogged::getResponseId, Types.STRING);
         h.open();
         return h;

@@ -11,8 +11,8 @@ import java.util.List;
 
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
-import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
-import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
+import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -23,12 +23,18 @@ import dev.kaizen.alignment.synthetic.TwoStyleChat;
 import dev.kaizen.alignment.train.Trainer;
 import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.operators.accumulate.KtoBatch;
+import dev.kaizen.operators.deadletter.DeadLetters;
 import dev.kaizen.operators.release.HoldOut;
 import dev.kaizen.operators.release.ReleaseConfig;
 import dev.kaizen.operators.release.ReleaseGate;
 import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.schemas.ChatMessage;
+import dev.kaizen.schemas.DeadLetter;
+import dev.kaizen.schemas.ModelAction;
+import dev.kaizen.schemas.ModelCommand;
 import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.schemas.wire.Decoded;
+import dev.kaizen.schemas.wire.WireCodec;
 
 class UpdateModelTest {
 
@@ -59,17 +65,24 @@ class UpdateModelTest {
 
     /** Every step a release, without a golden set or held-out samples. */
     private static final ReleaseConfig EVERY_STEP = new ReleaseConfig(1, Duration.ofHours(1), null, 0.05, 1.5, 0.5, 0, 512, 0.05);
+    private static final DeadLetters DEAD_LETTERS = new DeadLetters("chat-feedback", "model-commands");
 
-    private static KeyedOneInputStreamOperatorTestHarness<String, KtoBatch, ModelUpdate> harness(UpdateConfig config) throws Exception {
+    private static KeyedTwoInputStreamOperatorTestHarness<String, KtoBatch, ModelCommand, ModelUpdate> harness(UpdateConfig config) throws Exception {
         return harness(config, EVERY_STEP);
     }
 
-    private static KeyedOneInputStreamOperatorTestHarness<String, KtoBatch, ModelUpdate> harness(UpdateConfig config, ReleaseConfig release)
+    private static KeyedTwoInputStreamOperatorTestHarness<String, KtoBatch, ModelCommand, ModelUpdate> harness(UpdateConfig config, ReleaseConfig release)
             throws Exception {
-        var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new UpdateModel(config, release)),
-                KtoBatch::modelId, Types.STRING);
+        var h = unopened(config, release);
         h.open();
         return h;
+    }
+
+    private static KeyedTwoInputStreamOperatorTestHarness<String, KtoBatch, ModelCommand, ModelUpdate> unopened(UpdateConfig config,
+                                                                                                               ReleaseConfig release)
+            throws Exception {
+        return new KeyedTwoInputStreamOperatorTestHarness<>(new KeyedCoProcessOperator<>(new UpdateModel(config, release, DEAD_LETTERS)),
+                KtoBatch::modelId, ModelCommand::getModelId, Types.STRING);
     }
 
     private static void assertStored(ModelUpdate u) throws Exception {
@@ -82,8 +95,8 @@ class UpdateModelTest {
     @Test
     void eachBatchBecomesTheNextVersionStoredOnceUnderItsContentAddress() throws Exception {
         try (var h = harness(config())) {
-            h.processElement(batch("m", 1), 0);
-            h.processElement(batch("m", 2), 0);
+            h.processElement1(batch("m", 1), 0);
+            h.processElement1(batch("m", 2), 0);
             List<ModelUpdate> out = h.extractOutputValues();
             assertThat(out).extracting(ModelUpdate::getVersion).containsExactly(1L, 2L);
             assertThat(out).extracting(ModelUpdate::getParentVersion).containsExactly(0L, 1L);
@@ -97,7 +110,7 @@ class UpdateModelTest {
                 assertStored(u);
             }
             assertThat(out.get(0).getSha256()).isNotEqualTo(out.get(1).getSha256());
-            assertThat(h.numKeyedStateEntries()).isEqualTo(1);  // the head of "m"
+            assertThat(h.numKeyedStateEntries()).isEqualTo(2);  // the head of "m" and its releases
             try (var list = Files.list(store.resolve("m"))) {
                 assertThat(list.map(p -> p.getFileName().toString()))
                         .containsExactlyInAnyOrder(out.get(0).getSha256(), out.get(1).getSha256());
@@ -110,17 +123,16 @@ class UpdateModelTest {
         OperatorSubtaskState snapshot;
         String continued;
         try (var h = harness(config())) {
-            h.processElement(batch("m", 1), 0);
+            h.processElement1(batch("m", 1), 0);
             snapshot = h.snapshot(1, 1);
-            h.processElement(batch("m", 2), 0);
+            h.processElement1(batch("m", 2), 0);
             continued = h.extractOutputValues().get(1).getSha256();
         }
-        var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new UpdateModel(config(), EVERY_STEP)),
-                KtoBatch::modelId, Types.STRING);
+        var h = unopened(config(), EVERY_STEP);
         h.initializeState(snapshot);
         h.open();
         try (h) {
-            h.processElement(batch("m", 2), 0);
+            h.processElement1(batch("m", 2), 0);
             ModelUpdate v2 = h.extractOutputValues().get(0);
             assertThat(v2.getVersion()).isEqualTo(2);
             assertThat(v2.getParentVersion()).isEqualTo(1);
@@ -133,14 +145,14 @@ class UpdateModelTest {
     void modelsSharingASubtaskEachKeepTheirOwnLineage() throws Exception {
         String alone;
         try (var h = harness(config())) {
-            h.processElement(batch("a", 1), 0);
-            h.processElement(batch("a", 2), 0);
+            h.processElement1(batch("a", 1), 0);
+            h.processElement1(batch("a", 2), 0);
             alone = h.extractOutputValues().get(1).getSha256();
         }
         try (var h = harness(config())) {
-            h.processElement(batch("a", 1), 0);
-            h.processElement(batch("b", 5), 0);
-            h.processElement(batch("a", 2), 0);
+            h.processElement1(batch("a", 1), 0);
+            h.processElement1(batch("b", 5), 0);
+            h.processElement1(batch("a", 2), 0);
             List<ModelUpdate> out = h.extractOutputValues();
             assertThat(out).extracting(u -> u.getModelId() + "@" + u.getVersion()).containsExactly("a@1", "b@1", "a@2");
             assertThat(out.get(2).getSha256()).isEqualTo(alone);
@@ -154,7 +166,7 @@ class UpdateModelTest {
         UpdateConfig nan = new UpdateConfig(c.baseModelDir(), c.baseModelName(), c.checkpointRoot(), c.learningRate(), c.beta(),
                 KtoLoss.Type.KTO, c.loraRank(), Double.NaN, c.loraDropout(), c.klBudget(), c.seed(), c.maxLength());
         try (var h = harness(nan)) {
-            h.processElement(batch("m", 1), 0);
+            h.processElement1(batch("m", 1), 0);
             assertThat(h.extractOutputValues()).isEmpty();
             ModelUpdate rejected = h.getSideOutput(UpdateModel.REJECTIONS).poll().getValue();
             assertThat(rejected.getRejectionReason()).isEqualTo(Trainer.NON_FINITE_LOSS);
@@ -167,8 +179,8 @@ class UpdateModelTest {
         UpdateConfig hot = new UpdateConfig(c.baseModelDir(), c.baseModelName(), c.checkpointRoot(), 50, c.beta(),
                 KtoLoss.Type.KTO, c.loraRank(), c.loraAlpha(), c.loraDropout(), 1e-4, c.seed(), c.maxLength());
         try (var h = harness(hot)) {
-            h.processElement(batch("m", 1), 0);
-            h.processElement(batch("m", 2), 0);
+            h.processElement1(batch("m", 1), 0);
+            h.processElement1(batch("m", 2), 0);
             assertThat(h.extractOutputValues()).isEmpty();
             assertThat(h.getSideOutput(UpdateModel.REJECTIONS)).extracting(r -> r.getValue().getRejectionReason())
                     .containsExactly(Trainer.KL_OVER_BUDGET, Trainer.KL_OVER_BUDGET);
@@ -191,7 +203,7 @@ class UpdateModelTest {
         try (var h = harness(config(), new ReleaseConfig(3, Duration.ofMinutes(10), null, 0.05, 1.5, 0.5, 0, 512, 0.05))) {
             h.setProcessingTime(1_000);
             for (int seed = 1; seed <= 5; seed++) {
-                h.processElement(batch("m", seed), 0);
+                h.processElement1(batch("m", seed), 0);
             }
             List<ModelUpdate> out = h.extractOutputValues();
             assertThat(out).extracting(ModelUpdate::getVersion, ModelUpdate::getFeedbackCount).containsExactly(tuple(1L, 18L));
@@ -204,7 +216,7 @@ class UpdateModelTest {
             out = h.extractOutputValues();
             assertThat(out).extracting(ModelUpdate::getVersion, ModelUpdate::getParentVersion, ModelUpdate::getFeedbackCount)
                     .containsExactly(tuple(1L, 0L, 18L), tuple(2L, 1L, 12L));
-            assertThat(h.numKeyedStateEntries()).as("the head alone").isEqualTo(1);
+            assertThat(h.numKeyedStateEntries()).as("the head and the releases alone").isEqualTo(2);
             for (ModelUpdate u : out) {
                 assertStored(u);
             }
@@ -230,12 +242,12 @@ class UpdateModelTest {
         ReleaseConfig gated = new ReleaseConfig(2, Duration.ofHours(1), golden.toString(), 0.0, 100, 0, 0, 512, 0.05);
         String expected;
         try (var h = harness(brisk, gated)) {
-            h.processElement(batch("m", 1), 0);
-            h.processElement(batch("m", 2), 0);
-            h.processElement(inverted(batch("m", 3)), 0);
-            h.processElement(inverted(batch("m", 4)), 0);
-            h.processElement(batch("m", 5), 0);
-            h.processElement(batch("m", 6), 0);
+            h.processElement1(batch("m", 1), 0);
+            h.processElement1(batch("m", 2), 0);
+            h.processElement1(inverted(batch("m", 3)), 0);
+            h.processElement1(inverted(batch("m", 4)), 0);
+            h.processElement1(batch("m", 5), 0);
+            h.processElement1(batch("m", 6), 0);
             List<ModelUpdate> released = h.extractOutputValues();
             assertThat(released).as("refused: %s", h.getSideOutput(UpdateModel.REJECTIONS))
                     .extracting(ModelUpdate::getVersion, ModelUpdate::getParentVersion).containsExactly(tuple(1L, 0L), tuple(2L, 1L));
@@ -250,10 +262,10 @@ class UpdateModelTest {
             expected = released.get(1).getSha256();
         }
         try (var h = harness(brisk, gated)) {
-            h.processElement(batch("m", 1), 0);
-            h.processElement(batch("m", 2), 0);
-            h.processElement(batch("m", 5), 0);
-            h.processElement(batch("m", 6), 0);
+            h.processElement1(batch("m", 1), 0);
+            h.processElement1(batch("m", 2), 0);
+            h.processElement1(batch("m", 5), 0);
+            h.processElement1(batch("m", 6), 0);
             assertThat(h.extractOutputValues()).extracting(ModelUpdate::getSha256).last().isEqualTo(expected);
         }
     }
@@ -277,14 +289,14 @@ class UpdateModelTest {
         assertThat(trainable.size()).as("both kinds in the batch").isBetween(2, mixed.samples().size() - 2);
         ModelUpdate held;
         try (var h = harness(config(), holdingHalf)) {
-            h.processElement(mixed, 0);
+            h.processElement1(mixed, 0);
             held = h.extractOutputValues().get(0);
         }
         assertThat(held.getFeedbackCount()).isEqualTo(trainable.size());
         assertThat(held.getMetrics().get(UpdateModel.HELD_OUT_SAMPLES)).isEqualTo(mixed.samples().size() - trainable.size());
         assertThat(held.getMetrics()).containsKeys(ReleaseGate.EVAL_LOSS, ReleaseGate.EVAL_LOSS_BASELINE, "eval_kl");
         try (var h = harness(config())) {
-            h.processElement(new KtoBatch("m", trainable), 0);
+            h.processElement1(new KtoBatch("m", trainable), 0);
             assertThat(h.extractOutputValues().get(0).getSha256()).isEqualTo(held.getSha256());
         }
     }
@@ -295,12 +307,71 @@ class UpdateModelTest {
         KtoBatch batch = batch("m", 1);
         ReleaseConfig holdingAll = new ReleaseConfig(1, Duration.ofHours(1), null, 0.05, 1.5, 0.5, 1.0, 512, 0.05);
         try (var h = harness(config(), holdingAll)) {
-            h.processElement(batch, 0);
+            h.processElement1(batch, 0);
             assertThat(h.extractOutputValues()).isEmpty();
             ModelUpdate dropped = h.getSideOutput(UpdateModel.REJECTIONS).poll().getValue();
             assertThat(dropped.getRejectionReason()).isEqualTo(UpdateModel.TOO_FEW_SAMPLES);
             assertThat(dropped.getFeedbackCount()).isZero();
             assertThat(dropped.getMetrics()).containsEntry(UpdateModel.HELD_OUT_SAMPLES, (double) batch.samples().size());
+        }
+    }
+
+    static ModelCommand rollback(String model, long toVersion) {
+        return ModelCommand.newBuilder().setCommandId("cmd-" + model + "-" + toVersion).setModelId(model).setAction(ModelAction.ROLLBACK)
+                .setToVersion(toVersion).setIssuedAt(java.time.Instant.parse("2026-12-01T00:00:00Z")).setIssuedBy("ops@test").setReason(null).build();
+    }
+
+    /**
+     * A rollback to version 1 is announced as the next version on version 1's checkpoint, counting
+     * no samples; the candidate pending when it came is discarded (its samples counted), and
+     * training goes on from version 1 exactly as if nothing after it had been trained. Commands for
+     * the current version, a version never released or a model without releases are dead-lettered.
+     */
+    @Test
+    void aRollbackAnnouncesAnEarlierReleaseAgainAndTrainingGoesOnFromIt() throws Exception {
+        ReleaseConfig everyOther = new ReleaseConfig(2, Duration.ofHours(1), null, 0.05, 1.5, 0.5, 0, 512, 0.05);
+        String expected;
+        try (var h = harness(config(), everyOther)) {
+            for (int seed : new int[] {1, 2, 7, 8}) {
+                h.processElement1(batch("m", seed), 0);
+            }
+            expected = h.extractOutputValues().get(1).getSha256();
+        }
+        try (var h = harness(config(), everyOther)) {
+            h.processElement2(rollback("m", 1), 0);
+            for (int seed = 1; seed <= 5; seed++) {
+                h.processElement1(batch("m", seed), 0);
+            }
+            h.processElement2(rollback("m", 2), 0);
+            h.processElement2(rollback("m", 9), 0);
+            h.processElement2(rollback("other", 1), 0);
+            h.processElement2(rollback("m", 1), 0);
+            h.processElement1(batch("m", 7), 0);
+            h.processElement1(batch("m", 8), 0);
+            List<ModelUpdate> out = h.extractOutputValues();
+            assertThat(out).extracting(ModelUpdate::getVersion, ModelUpdate::getParentVersion, ModelUpdate::getFeedbackCount,
+                    ModelUpdate::getRestoresVersion).containsExactly(tuple(1L, 0L, 12L, null), tuple(2L, 1L, 12L, null),
+                    tuple(3L, 2L, 0L, 1L), tuple(4L, 3L, 12L, null));
+            ModelUpdate restored = out.get(2);
+            assertThat(restored).extracting(ModelUpdate::getUri, ModelUpdate::getSha256, ModelUpdate::getFiles)
+                    .containsExactly(out.get(0).getUri(), out.get(0).getSha256(), out.get(0).getFiles());
+            assertThat(restored.getCommandId()).isEqualTo("cmd-m-1");
+            assertThat(restored.getMetrics()).containsEntry("loss", out.get(0).getMetrics().get("loss")).containsEntry(UpdateModel.HELD_OUT_SAMPLES, 0.0);
+            assertThat(out.get(3).getSha256()).as("trained on from version 1").isEqualTo(expected);
+            ModelUpdate discarded = h.getSideOutput(UpdateModel.REJECTIONS).poll().getValue();
+            assertThat(discarded.getRejectionReason()).startsWith(UpdateModel.ROLLED_BACK + ": the candidate of 1 steps was discarded by command cmd-m-1");
+            assertThat(discarded).extracting(ModelUpdate::getVersion, ModelUpdate::getParentVersion, ModelUpdate::getFeedbackCount)
+                    .containsExactly(3L, 2L, 6L);
+            assertThat(h.getSideOutput(UpdateModel.REJECTIONS)).isEmpty();
+            List<DeadLetter> dead = h.getSideOutput(DeadLetters.TAG).stream().map(r -> r.getValue()).toList();
+            assertThat(dead).extracting(DeadLetter::getReason, DeadLetter::getDetail).containsExactly(
+                    tuple("unknown-model", "model m has no release to roll back"),
+                    tuple("unknown-version", "model m cannot roll back to version 2: its current version is 2 and the releases it can go back to are 1 to 1"),
+                    tuple("unknown-version", "model m cannot roll back to version 9: its current version is 2 and the releases it can go back to are 1 to 1"),
+                    tuple("unknown-model", "model other has no release to roll back"));
+            assertThat(dead).allSatisfy(d -> assertThat(d.getSourceTopic()).isEqualTo("model-commands"));
+            assertThat(WireCodec.modelCommands(java.time.Clock.systemUTC()).decode(dead.get(1).getOriginal().array()))
+                    .isEqualTo(new Decoded.Valid<>(rollback("m", 2)));
         }
     }
 }
