@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = KaizenCommand.Version.class,
         description = "Keeps a deployed chat model improving from its users' thumbs up and down, on Kafka and Flink.",
-        subcommands = {ModelCommand.class, GenerateCommand.class, TrainCommand.class, JobCommand.class, ServeCommand.class, RolloutCommand.class, DemoCommand.class, BenchCommand.class, TopicsCommand.class,
+        subcommands = {ModelCommand.class, GenerateCommand.class, TrainCommand.class, JobCommand.class, ServeCommand.class, RolloutCommand.class, RollbackCommand.class, DemoCommand.class, BenchCommand.class, TopicsCommand.class,
                 SchemasCommand.class, CommandLine.HelpCommand.class})
 public final class KaizenCommand {
 
