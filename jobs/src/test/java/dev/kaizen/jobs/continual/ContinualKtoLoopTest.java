@@ -234,7 +234,7 @@ class ContinualKtoLoopTest {
             broker.send("chat-responses" + suffix, scenario.responses);
             broker.send("chat-feedback" + suffix, scenario.feedback);
             settings = List.of("kafka.bootstrap-servers=" + broker.bootstrapServers(),
-                    "kafka.group-id=" + group, "kafka.transaction-timeout=2min", "flink.execution.checkpointing.timeout=1min", "event-time.idleness=1s", "settle.lateness=10s",
+                    "kafka.group-id=" + group, "kafka.transaction-timeout=3min", "flink.execution.checkpointing.timeout=2min", "event-time.idleness=1s", "settle.lateness=10s",
                     "settle.response-wait=1min", "user-cap-per-hour=" + FeedbackScenario.CAP, "batches.size=" + BATCH,
                     "release.every-steps=" + RELEASE_EVERY, "release.max-wait=5s",
                     "batches.timeout=1h", "training.base-model-dir=" + baseModel,
