@@ -117,6 +117,11 @@ public final class CheckpointStore implements Serializable {
         }
     }
 
+    /** Deletes the checkpoint directory {@code uri} names; refuses one outside this store. */
+    public void delete(String uri) throws IOException {
+        fs.deleteRecursively(inside(uri));
+    }
+
     /** The checkpoint directory {@code uri} names, if it lies under this store's root; anything else is refused. */
     private URI inside(String uri) throws IOException {
         URI target;

@@ -90,6 +90,21 @@ class CheckpointStoreTest {
         assertThat(tmp.resolve("c")).doesNotExist();
     }
 
+    /** A checkpoint is deleted whole, and only inside the store: an announcement cannot make the store delete anything else. */
+    @Test
+    void deleteRemovesOneCheckpointInsideTheStore() throws Exception {
+        CheckpointStore store = new CheckpointStore(tmp.resolve("store").toUri().toString());
+        CheckpointStore.Stored gone = store.put("m", checkpoint("w1"));
+        CheckpointStore.Stored kept = store.put("m", checkpoint("w2"));
+        store.delete(gone.uri());
+        assertThat(Path.of(java.net.URI.create(gone.uri()))).doesNotExist();
+        store.fetch(kept, tmp.resolve("copy"));
+        Path outside = checkpoint("w3");
+        assertThatThrownBy(() -> store.delete(outside.toUri().toString())).hasMessageContaining("outside the checkpoint store");
+        assertThatThrownBy(() -> store.delete(kept.uri() + "/../../../local-w3")).hasMessageContaining("outside the checkpoint store");
+        assertThat(outside).isDirectory();
+    }
+
     /** A root may be a plain path, as Flink reads one, or end in a slash; either way the same uris come out. */
     @Test
     void aPlainPathOrATrailingSlashNamesTheSameStore() throws Exception {

@@ -53,8 +53,10 @@ class ContinualKtoClusterIT {
         int restPort = FreePort.onLoopback();
         Cluster cluster = new Cluster(tmp.resolve("cluster"), Map.of("KAFKA_PORT", "" + kafkaPort,
                 "KAFKA_CONTROLLER_PORT", "" + FreePort.onLoopback(), "FLINK_REST_PORT", "" + restPort, "FLINK_RPC_PORT", "" + FreePort.onLoopback(),
-                // Checkpoints every second, and a lost TaskManager noticed in seconds rather than the default 50.
-                "FLINK_PROPERTIES", "execution.checkpointing.interval: 1 s\nheartbeat.interval: 1 s\nheartbeat.timeout: 10 s"));
+                // Checkpoints every second (within the test's Kafka transaction timeout), and a lost TaskManager noticed in
+                // seconds rather than the default 50.
+                "FLINK_PROPERTIES", "execution.checkpointing.interval: 1 s\nexecution.checkpointing.timeout: 2 min\nheartbeat.interval: 1 s\n"
+                        + "heartbeat.timeout: 10 s"));
         cluster.run("start");
         try {
             Broker broker = new Broker("127.0.0.1:" + kafkaPort);
