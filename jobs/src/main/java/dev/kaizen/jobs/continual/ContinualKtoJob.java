@@ -10,6 +10,7 @@ import java.util.Properties;
 import org.apache.flink.api.common.eventtime.TimestampAssignerSupplier;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
 import org.apache.flink.connector.kafka.source.KafkaSource;
@@ -54,9 +55,9 @@ public final class ContinualKtoJob {
 
     /** The functions of the last two stages; tests hand in variants that fail at chosen points. */
     public record Stages(AccumulateBatches accumulate, UpdateModel update) {
-        public static Stages of(JobConfig c) {
+        public static Stages of(JobConfig c, ReadableConfig flinkConfig) {
             return new Stages(new AccumulateBatches(c.batches().size(), c.batches().timeout()),
-                    c.trains() ? new UpdateModel(c.training(), c.release(), deadLetters(c)) : null);
+                    c.trains() ? new UpdateModel(c.training(), c.release(), c.retention(flinkConfig), deadLetters(c)) : null);
         }
     }
 
@@ -125,7 +126,7 @@ public final class ContinualKtoJob {
 
     /** Builds the graph into {@code env}; {@code bounded} stops the sources at the offsets current at start (tests, replays). */
     public static Outputs build(StreamExecutionEnvironment env, JobConfig c, boolean bounded) {
-        return build(env, c, bounded, Stages.of(c));
+        return build(env, c, bounded, Stages.of(c, env.getConfiguration()));
     }
 
     public static Outputs build(StreamExecutionEnvironment env, JobConfig c, boolean bounded, Stages stages) {

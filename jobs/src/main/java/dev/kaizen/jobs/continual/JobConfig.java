@@ -32,6 +32,7 @@ import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.util.TimeUtils;
 
 import dev.kaizen.operators.release.ReleaseConfig;
+import dev.kaizen.operators.update.StoreRetention;
 import dev.kaizen.operators.settle.SettleConfig;
 import dev.kaizen.operators.update.UpdateConfig;
 
@@ -51,6 +52,7 @@ public record JobConfig(
         Batches batches,
         UpdateConfig training,
         ReleaseConfig release,
+        Store store,
         Map<String, String> flink) implements Serializable {
 
     /** Broker list, consumer group (also the prefix of transactional ids), client properties, and the sinks' transaction timeout. */
@@ -69,6 +71,14 @@ public record JobConfig(
 
     /** A KTO mini-batch leaves when it has {@code size} samples, or at least 2 after {@code timeout}. */
     public record Batches(int size, Duration timeout) implements Serializable {}
+
+    /** The checkpoint store keeps each model's last {@code keepReleases} releases (and what rollbacks and retained Flink checkpoints need). */
+    public record Store(int keepReleases) implements Serializable {}
+
+    /** What the store keeps, given the Flink configuration the job runs under (how many Flink checkpoints it retains). */
+    public StoreRetention retention(ReadableConfig flinkConfig) {
+        return new StoreRetention(store.keepReleases(), flinkConfig.get(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS));
+    }
 
     /** Sections whose keys are not ours but Flink's or Kafka's, passed through as they are. */
     private static final java.util.Set<String> OPEN_MAPS = java.util.Set.of("flink", "kafka.properties");
@@ -190,6 +200,9 @@ public record JobConfig(
         }
         if (!(release.maxHoldoutLossIncrease() >= 0) || Double.isInfinite(release.maxHoldoutLossIncrease())) {
             out.add("option 'release.max-holdout-loss-increase' must be a non-negative number, not " + release.maxHoldoutLossIncrease());
+        }
+        if (store.keepReleases() < 1) {
+            out.add("option 'store.keep-releases' must be at least 1 (the newest release is what serving loads), not " + store.keepReleases());
         }
         if (batches.size() < 2) {
             out.add("option 'batches.size' must be at least 2 (KTO's reference point needs a pair), not " + batches.size());

@@ -400,7 +400,7 @@ class ContinualKtoLoopTest {
         private final String run;
 
         RecordingUpdate(JobConfig config, String run) {
-            super(config.training(), config.release(), ContinualKtoJob.deadLetters(config));
+            super(config.training(), config.release(), config.retention(new Configuration()), ContinualKtoJob.deadLetters(config));
             this.run = run;
         }
 

@@ -14,6 +14,9 @@ import java.util.UUID;
 import ai.djl.Device;
 import org.apache.commons.io.FileUtils;
 import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.CheckpointListener;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
@@ -22,9 +25,14 @@ import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.loss.KtoLoss;
@@ -63,9 +71,15 @@ import dev.kaizen.schemas.wire.DeadLetterReason;
  * release N is announced as the next version, on N's checkpoint (same files and sha256, the record
  * saying it restores N), and training goes on from there; a pending candidate is discarded, its
  * samples counted on {@link #REJECTIONS} ({@value #ROLLED_BACK}). A command for a model without a
- * release, or for a version that is not an earlier release, is dead-lettered.
+ * release, or for a version that is not an earlier kept release, is dead-lettered.
+ * <p>The store stays bounded ({@link StoreRetention}): a step's checkpoint the state stops naming
+ * (superseded by the next step, refused, discarded, or a release past the last few) is deleted
+ * once no retained Flink checkpoint names it.
  */
-public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelCommand, ModelUpdate> {
+public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelCommand, ModelUpdate>
+        implements CheckpointedFunction, CheckpointListener {
+
+    private static final Logger LOG = LoggerFactory.getLogger(UpdateModel.class);
 
     public static final OutputTag<ModelUpdate> REJECTIONS = new OutputTag<>("model-rejections", TypeInformation.of(ModelUpdate.class));
     /** A batch whose samples, held-out ones aside, are fewer than KTO's pair: reported as a dropped step. */
@@ -78,11 +92,15 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
     private final UpdateConfig config;
     private final ReleaseConfig release;
     private final CheckpointStore store;
+    private final StoreRetention retention;
     private final DeadLetters deadLetters;
 
     private transient ValueState<ModelUpdate> head;
-    // Every release of the key by version: what a rollback can go back to.
+    // The kept releases of the key by version (the last few and those a rollback named): what a rollback can go back to.
     private transient MapState<Long, ModelUpdate> releasesByVersion;
+    private transient MapState<Long, Boolean> rollbackTargets;
+    private transient ListState<Unreferenced.Pending> unreferencedState;
+    private transient Unreferenced unreferenced;
     private transient ValueState<Candidate> candidate;
     // The newest held-out samples, as a ring of holdoutSize slots, and the next slot to write.
     private transient MapState<Integer, SettledVote> heldOut;
@@ -105,9 +123,10 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
     private transient volatile long lastStepMillis;
     private transient volatile long currentVersion;
 
-    public UpdateModel(UpdateConfig config, ReleaseConfig release, DeadLetters deadLetters) {
+    public UpdateModel(UpdateConfig config, ReleaseConfig release, StoreRetention retention, DeadLetters deadLetters) {
         this.config = config;
         this.release = release;
+        this.retention = retention;
         this.deadLetters = deadLetters;
         this.store = new CheckpointStore(config.checkpointRoot(), new FlinkStoreFiles());
     }
@@ -116,6 +135,7 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
     public void open(OpenContext context) throws IOException {
         head = getRuntimeContext().getState(new ValueStateDescriptor<>("head", TypeInformation.of(ModelUpdate.class)));
         releasesByVersion = getRuntimeContext().getMapState(new MapStateDescriptor<>("releases", Types.LONG, TypeInformation.of(ModelUpdate.class)));
+        rollbackTargets = getRuntimeContext().getMapState(new MapStateDescriptor<>("rollback-targets", Types.LONG, Types.BOOLEAN));
         candidate = getRuntimeContext().getState(new ValueStateDescriptor<>("candidate", TypeInformation.of(Candidate.class)));
         heldOut = getRuntimeContext().getMapState(new MapStateDescriptor<>("held-out", Types.INT, TypeInformation.of(SettledVote.class)));
         heldOutNext = getRuntimeContext().getState(new ValueStateDescriptor<>("held-out-next", Types.LONG));
@@ -139,6 +159,30 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
         for (String name : List.of("loss", "kl", "kl_to_reference", "rewards/chosen", "rewards/rejected", "grad_norm",
                 ReleaseGate.GOLDEN_NLL, ReleaseGate.GOLDEN_NLL_BASELINE, ReleaseGate.ANSWER_TOKENS, ReleaseGate.DISTINCT_2)) {
             metrics.gauge(name.replace('/', '_'), () -> lastMetrics.getOrDefault(name, Double.NaN));
+        }
+    }
+
+    @Override
+    public void initializeState(FunctionInitializationContext context) throws Exception {
+        unreferencedState = context.getOperatorStateStore().getListState(
+                new ListStateDescriptor<>("unreferenced-checkpoints", TypeInformation.of(Unreferenced.Pending.class)));
+        unreferenced = new Unreferenced(retention.retainedCheckpoints());
+        unreferenced.restore(unreferencedState.get());
+    }
+
+    @Override
+    public void snapshotState(FunctionSnapshotContext context) throws Exception {
+        unreferencedState.update(unreferenced.snapshot(context.getCheckpointId()));
+    }
+
+    @Override
+    public void notifyCheckpointComplete(long checkpointId) {
+        for (String uri : unreferenced.deletable(checkpointId)) {
+            try {
+                store.delete(uri);
+            } catch (IOException e) {
+                LOG.warn("could not delete the unreferenced checkpoint {}; it stays in the store", uri, e);
+            }
         }
     }
 
@@ -202,6 +246,9 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
         trainerCheckpoint = stored.sha256();
         steps.inc();
         stepped(from, stored, null, batch);
+        if (pending != null) {
+            unreference(pending.checkpoint());
+        }
         Candidate next = pending == null ? Candidate.first(stored, trainable.size(), held, now, step.metrics())
                 : pending.next(stored, trainable.size(), held, step.metrics());
         if (next.steps() >= release.everySteps()) {
@@ -253,6 +300,7 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
             announce(decided, out);
         } else {
             // The next step starts from the last release again.
+            unreference(next.checkpoint());
             refusals.inc();
             ctx.output(REJECTIONS, decided);
         }
@@ -261,6 +309,14 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
     private void announce(ModelUpdate version, Collector<ModelUpdate> out) throws Exception {
         head.update(version);
         releasesByVersion.put(version.getVersion(), version);
+        long old = version.getVersion() - retention.keepReleases();
+        if (old >= 1 && !rollbackTargets.contains(old)) {
+            ModelUpdate dropped = releasesByVersion.get(old);
+            releasesByVersion.remove(old);
+            if (dropped != null) {
+                unreference(CheckpointStore.Stored.of(dropped));
+            }
+        }
         currentVersion = version.getVersion();
         releases.inc();
         out.collect(version);
@@ -278,7 +334,8 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
         if (target == null || command.getToVersion() >= current.getVersion()) {
             refusedCommands.inc();
             DeadLetterReason reason = current == null ? new DeadLetterReason.UnknownModel(command.getModelId())
-                    : new DeadLetterReason.UnknownVersion(command.getModelId(), command.getToVersion(), current.getVersion(), 1);
+                    : new DeadLetterReason.UnknownVersion(command.getModelId(), command.getToVersion(), current.getVersion(),
+                    Math.max(1, current.getVersion() - retention.keepReleases() + 1));
             ctx.output(DeadLetters.TAG, deadLetters.command(command, reason, Instant.ofEpochMilli(now)));
             return;
         }
@@ -291,13 +348,25 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
                     ROLLED_BACK + ": the candidate of " + pending.steps() + " steps was discarded by command " + command.getCommandId()
                             + " (rollback to version " + command.getToVersion() + ")", now));
             candidate.clear();
+            unreference(pending.checkpoint());
         }
+        rollbackTargets.put(target.getVersion(), true);
         Map<String, Double> metrics = new TreeMap<>(target.getMetrics());
         metrics.put(HELD_OUT_SAMPLES, 0.0);
         ModelUpdate restored = ModelUpdate.newBuilder(record(command.getModelId(), current.getVersion(), CheckpointStore.Stored.of(target), 0,
                 metrics, null, now)).setRestoresVersion(target.getVersion()).setCommandId(command.getCommandId()).build();
         rollbacks.inc();
         announce(restored, out);
+    }
+
+    /** A checkpoint the key's state stops naming: deleted in time, unless a kept release has the same content. */
+    private void unreference(CheckpointStore.Stored stored) throws Exception {
+        for (ModelUpdate kept : releasesByVersion.values()) {
+            if (kept.getSha256().equals(stored.sha256())) {
+                return;
+            }
+        }
+        unreferenced.add(stored.uri());
     }
 
     /**

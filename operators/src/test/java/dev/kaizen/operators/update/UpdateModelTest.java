@@ -65,6 +65,7 @@ class UpdateModelTest {
 
     /** Every step a release, without a golden set or held-out samples. */
     private static final ReleaseConfig EVERY_STEP = new ReleaseConfig(1, Duration.ofHours(1), null, 0.05, 1.5, 0.5, 0, 512, 0.05);
+    private static final StoreRetention KEEP_ALL = new StoreRetention(1000, 1);
     private static final DeadLetters DEAD_LETTERS = new DeadLetters("chat-feedback", "model-commands");
 
     private static KeyedTwoInputStreamOperatorTestHarness<String, KtoBatch, ModelCommand, ModelUpdate> harness(UpdateConfig config) throws Exception {
@@ -73,15 +74,14 @@ class UpdateModelTest {
 
     private static KeyedTwoInputStreamOperatorTestHarness<String, KtoBatch, ModelCommand, ModelUpdate> harness(UpdateConfig config, ReleaseConfig release)
             throws Exception {
-        var h = unopened(config, release);
+        var h = unopened(config, release, KEEP_ALL);
         h.open();
         return h;
     }
 
     private static KeyedTwoInputStreamOperatorTestHarness<String, KtoBatch, ModelCommand, ModelUpdate> unopened(UpdateConfig config,
-                                                                                                               ReleaseConfig release)
-            throws Exception {
-        return new KeyedTwoInputStreamOperatorTestHarness<>(new KeyedCoProcessOperator<>(new UpdateModel(config, release, DEAD_LETTERS)),
+            ReleaseConfig release, StoreRetention retention) throws Exception {
+        return new KeyedTwoInputStreamOperatorTestHarness<>(new KeyedCoProcessOperator<>(new UpdateModel(config, release, retention, DEAD_LETTERS)),
                 KtoBatch::modelId, ModelCommand::getModelId, Types.STRING);
     }
 
@@ -128,7 +128,7 @@ class UpdateModelTest {
             h.processElement1(batch("m", 2), 0);
             continued = h.extractOutputValues().get(1).getSha256();
         }
-        var h = unopened(config(), EVERY_STEP);
+        var h = unopened(config(), EVERY_STEP, KEEP_ALL);
         h.initializeState(snapshot);
         h.open();
         try (h) {
@@ -372,6 +372,82 @@ class UpdateModelTest {
             assertThat(dead).allSatisfy(d -> assertThat(d.getSourceTopic()).isEqualTo("model-commands"));
             assertThat(WireCodec.modelCommands(java.time.Clock.systemUTC()).decode(dead.get(1).getOriginal().array()))
                     .isEqualTo(new Decoded.Valid<>(rollback("m", 2)));
+        }
+    }
+
+    /** The checkpoint directories of model "m" in the store. */
+    private java.util.Set<String> stored() throws Exception {
+        try (var list = Files.list(store.resolve("m"))) {
+            return list.map(p -> p.getFileName().toString()).collect(java.util.stream.Collectors.toSet());
+        }
+    }
+
+    /** The directory {@code element} made in the store. */
+    private String step(ThrowingRunnable element) throws Exception {
+        java.util.Set<String> before = stored();
+        element.run();
+        java.util.Set<String> after = stored();
+        after.removeAll(before);
+        assertThat(after).hasSize(1);
+        return after.iterator().next();
+    }
+
+    private interface ThrowingRunnable {
+        void run() throws Exception;
+    }
+
+    /**
+     * The store keeps the last two releases, the version a rollback named and the pending
+     * candidate's newest step; anything else goes once two completed Flink checkpoints (those
+     * retained) left it out, and one more. A restore from the older retained checkpoint finds every
+     * file it needs and trains on exactly as before.
+     */
+    @Test
+    void theStoreKeepsTheLastReleasesWhatARollbackNamedAndWhatRetainedCheckpointsNeed() throws Exception {
+        ReleaseConfig everyOther = new ReleaseConfig(2, Duration.ofHours(1), null, 0.05, 1.5, 0.5, 0, 512, 0.05);
+        StoreRetention keepTwo = new StoreRetention(2, 2);
+        try (var h = unopened(config(), everyOther, keepTwo)) {
+            h.open();
+            h.processElement1(batch("m", 1), 0);
+            String d1 = stored().iterator().next();
+            String d2 = step(() -> h.processElement1(batch("m", 2), 0));
+            h.snapshot(1, 1);
+            h.notifyOfCompletedCheckpoint(1);
+            String d3 = step(() -> h.processElement1(batch("m", 3), 0));
+            OperatorSubtaskState older = h.snapshot(2, 2);
+            h.notifyOfCompletedCheckpoint(2);
+            assertThat(stored()).containsExactlyInAnyOrder(d1, d2, d3);
+            String d4 = step(() -> h.processElement1(batch("m", 4), 0));
+            h.snapshot(3, 3);
+            h.notifyOfCompletedCheckpoint(3);
+            assertThat(stored()).as("the first step, left out since checkpoint 1").containsExactlyInAnyOrder(d2, d3, d4);
+            assertThat(h.extractOutputValues()).extracting(ModelUpdate::getSha256).containsExactly(d2, d4);
+
+            try (var restored = unopened(config(), everyOther, keepTwo)) {
+                restored.initializeState(older);
+                restored.open();
+                restored.processElement1(batch("m", 4), 0);
+                assertThat(restored.extractOutputValues()).extracting(ModelUpdate::getVersion, ModelUpdate::getSha256)
+                        .containsExactly(tuple(2L, d4));
+            }
+
+            h.processElement2(rollback("m", 1), 0);
+            String d5 = step(() -> h.processElement1(batch("m", 5), 0));
+            String d6 = step(() -> h.processElement1(batch("m", 6), 0));
+            String d7 = step(() -> h.processElement1(batch("m", 7), 0));
+            String d8 = step(() -> h.processElement1(batch("m", 8), 0));
+            for (long checkpoint = 4; checkpoint <= 6; checkpoint++) {
+                h.snapshot(checkpoint, checkpoint);
+                h.notifyOfCompletedCheckpoint(checkpoint);
+            }
+            assertThat(h.extractOutputValues()).extracting(ModelUpdate::getVersion, ModelUpdate::getSha256)
+                    .containsExactly(tuple(1L, d2), tuple(2L, d4), tuple(3L, d2), tuple(4L, d6), tuple(5L, d8));
+            assertThat(stored()).as("versions 1 (a rollback named it), 4 and 5; %s, %s and %s gone", d4, d5, d7)
+                    .containsExactlyInAnyOrder(d2, d6, d8);
+            h.processElement2(rollback("m", 2), 0);
+            assertThat(h.getSideOutput(DeadLetters.TAG)).extracting(r -> r.getValue().getDetail()).containsExactly(
+                    "model m cannot roll back to version 2: its current version is 5 and the releases it can go back to are 4 to 4");
+            assertThat(h.extractOutputValues()).hasSize(5);
         }
     }
 }
