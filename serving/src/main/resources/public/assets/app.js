@@ -1,5 +1,6 @@
 // The chat page: streams answers from /v1/chat/completions, sends votes to /v1/feedback, and
-// charts the thumbs-up rate per version from /v1/stats. Plain JavaScript and Chart.js.
+// charts the thumbs-up rate per version from /v1/stats, marking rollbacks and refused candidates. Plain
+// JavaScript and Chart.js.
 'use strict';
 
 const userId = localStorage.getItem('kaizen-user') || (() => {
@@ -115,10 +116,16 @@ document.getElementById('ask').addEventListener('submit', async event => {
 
 const chart = new Chart(document.getElementById('chart'), {
   type: 'line',
-  data: {labels: [], datasets: [{label: 'thumbs-up rate', data: [], borderColor: '#0969da', backgroundColor: '#0969da',
-    pointRadius: 2, borderWidth: 2}]},
+  data: {labels: [], datasets: [
+    {label: 'thumbs-up rate', data: [], borderColor: '#0969da', backgroundColor: '#0969da', pointRadius: 2, borderWidth: 2},
+    // Marks, on the rate of the version they concern: a rollback at the version that restored an earlier one,
+    // a candidate the release gate refused at the version that stayed in service.
+    {label: 'rollback', data: [], showLine: false, pointStyle: 'triangle', pointRadius: 7, borderColor: '#cf222e',
+      backgroundColor: '#cf222e'},
+    {label: 'refused candidate', data: [], showLine: false, pointStyle: 'crossRot', pointRadius: 7, borderWidth: 2,
+      borderColor: '#9a6700', backgroundColor: '#9a6700'}]},
   options: {animation: false, scales: {y: {min: 0, max: 1, ticks: {format: {style: 'percent'}}}},
-    plugins: {legend: {display: false}, tooltip: {callbacks: {afterLabel: c => c.raw.votes + ' votes'}}},
+    plugins: {tooltip: {callbacks: {afterLabel: c => c.raw.note}}},
     parsing: {xAxisKey: 'x', yAxisKey: 'y'}}
 });
 
@@ -127,7 +134,13 @@ async function refreshStats() {
   if (!response.ok) return;
   const stats = await response.json();
   document.getElementById('serving').textContent = stats.model + '@' + stats.serving;
-  chart.data.datasets[0].data = stats.versions.map(v => ({x: 'v' + v.version, y: v.rate, votes: v.up + v.down}));
+  const rates = new Map(stats.versions.map(v => ['v' + v.version, v.rate]));
+  chart.data.labels = [...rates.keys()];
+  chart.data.datasets[0].data = stats.versions.map(v => ({x: 'v' + v.version, y: v.rate, note: (v.up + v.down) + ' votes'}));
+  chart.data.datasets[1].data = stats.rollbacks.filter(r => rates.has('v' + r.version))
+    .map(r => ({x: 'v' + r.version, y: rates.get('v' + r.version), note: 'rolled back to v' + r.restores}));
+  chart.data.datasets[2].data = stats.refused.filter(r => rates.has('v' + r.after))
+    .map(r => ({x: 'v' + r.after, y: rates.get('v' + r.after), note: r.reason}));
   chart.update();
 }
 

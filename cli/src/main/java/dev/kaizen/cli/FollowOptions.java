@@ -28,7 +28,12 @@ final class FollowOptions {
     @Option(names = "--model-updates-topic", defaultValue = "model-updates", paramLabel = "TOPIC", description = "Default: ${DEFAULT-VALUE}.")
     String updatesTopic;
 
+    @Option(names = "--model-rejections-topic", defaultValue = "model-rejections", paramLabel = "TOPIC",
+            description = "Where the job reports the candidates its release gate refused, which the page marks (default: ${DEFAULT-VALUE}).")
+    String rejectionsTopic;
+
     VersionFollower.Options options() {
-        return new VersionFollower.Options(modelId, new KafkaClients(bootstrapServers, kafkaProperties), updatesTopic, checkpointRoot);
+        return new VersionFollower.Options(modelId, new KafkaClients(bootstrapServers, kafkaProperties), updatesTopic, checkpointRoot,
+                rejectionsTopic);
     }
 }

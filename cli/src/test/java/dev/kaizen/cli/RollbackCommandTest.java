@@ -18,6 +18,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
@@ -130,6 +131,11 @@ class RollbackCommandTest {
                 assertThat(System.nanoTime()).as("serving follows the rollback").isLessThan(deadline);
                 Thread.sleep(100);
             }
+            JsonNode stats = JSON.readTree(http.send(HttpRequest.newBuilder(server.resolve("/v1/stats")).build(),
+                    HttpResponse.BodyHandlers.ofString()).body());
+            assertThat(stats.get("rollbacks")).hasSize(1);
+            assertThat(stats.at("/rollbacks/0/version").asLong()).isEqualTo(restored.getVersion());
+            assertThat(stats.at("/rollbacks/0/restores").asLong()).isEqualTo(1);
             var served = serving.follower().acquire();
             try {
                 assertThat(served.update().getSha256()).isEqualTo(first.getSha256());
@@ -160,7 +166,7 @@ class RollbackCommandTest {
                 .map(b -> ((Decoded.Valid<ModelUpdate>) codec.decode(b)).value()).toList();
     }
 
-    private static com.fasterxml.jackson.databind.JsonNode post(HttpClient http, URI uri, Map<String, Object> body) throws Exception {
+    private static JsonNode post(HttpClient http, URI uri, Map<String, Object> body) throws Exception {
         HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body))).build(), HttpResponse.BodyHandlers.ofString());
         assertThat(r.statusCode() / 100).as(r.body()).isEqualTo(2);

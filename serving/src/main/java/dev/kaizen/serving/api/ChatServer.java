@@ -391,12 +391,18 @@ public final class ChatServer implements AutoCloseable {
     }
 
     /** Thumbs-up rate per version over the answers given here: what the page charts. */
+    /** Thumbs-up rate per version, and what the page marks: rollbacks (a version restoring an earlier one) and refused candidates. */
     private void stats(Context ctx) {
         List<Map<String, Object>> versions = new ArrayList<>();
         for (VoteTally.Rate r : tally.rates()) {
             versions.add(Map.of("version", r.version(), "up", r.up(), "down", r.down(), "rate", r.rate()));
         }
-        ctx.json(Map.of("model", follower.modelId(), "serving", follower.version(), "versions", versions));
+        List<Map<String, Object>> rollbacks = follower.announced().stream().filter(u -> u.getRestoresVersion() != null)
+                .map(u -> Map.<String, Object>of("version", u.getVersion(), "restores", u.getRestoresVersion())).toList();
+        List<Map<String, Object>> refused = follower.refusedCandidates().stream()
+                .map(u -> Map.<String, Object>of("after", u.getParentVersion(), "reason", u.getRejectionReason())).toList();
+        ctx.json(Map.of("model", follower.modelId(), "serving", follower.version(), "versions", versions, "rollbacks", rollbacks,
+                "refused", refused));
     }
 
     private void metrics(Context ctx) throws IOException {

@@ -86,6 +86,11 @@ public final class ModelFollower implements AutoCloseable {
         return follower.refusals();
     }
 
+    /** The candidates the job's release gate refused (when the rejections topic is followed). */
+    public List<ModelUpdate> refusedCandidates() {
+        return follower.refusedCandidates();
+    }
+
     public long swaps() {
         return follower.applied();
     }

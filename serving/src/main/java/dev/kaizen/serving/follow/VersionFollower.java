@@ -5,6 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -37,14 +38,27 @@ import dev.kaizen.schemas.wire.WireCodec;
  * naming the one before; skipping ahead over several is a catch-up) and every one of its files
  * lies inside the checkpoint store and hashes to what was announced. Anything else is refused,
  * logged and counted by reason, and the target keeps what it has. On start it reads the topic from
- * the beginning and brings the target to the latest good version before it returns.
+ * the beginning and brings the target to the latest good version before it returns. Given the
+ * rejections topic too, it keeps the model's candidates the job's release gate refused, for the
+ * page to mark.
  */
 public final class VersionFollower implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(VersionFollower.class);
 
-    /** Which model's announcements to follow, and the checkpoint store they must point into. */
-    public record Options(String modelId, KafkaClients kafka, String topic, String storeRoot) {}
+    /**
+     * Which model's announcements to follow, and the checkpoint store they must point into;
+     * {@code rejectionsTopic} (model-rejections, or null) is read for the refused candidates only.
+     */
+    public record Options(String modelId, KafkaClients kafka, String topic, String storeRoot, String rejectionsTopic) {
+
+        public Options(String modelId, KafkaClients kafka, String topic, String storeRoot) {
+            this(modelId, kafka, topic, storeRoot, null);
+        }
+    }
+
+    /** How the job's release gate begins the reason of a candidate it refused. */
+    static final String GATE_REFUSAL = "eval-gate";
 
     /** What a verified version is put into: serving's own model, or a vLLM server. */
     public interface Target {
@@ -61,6 +75,7 @@ public final class VersionFollower implements AutoCloseable {
     private final WireCodec<ModelUpdate> codec = WireCodec.modelUpdates(Clock.systemUTC());
     private final KafkaConsumer<byte[], byte[]> consumer;
     private final NavigableMap<Long, ModelUpdate> announced = new TreeMap<>();
+    private final List<ModelUpdate> refusedCandidates = new ArrayList<>();
     private final Set<Long> refused = new HashSet<>();
     private final Map<String, AtomicLong> refusals = new ConcurrentHashMap<>();
     private final AtomicLong applied = new AtomicLong();
@@ -96,6 +111,11 @@ public final class VersionFollower implements AutoCloseable {
         return List.copyOf(announced.values());
     }
 
+    /** The candidates the job's release gate refused so far, in the order they were reported. */
+    public synchronized List<ModelUpdate> refusedCandidates() {
+        return List.copyOf(refusedCandidates);
+    }
+
     /** Refused versions by reason: {@code lineage}, {@code checkpoint}, {@code target}, {@code undecodable}. */
     public Map<String, Long> refusals() {
         Map<String, Long> counts = new TreeMap<>();
@@ -109,12 +129,18 @@ public final class VersionFollower implements AutoCloseable {
     }
 
     private void catchUp() {
-        List<TopicPartition> partitions = consumer.partitionsFor(options.topic(), Duration.ofSeconds(30)).stream()
-                .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+        List<TopicPartition> partitions = new ArrayList<>(partitions(options.topic()));
         if (partitions.isEmpty()) {
             // Partitions are assigned once: following a topic that does not exist yet would never see a version.
             throw new IllegalStateException("the topic " + options.topic() + " does not exist at " + options.kafka().bootstrapServers()
                     + "; create it first (bin/kaizen topics create)");
+        }
+        if (options.rejectionsTopic() != null) {
+            List<TopicPartition> rejections = partitions(options.rejectionsTopic());
+            if (rejections.isEmpty()) {
+                LOG.warn("the topic {} does not exist: refused candidates are not shown", options.rejectionsTopic());
+            }
+            partitions.addAll(rejections);
         }
         consumer.assign(partitions);
         consumer.seekToBeginning(partitions);
@@ -123,6 +149,10 @@ public final class VersionFollower implements AutoCloseable {
             ingest(consumer.poll(Duration.ofMillis(200)));
         }
         advance();
+    }
+
+    private List<TopicPartition> partitions(String topic) {
+        return consumer.partitionsFor(topic, Duration.ofSeconds(30)).stream().map(p -> new TopicPartition(p.topic(), p.partition())).toList();
     }
 
     private void follow() {
@@ -147,8 +177,15 @@ public final class VersionFollower implements AutoCloseable {
                 continue;
             }
             ModelUpdate update = valid.value();
-            if (update.getModelId().equals(options.modelId())) {
-                synchronized (this) {
+            if (!update.getModelId().equals(options.modelId())) {
+                continue;
+            }
+            synchronized (this) {
+                if (!record.topic().equals(options.topic())) {
+                    if (update.getRejectionReason() != null && update.getRejectionReason().startsWith(GATE_REFUSAL)) {
+                        refusedCandidates.add(update);
+                    }
+                } else {
                     announced.putIfAbsent(update.getVersion(), update);
                 }
             }

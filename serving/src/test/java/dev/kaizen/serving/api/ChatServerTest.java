@@ -276,8 +276,14 @@ class ChatServerTest {
             JsonNode stats = JSON.readTree(get("/v1/stats").body());
             assertThat(stats.at("/versions/0/version").asLong()).isEqualTo(1);
             assertThat(stats.at("/versions/0/up").asLong()).isGreaterThanOrEqualTo(1);
+            assertThat(stats.at("/refused/0/after").asLong()).isEqualTo(1);
+            assertThat(stats.at("/refused/0/reason").asText()).isEqualTo(HttpFixture.REFUSAL);
+            assertThat(stats.get("rollbacks")).isEmpty();
 
             wait.until(d -> ((JavascriptExecutor) d).executeScript("return Chart.getChart('chart').data.datasets[0].data.length").equals(1L));
+            // The refused candidate is marked on the rate of the version that stayed in service.
+            wait.until(d -> ((JavascriptExecutor) d).executeScript("return Chart.getChart('chart').data.datasets[2].data.map(p => p.x).join()")
+                    .equals("v1"));
             Path screenshot = Path.of("target/screenshots/chat-page.png");
             Files.createDirectories(screenshot.getParent());
             Files.write(screenshot, ((TakesScreenshot) browser).getScreenshotAs(OutputType.BYTES));
