@@ -110,7 +110,8 @@ class JobCommandTest {
                 "release: {min-distinct2-ratio: 1.5}", "option 'release.min-distinct2-ratio' must lie in [0, 1]",
                 "release: {holdout-fraction: 1}", "option 'release.holdout-fraction' must lie in [0, 1)",
                 "release: {holdout-size: 1}", "option 'release.holdout-size' must be at least 2",
-                "release: {max-holdout-loss-increase: -1}", "option 'release.max-holdout-loss-increase' must be a non-negative number"));
+                "release: {max-holdout-loss-increase: -1}", "option 'release.max-holdout-loss-increase' must be a non-negative number",
+                "store: {keep-releases: 0}", "option 'store.keep-releases' must be at least 1"));
         for (var c : refused.entrySet()) {
             Path file = dir.resolve("careless.yaml");
             Files.writeString(file, c.getKey().replace("\\n", "\n") + "\n");
