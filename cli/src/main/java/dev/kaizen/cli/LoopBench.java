@@ -35,6 +35,7 @@ import dev.kaizen.alignment.synthetic.TwoStyleChat;
 import dev.kaizen.embeddedkafka.EmbeddedKafka;
 import dev.kaizen.jobs.continual.ContinualKtoJob;
 import dev.kaizen.jobs.continual.JobConfig;
+import dev.kaizen.operators.update.UpdateModel;
 import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ModelUpdate;
@@ -45,14 +46,16 @@ import dev.kaizen.schemas.wire.WireCodec;
 
 @Command(name = "loop", mixinStandardHelpOptions = true,
         description = "Runs the whole loop in one JVM (in-process Kafka, MiniCluster with RocksDB and checkpoints, the tiny "
-                + "model training), sends answers and votes live at a steady rate, and prints the latency from a vote "
-                + "being sent to the first committed ModelUpdate that trained on it: p50 and p99.")
+                + "model training, the job's default release cadence), sends answers and votes live at a steady rate, and prints "
+                + "the latency from a vote being sent to the committed record that accounts for it (the release that trained "
+                + "on it or held it out, or a refusal): p50 and p99.")
 final class LoopBench implements Callable<Integer> {
 
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--votes", defaultValue = "800", paramLabel = "N", description = "Votes to send (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--votes", defaultValue = "960", paramLabel = "N",
+            description = "Votes to send (default: ${DEFAULT-VALUE}, three releases at the default cadence and batch size).")
     int votes;
 
     @Option(names = "--rate", defaultValue = "20", paramLabel = "PER_SECOND", description = "Votes per second (default: ${DEFAULT-VALUE}).")
@@ -85,13 +88,16 @@ final class LoopBench implements Callable<Integer> {
             ContinualKtoJob.build(env, config, false);
             JobClient job = env.executeAsync("bench-loop");
             try {
-                // Warm up (MiniCluster, model load, first checkpoint) so the figures are the loop's steady state.
+                int perRelease = config.release().everySteps() * batchSize;
+                out.printf("releases every %d steps of %d votes, or %s after the first; %.0f%% of votes held out to judge them%n",
+                        config.release().everySteps(), batchSize, config.release().maxWait(), 100 * config.release().holdoutFraction());
+                // Warm up (MiniCluster, model load, first checkpoint, first release) so the figures are the loop's steady state.
                 long warmUp = System.nanoTime();
-                measure(kafka, "warm-up", batchSize);
-                out.printf("warm-up: first version announced %.1f s after start%n", (System.nanoTime() - warmUp) / 1e9);
+                measure(kafka, "warm-up", perRelease);
+                out.printf("warm-up: first release %.1f s after start%n", (System.nanoTime() - warmUp) / 1e9);
                 List<Long> latencies = measure(kafka, "tiny", votes);
                 latencies.sort(null);
-                out.printf("%d of %d votes announced; feedback-to-announcement latency p50 %.2f s, p99 %.2f s%n",
+                out.printf("%d of %d votes accounted for; feedback-to-release latency p50 %.2f s, p99 %.2f s%n",
                         latencies.size(), votes, latencies.get(latencies.size() / 2) / 1e3,
                         latencies.get((int) Math.min(latencies.size() - 1, Math.ceil(latencies.size() * 0.99) - 1)) / 1e3);
             } finally {
@@ -157,7 +163,8 @@ final class LoopBench implements Callable<Integer> {
     /**
      * Follows model-updates and model-rejections (read_committed) until every vote is accounted for
      * or 60 s pass without a new one. Votes settle in about the order they were sent, so the k-th
-     * vote is taken to be announced by the first step whose running feedback count reaches k.
+     * vote is taken to be accounted for by the first record whose running count (trained and held
+     * out) reaches k.
      */
     private List<Long> announcements(EmbeddedKafka kafka, AtomicLongArray sentAt, String modelId) {
         WireCodec<ModelUpdate> codec = WireCodec.modelUpdates(Clock.systemUTC());
@@ -176,7 +183,7 @@ final class LoopBench implements Callable<Integer> {
                     if (!update.getModelId().equals(modelId)) {
                         continue;
                     }
-                    long count = update.getFeedbackCount();
+                    long count = update.getFeedbackCount() + Math.round(update.getMetrics().getOrDefault(UpdateModel.HELD_OUT_SAMPLES, 0.0));
                     for (long k = counted; k < Math.min(sentAt.length(), counted + count); k++) {
                         latencies.add(now - sentAt.get((int) k));
                     }
