@@ -65,6 +65,7 @@ class FieldRulesTest {
     void aRollbackNamesAVersionAndItsRecordTheOneItRestores() {
         assertThat(FieldRules.command(Samples.command().build(), LATEST)).isEmpty();
         assertThat(FieldRules.command(Samples.command().setReason(null).build(), LATEST)).isEmpty();
+        assertThat(FieldRules.command(Samples.command().setToVersion(1).setReason("x".repeat(1000)).build(), LATEST)).isEmpty();
         assertThat(FieldRules.command(Samples.command().setToVersion(0).build(), LATEST).map(Rejection::message))
                 .hasValue("to_version is 0; versions start at 1");
         assertThat(FieldRules.command(Samples.command().setIssuedBy("").build(), LATEST).map(Rejection::message))
