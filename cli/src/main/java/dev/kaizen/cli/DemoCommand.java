@@ -59,16 +59,27 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--cache-dir", paramLabel = "DIR", description = "Where the trained base model is kept (default: ~/.cache/kaizen).")
     Path cacheDir;
 
+    @Option(names = "--brigade-at", paramLabel = "MIN",
+            description = "From this minute a brigade votes too: fresh accounts, each under the per-user cap, that want curt answers.")
+    Double brigadeAt;
+
+    @Option(names = "--brigade-share", defaultValue = "0.6", paramLabel = "P",
+            description = "The brigade's share of all votes once it votes (default: ${DEFAULT-VALUE}).")
+    double brigadeShare;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        if (users < 0 || rate <= 0 || noise < 0 || noise > 1 || minutes < 0) {
-            spec.commandLine().getErr().println("kaizen demo: --users >= 0, --rate > 0, --noise in [0, 1] and --minutes >= 0, please");
+        if (users < 0 || rate <= 0 || noise < 0 || noise > 1 || minutes < 0 || (brigadeAt != null && brigadeAt < 0)
+                || !(brigadeShare > 0 && brigadeShare < 1)) {
+            spec.commandLine().getErr().println("kaizen demo: --users >= 0, --rate > 0, --noise in [0, 1], --minutes >= 0, --brigade-at >= 0 "
+                    + "and --brigade-share in (0, 1), please");
             return 2;
         }
         String token = Listening.token(tokenEnv);
         Listening.requireFree(host, port);
         Path cache = cacheDir != null ? cacheDir : Path.of(System.getProperty("user.home"), ".cache", "kaizen");
-        return new Demo(new Demo.Options(users, rate, noise, minutes, host, port, token, summary, chart, cache), out).run();
+        return new Demo(new Demo.Options(users, rate, noise, minutes, host, port, token, summary, chart, cache, brigadeAt, brigadeShare), out)
+                .run();
     }
 }

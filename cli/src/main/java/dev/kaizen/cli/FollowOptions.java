@@ -1,11 +1,8 @@
 package dev.kaizen.cli;
 
-import java.util.HashMap;
-import java.util.Map;
-
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.VersionFollower;
 
 /** What a follower of model-updates needs: which model, Kafka (security settings passed through), the topic, and the store it trusts. */
@@ -14,12 +11,8 @@ final class FollowOptions {
     @Option(names = "--model-id", required = true, paramLabel = "ID", description = "Which model's versions to follow, as the job names it.")
     String modelId;
 
-    @Option(names = "--bootstrap-servers", required = true, paramLabel = "HOST:PORT", description = "Kafka.")
-    String bootstrapServers;
-
-    @Option(names = "--kafka-property", paramLabel = "KEY=VALUE",
-            description = "A Kafka client property passed through (security.protocol, sasl.*, ssl.* …); repeatable.")
-    Map<String, String> kafkaProperties = new HashMap<>();
+    @Mixin
+    KafkaOptions kafka;
 
     @Option(names = "--checkpoint-root", defaultValue = "file:///tmp/kaizen/checkpoints", paramLabel = "URI",
             description = "The job's checkpoint store; versions stored anywhere else are refused (default: ${DEFAULT-VALUE}).")
@@ -33,7 +26,6 @@ final class FollowOptions {
     String rejectionsTopic;
 
     VersionFollower.Options options() {
-        return new VersionFollower.Options(modelId, new KafkaClients(bootstrapServers, kafkaProperties), updatesTopic, checkpointRoot,
-                rejectionsTopic);
+        return new VersionFollower.Options(modelId, kafka.clients(), updatesTopic, checkpointRoot, rejectionsTopic);
     }
 }

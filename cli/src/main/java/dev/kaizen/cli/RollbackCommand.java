@@ -5,7 +5,6 @@ import java.net.UnknownHostException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
@@ -24,6 +23,7 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -53,15 +53,11 @@ final class RollbackCommand implements Callable<Integer> {
     @Option(names = "--to-version", required = true, paramLabel = "N", description = "The earlier release to go back to.")
     long toVersion;
 
-    @Option(names = "--bootstrap-servers", required = true, paramLabel = "HOST:PORT", description = "Kafka.")
-    String bootstrapServers;
+    @Mixin
+    KafkaOptions kafkaOptions;
 
     @Option(names = "--reason", paramLabel = "TEXT", description = "Why, for the audit trail on model-commands.")
     String reason;
-
-    @Option(names = "--kafka-property", paramLabel = "KEY=VALUE",
-            description = "A Kafka client property passed through (security.protocol, sasl.*, ssl.* …); repeatable.")
-    Map<String, String> kafkaProperties = new HashMap<>();
 
     @Option(names = "--model-updates-topic", defaultValue = "model-updates", paramLabel = "TOPIC", description = "Default: ${DEFAULT-VALUE}.")
     String updatesTopic;
@@ -76,11 +72,11 @@ final class RollbackCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Duration timeout = Duration.ofSeconds(timeoutSeconds);
-        KafkaClients kafka = new KafkaClients(bootstrapServers, kafkaProperties);
+        KafkaClients kafka = kafkaOptions.clients();
         // Checked here so a mistyped version fails now; the job checks again, and dead-letters what it cannot do.
         NavigableMap<Long, ModelUpdate> released = releases(kafka, timeout);
         if (released.isEmpty()) {
-            throw new IllegalArgumentException("model " + modelId + " has no release on " + updatesTopic + " at " + bootstrapServers);
+            throw new IllegalArgumentException("model " + modelId + " has no release on " + updatesTopic + " at " + kafka.bootstrapServers());
         }
         long current = released.lastKey();
         ModelUpdate target = released.get(toVersion);

@@ -1,6 +1,7 @@
 package dev.kaizen.cli.demo;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintWriter;
 import java.net.URI;
 import java.nio.file.Files;
@@ -42,7 +43,10 @@ public final class Demo {
 
     /** See DemoCommand for each option. */
     public record Options(int users, double chatsPerSecond, double noise, double minutes, String host, int port, String token,
-                          Path summary, Path chart, Path cacheDir) {}
+                          Path summary, Path chart, Path cacheDir, Double brigadeAt, double brigadeShare) {}
+
+    /** The demo's golden set: the polite, right answers to a quarter of the task's training questions. */
+    static final String GOLDEN_SET = "golden-two-style.jsonl";
 
     private static final String MODEL_ID = "two-style";
 
@@ -70,13 +74,17 @@ public final class Demo {
         }, "kaizen-demo-stop");
         Runtime.getRuntime().addShutdownHook(hook);
         long started = System.nanoTime();
+        Path golden = work.resolve(GOLDEN_SET);
+        try (InputStream in = Demo.class.getResourceAsStream(GOLDEN_SET)) {
+            Files.copy(in, golden);
+        }
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
             kafka.createTopics(1, Arrays.stream(Topic.values()).map(Topic::topicName).toArray(String[]::new));
             List<String> settings = new ArrayList<>(List.of("kafka.bootstrap-servers=" + kafka.bootstrapServers(),
                     "kafka.group-id=kaizen-demo-" + UUID.randomUUID(), "event-time.out-of-orderness=200ms", "event-time.idleness=1s",
                     "settle.lateness=1s", "batches.size=16", "batches.timeout=5s",
                     // A release every other step keeps the climb visible in a ten-minute demo.
-                    "release.every-steps=2", "release.max-wait=10s", "training.base-model-dir=" + base,
+                    "release.every-steps=2", "release.max-wait=10s", "release.golden-set=" + golden, "training.base-model-dir=" + base,
                     "training.base-model-name=kaizen-two-style-sft", "training.checkpoint-root=" + work.resolve("store").toUri(),
                     "flink.execution.checkpointing.interval=2s", "flink.execution.checkpointing.dir=" + work.resolve("flink").toUri(),
                     // Flink's REST endpoint, RPC and blob server on the demo's address only, and no cancelling from the web.
@@ -109,16 +117,28 @@ public final class Demo {
                     if (users != null) {
                         users.start();
                     }
-                    if (options.minutes() > 0) {
-                        stop.await((long) (options.minutes() * 60_000), TimeUnit.MILLISECONDS);
-                    } else {
+                    long begun = System.nanoTime();
+                    long end = options.minutes() > 0 ? begun + (long) (options.minutes() * 6e10) : Long.MAX_VALUE;
+                    Double honestBefore = null;
+                    if (users != null && options.brigadeAt() != null) {
+                        long at = begun + (long) (options.brigadeAt() * 6e10);
+                        if (at < end && !stop.await(at - System.nanoTime(), TimeUnit.NANOSECONDS)) {
+                            honestBefore = users.honestVotes().rate();
+                            users.brigade(options.brigadeShare());
+                            out.printf("brigade: from now %.0f%% of the votes come from fresh accounts that want curt answers "
+                                    + "(the honest users' thumbs-up rate: %.1f%%)%n", 100 * options.brigadeShare(), 100 * honestBefore);
+                            out.flush();
+                        }
+                    }
+                    if (end == Long.MAX_VALUE) {
                         stop.await();
+                    } else {
+                        stop.await(end - System.nanoTime(), TimeUnit.NANOSECONDS);
                     }
                     if (users != null) {
                         users.close();
                     }
-                    finish(serving.recentVotes(), users == null ? null : users.correctness(), versions,
-                            (System.nanoTime() - started) / 6e10);
+                    finish(serving.recentVotes(), users, honestBefore, versions, (System.nanoTime() - started) / 6e10);
                 }
             } finally {
                 job.cancel().get(1, TimeUnit.MINUTES);
@@ -133,13 +153,15 @@ public final class Demo {
         return 0;
     }
 
-    private void finish(RecentShare votes, RecentShare correct, VersionLog versions, double minutes) throws IOException {
+    private void finish(RecentShare votes, SimulatedUsers users, Double honestBefore, VersionLog versions, double minutes)
+            throws IOException {
+        RecentShare correct = users == null ? null : users.correctness();
         double initial = votes.initialRate();
         double last = votes.rate();
         double initialCorrect = correct == null ? Double.NaN : correct.initialRate();
         double lastCorrect = correct == null ? Double.NaN : correct.rate();
-        out.printf("%nsummary: %d versions, %d steps rejected by the guards, %.1f minutes%n", versions.lastVersion(),
-                versions.rejected(), minutes);
+        out.printf("%nsummary: %d versions, %d steps rejected by the guards, %d candidates refused by the release gate, %.1f minutes%n",
+                versions.lastVersion(), versions.rejected(), versions.refused(), minutes);
         if (votes.count() > 0) {
             out.printf("thumbs-up rate: %.1f%% over the first %d answers -> %.1f%% over the last %d (%d votes)%n", 100 * initial,
                     RecentShare.WINDOW, 100 * last, RecentShare.WINDOW, votes.count());
@@ -147,6 +169,11 @@ public final class Demo {
         if (correct != null && correct.count() > 0) {
             out.printf("right answers: %.1f%% over the first %d -> %.1f%% over the last %d%n", 100 * initialCorrect, RecentShare.WINDOW,
                     100 * lastCorrect, RecentShare.WINDOW);
+        }
+        double honestAfter = users == null ? Double.NaN : users.honestVotes().rate();
+        if (honestBefore != null) {
+            out.printf("brigade: the honest users' thumbs-up rate %.1f%% when it began -> %.1f%% over their last %d votes%n",
+                    100 * honestBefore, 100 * honestAfter, RecentShare.WINDOW);
         }
         List<VersionLog.Point> points = versions.points();
         if (!points.isEmpty()) {
@@ -160,6 +187,9 @@ public final class Demo {
             summary.put("final_correct", Double.isNaN(lastCorrect) ? null : lastCorrect);
             summary.put("versions", versions.lastVersion());
             summary.put("rejected_steps", versions.rejected());
+            summary.put("refused_candidates", versions.refused());
+            summary.put("honest_rate_before_brigade", honestBefore);
+            summary.put("honest_rate_final", Double.isNaN(honestAfter) ? null : honestAfter);
             summary.put("votes", votes.count());
             summary.put("minutes", minutes);
             summary.put("chart", points.isEmpty() ? null : options.chart().toAbsolutePath().toString());

@@ -10,6 +10,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.UUID;
+import java.util.function.BiFunction;
+import java.util.function.Predicate;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -25,7 +27,9 @@ import dev.kaizen.serving.api.RecentShare;
  * would: each asks one of the task's questions, reads the answer as the {@link Judge} does, and
  * gives a thumbs up to a polite answer that is right and a thumbs down to anything else, with
  * {@code noise} of their votes the other way round. Their votes are counted where every vote is,
- * by serving.
+ * by serving, and their thumbs-up rate apart. From {@link #brigade} on, a brigade joins them: fresh
+ * accounts, each voting a few times (under the per-user cap), that want the curt style, right or
+ * not, and cast a given share of all votes.
  */
 final class SimulatedUsers implements AutoCloseable {
 
@@ -40,6 +44,7 @@ final class SimulatedUsers implements AutoCloseable {
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final List<Thread> threads = new ArrayList<>();
     private final RecentShare correct = new RecentShare();
+    private final RecentShare honestVotes = new RecentShare();
     private volatile boolean running = true;
 
     SimulatedUsers(URI server, String token, int users, double chatsPerSecond, double noise) {
@@ -51,18 +56,33 @@ final class SimulatedUsers implements AutoCloseable {
     }
 
     void start() {
+        // A crowd, not a few heavy voters: a new person every 20 chats stays under the per-user cap.
+        crowd("sim", chatsPerSecond, 20, (verdict, random) -> {
+            correct.add(verdict.correct());
+            boolean up = verdict.wanted() != (random.nextDouble() < noise);
+            honestVotes.add(up);
+            return up;
+        });
+    }
+
+    /** From now on a brigade casts {@code share} of all votes: up for a curt answer, down for a polite one. */
+    void brigade(double share) {
+        crowd("brigade", chatsPerSecond * share / (1 - share), 5, (verdict, random) -> !verdict.polite());
+    }
+
+    /** {@code users} threads chatting at {@code rate} together, each account voting {@code votesPerAccount} times as {@code taste} says. */
+    private void crowd(String name, double rate, int votesPerAccount, BiFunction<Judge.Verdict, Random, Boolean> taste) {
         List<TwoStyleChat.Fact> facts = TwoStyleChat.trainFacts();
-        long pauseMs = (long) (1000 * users / chatsPerSecond);
+        long pauseMs = (long) (1000 * users / rate);
         for (int i = 0; i < users; i++) {
-            int thread = i;
-            Random random = new Random(i);
+            String prefix = name + "-" + i + "-";
+            Random random = new Random(name.hashCode() * 31L + i);
             Thread t = new Thread(() -> {
                 for (long chats = 0; running; chats++) {
                     long started = System.currentTimeMillis();
-                    // A crowd, not a few heavy voters: a new person every 20 chats stays under the per-user cap.
-                    String user = "sim-" + thread + "-" + chats / 20;
+                    String user = prefix + chats / votesPerAccount;
                     try {
-                        chatAndVote(user, facts.get(random.nextInt(facts.size())), random);
+                        chatAndVote(user, facts.get(random.nextInt(facts.size())), verdict -> taste.apply(verdict, random));
                     } catch (Exception e) {
                         if (running) {
                             LOG.warn("{}: {}", user, e.toString());
@@ -70,27 +90,30 @@ final class SimulatedUsers implements AutoCloseable {
                     }
                     sleep(pauseMs - (System.currentTimeMillis() - started));
                 }
-            }, "demo-user-" + i);
+            }, "demo-" + prefix + "user");
             t.setDaemon(true);
             t.start();
             threads.add(t);
         }
     }
 
-    private void chatAndVote(String user, TwoStyleChat.Fact fact, Random random) throws Exception {
+    private void chatAndVote(String user, TwoStyleChat.Fact fact, Predicate<Judge.Verdict> votesUp) throws Exception {
         JsonNode answer = post("/v1/chat/completions", Map.of("messages", List.of(Map.of("role", "user", "content", fact.question())),
                 "temperature", 1.0, "max_tokens", 24));
         String text = answer.at("/choices/0/message/content").asText();
-        Judge.Verdict verdict = Judge.judge(fact, text);
-        correct.add(verdict.correct());
-        boolean up = verdict.wanted() != (random.nextDouble() < noise);
+        boolean up = votesUp.test(Judge.judge(fact, text));
         post("/v1/feedback", Map.of("response_id", answer.get("id").asText(), "vote", up ? "up" : "down", "user_id", user,
                 "event_id", UUID.randomUUID().toString()));
     }
 
-    /** The share of right answers among those the users read: the latest {@link RecentShare#WINDOW} and the first. */
+    /** The share of right answers among those the honest users read: the latest {@link RecentShare#WINDOW} and the first. */
     RecentShare correctness() {
         return correct;
+    }
+
+    /** The honest users' thumbs-up rate on the answers they are served, the brigade's votes left out. */
+    RecentShare honestVotes() {
+        return honestVotes;
     }
 
     private JsonNode post(String path, Map<String, Object> body) throws Exception {

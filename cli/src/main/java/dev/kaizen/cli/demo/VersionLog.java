@@ -21,6 +21,7 @@ import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 
+import dev.kaizen.operators.release.ReleaseGate;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.wire.Decoded;
 import dev.kaizen.schemas.wire.WireCodec;
@@ -29,7 +30,7 @@ import dev.kaizen.serving.api.RecentShare;
 /**
  * Prints one line per version the job announces (read_committed, as serving reads them) with the
  * thumbs-up rate of the latest votes taken through the API at that moment (whoever cast them),
- * counts steps the guards rejected, and redraws the chart of the rate by version after each one,
+ * and one per candidate the release gate refused; counts steps the guards rejected, and redraws the chart of the rate by version after each one,
  * so the file is whole however the demo ends (drawing during JVM shutdown, after Ctrl-C, is not
  * reliable).
  */
@@ -48,6 +49,7 @@ final class VersionLog implements AutoCloseable {
     private final List<Point> points = new ArrayList<>();
     private final Thread thread;
     private long rejected;
+    private long refused;
     private long lastVersion;
 
     /** {@code correct}: the share of right answers the users read, or null with no users to read them. */
@@ -84,7 +86,13 @@ final class VersionLog implements AutoCloseable {
 
     private synchronized void print(boolean announced, ModelUpdate u) {
         if (!announced) {
-            rejected++;
+            if (u.getRejectionReason().startsWith(ReleaseGate.REFUSAL_PREFIX)) {
+                refused++;
+                out.printf("candidate refused  samples %3d  %s%n", u.getFeedbackCount(), u.getRejectionReason());
+                out.flush();
+            } else {
+                rejected++;
+            }
             return;
         }
         double rate = votes.rate();
@@ -137,6 +145,10 @@ final class VersionLog implements AutoCloseable {
 
     synchronized long rejected() {
         return rejected;
+    }
+
+    synchronized long refused() {
+        return refused;
     }
 
     synchronized long lastVersion() {

@@ -53,10 +53,7 @@ public final class DeadLetters implements Serializable {
         if (votes == null) {
             votes = WireCodec.feedbackEvents(Clock.systemUTC());
         }
-        return DeadLetter.newBuilder().setSourceTopic(feedbackTopic).setPartition(null).setOffset(null)
-                .setReason(reason.code()).setDetail(reason.message())
-                .setOriginal(ByteBuffer.wrap(votes.encode(vote))).setOriginalForm(OriginalForm.SETTLED_VOTE)
-                .setTime(now).build();
+        return rewritten(feedbackTopic, reason, votes.encode(vote), OriginalForm.SETTLED_VOTE, now);
     }
 
     /** A valid command the update stage cannot carry out, re-encoded (its source position is not kept past validation). */
@@ -64,9 +61,13 @@ public final class DeadLetters implements Serializable {
         if (commands == null) {
             commands = WireCodec.modelCommands(Clock.systemUTC());
         }
-        return DeadLetter.newBuilder().setSourceTopic(commandsTopic).setPartition(null).setOffset(null)
+        return rewritten(commandsTopic, reason, commands.encode(command), OriginalForm.MODEL_COMMAND, now);
+    }
+
+    /** A record rejected past the validate stage: no one source position, and its bytes written anew. */
+    private static DeadLetter rewritten(String topic, DeadLetterReason reason, byte[] original, OriginalForm form, Instant now) {
+        return DeadLetter.newBuilder().setSourceTopic(topic).setPartition(null).setOffset(null)
                 .setReason(reason.code()).setDetail(reason.message())
-                .setOriginal(ByteBuffer.wrap(commands.encode(command))).setOriginalForm(OriginalForm.MODEL_COMMAND)
-                .setTime(now).build();
+                .setOriginal(ByteBuffer.wrap(original)).setOriginalForm(form).setTime(now).build();
     }
 }
