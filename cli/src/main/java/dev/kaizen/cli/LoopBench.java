@@ -18,6 +18,7 @@ import org.apache.commons.io.FileUtils;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.util.TimeUtils;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -90,7 +91,8 @@ final class LoopBench implements Callable<Integer> {
             try {
                 int perRelease = config.release().everySteps() * batchSize;
                 out.printf("releases every %d steps of %d votes, or %s after the first; %.0f%% of votes held out to judge them%n",
-                        config.release().everySteps(), batchSize, config.release().maxWait(), 100 * config.release().holdoutFraction());
+                        config.release().everySteps(), batchSize, TimeUtils.formatWithHighestUnit(config.release().maxWait()),
+                        100 * config.release().holdoutFraction());
                 // Warm up (MiniCluster, model load, first checkpoint, first release) so the figures are the loop's steady state.
                 long warmUp = System.nanoTime();
                 measure(kafka, "warm-up", perRelease);
