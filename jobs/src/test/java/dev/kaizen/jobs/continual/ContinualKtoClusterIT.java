@@ -63,7 +63,8 @@ class ContinualKtoClusterIT {
             broker.awaitReady(Duration.ofMinutes(1));
             Path base = tmp.resolve("base");
             ModelPresets.TINY.write(base, 5);
-            Run run = new Run(broker, "cluster", ContinualKtoLoopTest.defaultScenario(), base, tmp.resolve("store"));
+            Run run = new Run(broker, "cluster", ContinualKtoLoopTest.defaultScenario(), base, tmp.resolve("store"),
+                    ContinualKtoLoopTest.goldenSet(tmp));
             List<String> submit = new ArrayList<>(List.of("submit", "-p", "" + ContinualKtoLoopTest.PARALLELISM, jar.toString()));
             run.settings.forEach(s -> submit.addAll(List.of("-D", s)));
             Matcher submitted = Pattern.compile("Job has been submitted with JobID ([0-9a-f]{32})").matcher(cluster.run(submit.toArray(String[]::new)));

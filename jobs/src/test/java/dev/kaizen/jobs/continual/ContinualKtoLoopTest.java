@@ -95,6 +95,18 @@ class ContinualKtoLoopTest {
         ModelPresets.TINY.write(base, 5);
     }
 
+    /**
+     * A golden set of polite answers that a candidate may not make any less likely: the random
+     * model's NLL on it wavers from step to step, so the gate refuses some candidates of every run.
+     */
+    static Path goldenSet(Path dir) throws Exception {
+        Path golden = dir.resolve("golden.jsonl");
+        Files.write(golden, TwoStyleChat.trainFacts().stream().limit(8)
+                .map(f -> "{\"prompt\": [{\"role\": \"user\", \"content\": \"" + f.question() + "\"}], \"completion\": [{\"role\": "
+                        + "\"assistant\", \"content\": \"" + f.answer(TwoStyleChat.Style.A) + "\"}]}").toList());
+        return golden;
+    }
+
     /** The scenario of the exactness tests: two models, 460 answers each. */
     static FeedbackScenario defaultScenario() {
         return new FeedbackScenario(modelsOnBothSubtasks(), 460, BATCH, 7);
@@ -115,7 +127,7 @@ class ContinualKtoLoopTest {
 
     @Test
     void everySettledSampleTrainsExactlyOnceIntoGaplessVerifiedVersions() throws Exception {
-        Run run = new Run(kafka.kafka(), "plain", defaultScenario(), base, store);
+        Run run = new Run(kafka.kafka(), "plain", defaultScenario(), base, store, goldenSet(store));
         JobClient job = run.start(run.recordingStages(), PARALLELISM, null);
         try {
             run.finishAndCheck();
@@ -137,7 +149,7 @@ class ContinualKtoLoopTest {
         FailOnce.reset(5 + random.nextInt(40), 2 + random.nextInt(10));
         System.out.printf("failure seed %d: failing the accumulator at batch %d and the update stage after judging release %d%n",
                 seed, FailOnce.failAtBatch, FailOnce.failAtVersion);
-        Run run = new Run(kafka.kafka(), "failures", defaultScenario(), base, store);
+        Run run = new Run(kafka.kafka(), "failures", defaultScenario(), base, store, goldenSet(store));
         FailingUpdate update = new FailingUpdate(run.config, run.suffix);
         JobClient job = run.start(new ContinualKtoJob.Stages(new FailingAccumulate(BATCH), update), PARALLELISM, null);
         try {
@@ -157,7 +169,7 @@ class ContinualKtoLoopTest {
     /** Stopped with a savepoint mid-stream and resumed with parallelism 1: state and counts carry over exactly. */
     @Test
     void aSavepointResumesWithAnotherParallelism(@TempDir Path savepoints) throws Exception {
-        Run run = new Run(kafka.kafka(), "rescale", defaultScenario(), base, store);
+        Run run = new Run(kafka.kafka(), "rescale", defaultScenario(), base, store, goldenSet(store));
         JobClient first = run.start(run.recordingStages(), PARALLELISM, null);
         run.releasePushers();
         run.readSteps(30 * BATCH, Duration.ofMinutes(3));
@@ -181,7 +193,7 @@ class ContinualKtoLoopTest {
     void votesByTheTasksRuleDriveTheAnnouncedModelToPolitenessKeepingTheFacts(@TempDir Path tmp) throws Exception {
         String cache = System.getProperty("kaizen.test-cache");
         Path sft = TwoStyleChat.sftModel(cache == null ? tmp : Path.of(cache), step -> { });
-        Run run = new Run(kafka.kafka(), "learning", new FeedbackScenario(List.of("two-style"), 1200, BATCH, 21), sft, store);
+        Run run = new Run(kafka.kafka(), "learning", new FeedbackScenario(List.of("two-style"), 1200, BATCH, 21), sft, store, null);
         JobClient job = run.start(run.recordingStages(), PARALLELISM, null);
         List<ModelUpdate> steps;
         try {
@@ -223,12 +235,15 @@ class ContinualKtoLoopTest {
         final List<String> settings;
         final JobConfig config;
         private boolean pushed;
+        private final boolean gated;
         /** Whether this run's update stage notes what it trained on (not so for a job on a cluster of its own). */
         private boolean recorded;
 
-        Run(Broker broker, String name, FeedbackScenario scenario, Path baseModel, Path store) throws Exception {
+        /** The gate checks {@code goldenSet} (null: none) with no tolerance, and none of the degeneration checks the random model would fail. */
+        Run(Broker broker, String name, FeedbackScenario scenario, Path baseModel, Path store, Path goldenSet) throws Exception {
             this.broker = broker;
             this.scenario = scenario;
+            this.gated = goldenSet != null;
             assertThat(scenario.feedbackEvents()).isGreaterThanOrEqualTo(5_000);
             suffix = "-" + name;
             group = "loop-" + name + "-" + System.nanoTime();
@@ -238,7 +253,7 @@ class ContinualKtoLoopTest {
             // side by side in event time, neither idle, so the watermark passes a vote only after its answer.
             broker.send("chat-responses" + suffix, scenario.responses);
             broker.send("chat-feedback" + suffix, scenario.feedback);
-            settings = List.of("kafka.bootstrap-servers=" + broker.bootstrapServers(),
+            List<String> settings = new ArrayList<>(List.of("kafka.bootstrap-servers=" + broker.bootstrapServers(),
                     "kafka.group-id=" + group, "kafka.transaction-timeout=3min", "flink.execution.checkpointing.timeout=2min", "event-time.idleness=1s", "settle.lateness=10s",
                     "settle.response-wait=1min", "user-cap-per-hour=" + FeedbackScenario.CAP, "batches.size=" + BATCH,
                     "release.every-steps=" + RELEASE_EVERY, "release.max-wait=5s", "store.keep-releases=" + KEEP_RELEASES,
@@ -247,7 +262,12 @@ class ContinualKtoLoopTest {
                     "topics.feedback=chat-feedback" + suffix, "topics.responses=chat-responses" + suffix,
                     "topics.dead-letters=chat-feedback-dlq" + suffix, "topics.late=chat-feedback-late" + suffix,
                     "topics.model-updates=model-updates" + suffix, "topics.model-rejections=model-rejections" + suffix,
-                    "topics.model-commands=model-commands" + suffix);
+                    "topics.model-commands=model-commands" + suffix));
+            if (gated) {
+                settings.addAll(List.of("release.golden-set=" + goldenSet, "release.max-golden-nll-increase=0",
+                        "release.max-answer-length-factor=100", "release.min-distinct2-ratio=0"));
+            }
+            this.settings = List.copyOf(settings);
             config = JobConfig.load(null, settings);
         }
 
@@ -307,6 +327,10 @@ class ContinualKtoLoopTest {
                 again.shutdownNow();
             }
             assertLineage(steps, scenario);
+            if (gated) {
+                assertThat(steps).as("candidates the gate refused").anyMatch(s -> s.getRejectionReason() != null
+                        && s.getRejectionReason().startsWith(ReleaseGate.REFUSAL_PREFIX + "golden-nll rose"));
+            }
             if (recorded) {
                 assertTrainedExactlyOnce(steps);
             }

@@ -157,7 +157,8 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
         metrics.gauge("stepTimeMs", () -> lastStepMillis);
         metrics.gauge("currentVersion", () -> currentVersion);
         for (String name : List.of("loss", "kl", "kl_to_reference", "rewards/chosen", "rewards/rejected", "grad_norm",
-                ReleaseGate.GOLDEN_NLL, ReleaseGate.GOLDEN_NLL_BASELINE, ReleaseGate.ANSWER_TOKENS, ReleaseGate.DISTINCT_2)) {
+                ReleaseGate.GOLDEN_NLL, ReleaseGate.GOLDEN_NLL_BASELINE, ReleaseGate.ANSWER_TOKENS, ReleaseGate.ANSWER_TOKENS_BASELINE,
+                ReleaseGate.DISTINCT_2, ReleaseGate.DISTINCT_2_BASELINE, ReleaseGate.EVAL_LOSS, ReleaseGate.EVAL_LOSS_BASELINE)) {
             metrics.gauge(name.replace('/', '_'), () -> lastMetrics.getOrDefault(name, Double.NaN));
         }
     }
