@@ -16,7 +16,7 @@ class KaizenCommandTest {
         CliRun run = CliRun.of("--help");
         assertThat(run.exitCode()).isZero();
         assertThat(KaizenCommand.commandLine().getSubcommands().keySet())
-                .containsExactlyInAnyOrder("model", "generate", "train", "job", "serve", "rollout", "demo", "bench", "topics", "schemas", "help");
+                .containsExactlyInAnyOrder("model", "generate", "train", "job", "serve", "rollout", "rollback", "demo", "bench", "topics", "schemas", "help");
         assertThat(run.out()).contains("Usage: kaizen", "topics", "schemas");
     }
 
