@@ -304,7 +304,7 @@ class ContinualKtoLoopTest {
         void releasePushers() throws Exception {
             if (!pushed) {
                 // A deadline, not a speed target: generous, so a busy machine slows the test rather than failing it.
-                broker.awaitCommitted(group, "chat-feedback" + suffix, Duration.ofMinutes(4));
+                broker.awaitCommitted(group, "chat-feedback" + suffix, Duration.ofMinutes(6));
                 sendPushers();
                 pushed = true;
             }
