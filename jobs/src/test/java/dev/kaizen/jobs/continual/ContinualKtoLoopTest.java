@@ -20,11 +20,14 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.core.execution.CheckpointType;
 import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.runtime.executiongraph.ErrorInfo;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
@@ -74,6 +77,9 @@ class ContinualKtoLoopTest {
     static final int RELEASE_EVERY = 3;
     /** Fewer than the releases of a run, so the store deletes some. */
     static final int KEEP_RELEASES = 5;
+    /** The completed Flink checkpoints the cluster retains, and the update stage's store protects. */
+    static final int RETAINED = 3;
+    static final Configuration CLUSTER = Configuration.fromMap(Map.of("execution.checkpointing.num-retained", Integer.toString(RETAINED)));
 
     // A broker per test: the failure test loses a TaskManager with open transactions, and new
     // topics on that broker were then seen to refuse writes to some partitions for minutes.
@@ -82,7 +88,7 @@ class ContinualKtoLoopTest {
 
     @RegisterExtension
     static final MiniClusterExtension FLINK = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
-            .setNumberTaskManagers(1).setNumberSlotsPerTaskManager(PARALLELISM).build());
+            .setConfiguration(CLUSTER).setNumberTaskManagers(1).setNumberSlotsPerTaskManager(PARALLELISM).build());
 
     @TempDir
     static Path base;
@@ -184,6 +190,134 @@ class ContinualKtoLoopTest {
     }
 
     /**
+     * Cancelled mid-stream, the job restarts from the oldest checkpoint Flink retained: the update
+     * stage resumes from the checkpoint directory that state names, one the first run had trained
+     * past and the store had to keep, and runs on without a failure. (A restore from an older
+     * checkpoint announces again what was announced since, as Flink replays any job's output.)
+     */
+    @Test
+    void aJobRestoredFromItsOldestRetainedCheckpointFindsEveryFileItNeeds(@InjectMiniCluster MiniCluster cluster,
+            @TempDir Path checkpoints) throws Exception {
+        // No releases, so every step's checkpoint is one the store deletes once the next step supersedes it and the
+        // retained checkpoints are past; no periodic checkpoints, the test takes them; no source idle in its pauses.
+        Run run = new Run(kafka.kafka(), "retained", defaultScenario(), base, store, null, false,
+                List.of("release.every-steps=1000", "release.max-wait=1h", "event-time.idleness=10min"));
+        Configuration conf = new Configuration();
+        conf.setString("execution.checkpointing.interval", "1h");
+        conf.setString("execution.checkpointing.dir", checkpoints.toUri().toString());
+        conf.setString("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION");
+        String first = run.suffix;
+        JobClient job = run.start(run.stages(new RecordingUpdate(run.config, first)), PARALLELISM, null, conf);
+        long oldest;
+        long newest;
+        try {
+            // A checkpoint naming each model's step of the first third of the votes; then the second third trained past
+            // those steps, and two checkpoints, each taken once its part is trained: after them the store deleted what no
+            // retained checkpoint names, and Flink retains exactly those three.
+            Map<String, Integer> counts = stepCounts(run, first);
+            sendPart(run, 0, 3);
+            awaitMoreSteps(first, counts);
+            oldest = cluster.triggerCheckpoint(job.getJobID(), CheckpointType.CONFIGURED).get(3, TimeUnit.MINUTES);
+            counts = stepCounts(run, first);
+            sendPart(run, 1, 3);
+            awaitMoreSteps(first, counts);
+            cluster.triggerCheckpoint(job.getJobID(), CheckpointType.CONFIGURED).get(3, TimeUnit.MINUTES);
+            newest = cluster.triggerCheckpoint(job.getJobID(), CheckpointType.CONFIGURED).get(3, TimeUnit.MINUTES);
+            RecordingUpdate.awaitCompleted(first, newest, PARALLELISM);
+        } finally {
+            cancel(job);
+        }
+        Path restoreFrom = checkpoints.resolve(job.getJobID() + "/chk-" + oldest);
+        try (Stream<Path> dirs = Files.list(checkpoints.resolve(job.getJobID().toString()))) {
+            assertThat(dirs.filter(d -> Files.exists(d.resolve("_metadata"))).map(d -> d.getFileName().toString()))
+                    .as("the retained checkpoints").hasSize(RETAINED).contains("chk-" + oldest, "chk-" + newest);
+        }
+        String restored = first + "-restored";
+        JobClient again = run.start(run.stages(new RecordingUpdate(run.config, restored)), PARALLELISM, restoreFrom.toUri().toString(), conf);
+        // A restored job's watermark moves only with new records, on every partition of both topics (no source goes idle).
+        ScheduledExecutorService pushing = run.pushAgain();
+        for (int p = 0; p < PARALLELISM; p++) {
+            run.broker.send("chat-responses" + first, p, List.of(run.scenario.responsePushers.get(p)));
+        }
+        try {
+            long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
+            for (String model : run.scenario.expectedSamples.keySet()) {
+                while (steps(restored, model).isEmpty()) {
+                    assertThat(failure(cluster, again)).as("the restored job's failure").isNull();
+                    assertThat(System.nanoTime()).as("a step of %s after the restore in time", model).isLessThan(deadline);
+                    Thread.sleep(100);
+                }
+                Map<String, String> before = steps(first, model);
+                Map<String, String> after = steps(restored, model);
+                // The checkpoint the restored state names: the start of the restored run's chain of steps.
+                String resumed = after.values().stream().filter(from -> !after.containsKey(from)).findFirst().orElseThrow();
+                assertThat(resumed).as("%s resumed from a checkpoint the first run wrote and then trained past", model)
+                        .isIn(before.keySet()).isIn(before.values());
+            }
+            assertThat(failure(cluster, again)).as("the restored job's failure").isNull();
+        } finally {
+            pushing.shutdownNow();
+            cancel(again);
+        }
+    }
+
+    /** The last failure of {@code job}, with its stack trace; null if it never failed. */
+    private static String failure(MiniCluster cluster, JobClient job) throws Exception {
+        ErrorInfo info = cluster.getExecutionGraph(job.getJobID()).get(1, TimeUnit.MINUTES).getFailureInfo();
+        return info == null ? null : info.getExceptionAsString();
+    }
+
+    /** Cancels {@code job} and waits until its tasks are gone, so none writes to the store while the test cleans up. */
+    private static void cancel(JobClient job) throws Exception {
+        job.cancel().get(1, TimeUnit.MINUTES);
+        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(1);
+        while (!job.getJobStatus().get(1, TimeUnit.MINUTES).isGloballyTerminalState()) {
+            assertThat(System.nanoTime()).as("%s cancelled in time", job.getJobID()).isLessThan(deadline);
+            Thread.sleep(100);
+        }
+    }
+
+    /** Sends part {@code part} of {@code parts} of the scenario's votes, in event-time order, to every partition alike. */
+    private static void sendPart(Run run, int part, int parts) {
+        List<byte[]> votes = run.scenario.feedback;
+        List<byte[]> sent = votes.subList(votes.size() * part / parts, votes.size() * (part + 1) / parts);
+        for (int p = 0; p < PARALLELISM; p++) {
+            int partition = p;
+            run.broker.send("chat-feedback" + run.suffix, partition,
+                    IntStream.range(0, sent.size()).filter(i -> i % PARALLELISM == partition).mapToObj(sent::get).toList());
+        }
+    }
+
+    /** The accepted steps each model of the scenario took in {@code run} so far. */
+    private static Map<String, Integer> stepCounts(Run run, String name) {
+        return run.scenario.expectedSamples.keySet().stream().collect(Collectors.toMap(m -> m, m -> steps(name, m).size()));
+    }
+
+    /** Waits until every model took an accepted step in {@code name} beyond the {@code counts} it had. */
+    private static void awaitMoreSteps(String name, Map<String, Integer> counts) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
+        for (Map.Entry<String, Integer> model : counts.entrySet()) {
+            while (steps(name, model.getKey()).size() <= model.getValue()) {
+                assertThat(System.nanoTime()).as("a step of %s in time; steps so far: %s", model.getKey(),
+                        counts.keySet().stream().collect(Collectors.toMap(m -> m, m -> steps(name, m).size()))).isLessThan(deadline);
+                Thread.sleep(100);
+            }
+        }
+    }
+
+    /** The accepted steps of {@code run}'s update stages so far. */
+    private static int steps(String run) {
+        return (int) RecordingUpdate.STEPS.keySet().stream().filter(k -> k.startsWith(run + "/")).count();
+    }
+
+    /** The checkpoints {@code run}'s accepted steps of {@code model} wrote, each with the one it started from. */
+    private static Map<String, String> steps(String run, String model) {
+        String prefix = run + "/" + model + "/";
+        return RecordingUpdate.STEPS.entrySet().stream().filter(e -> e.getKey().startsWith(prefix))
+                .collect(Collectors.toMap(e -> e.getKey().substring(prefix.length()), e -> e.getValue().from()));
+    }
+
+    /**
      * The model learns from its stream: from the SFT model of the two-style task (about half its
      * answers polite, its facts known), votes by the task's rule drive the polite share of the last
      * announced version's answers to held-out questions to at least 80%, while its answers to the
@@ -241,6 +375,12 @@ class ContinualKtoLoopTest {
 
         /** The gate checks {@code goldenSet} (null: none) with no tolerance, and none of the degeneration checks the random model would fail. */
         Run(Broker broker, String name, FeedbackScenario scenario, Path baseModel, Path store, Path goldenSet) throws Exception {
+            this(broker, name, scenario, baseModel, store, goldenSet, true, List.of());
+        }
+
+        /** With {@code backlog} false, the test sends the scenario's votes itself; {@code overrides} go over the settings of every run. */
+        Run(Broker broker, String name, FeedbackScenario scenario, Path baseModel, Path store, Path goldenSet, boolean backlog,
+                List<String> overrides) throws Exception {
             this.broker = broker;
             this.scenario = scenario;
             this.gated = goldenSet != null;
@@ -255,7 +395,9 @@ class ContinualKtoLoopTest {
             // the CPU included: at 1 s, on a loaded 2-core machine, one partition went idle mid-backlog and the
             // other carried the watermark past its votes, which went late.
             broker.send("chat-responses" + suffix, scenario.responses);
-            broker.send("chat-feedback" + suffix, scenario.feedback);
+            if (backlog) {
+                broker.send("chat-feedback" + suffix, scenario.feedback);
+            }
             List<String> settings = new ArrayList<>(List.of("kafka.bootstrap-servers=" + broker.bootstrapServers(),
                     "kafka.group-id=" + group, "kafka.transaction-timeout=3min", "flink.execution.checkpointing.timeout=2min", "event-time.idleness=15s", "settle.lateness=10s",
                     "settle.response-wait=1min", "user-cap-per-hour=" + FeedbackScenario.CAP, "batches.size=" + BATCH,
@@ -270,17 +412,26 @@ class ContinualKtoLoopTest {
                 settings.addAll(List.of("release.golden-set=" + goldenSet, "release.max-golden-nll-increase=0",
                         "release.max-answer-length-factor=100", "release.min-distinct2-ratio=0"));
             }
+            settings.addAll(overrides);
             this.settings = List.copyOf(settings);
             config = JobConfig.load(null, settings);
         }
 
         /** The job's own stages, the update stage noting what each step trained on. */
         ContinualKtoJob.Stages recordingStages() {
-            return new ContinualKtoJob.Stages(new AccumulateBatches(BATCH, config.batches().timeout()),
-                    new RecordingUpdate(config, suffix));
+            return stages(new RecordingUpdate(config, suffix));
+        }
+
+        ContinualKtoJob.Stages stages(UpdateModel update) {
+            return new ContinualKtoJob.Stages(new AccumulateBatches(BATCH, config.batches().timeout()), update);
         }
 
         JobClient start(ContinualKtoJob.Stages stages, int parallelism, String savepoint) throws Exception {
+            return start(stages, parallelism, savepoint, new Configuration());
+        }
+
+        /** Starts the job from {@code savepoint} (a savepoint or retained checkpoint; null: none) with {@code own} over the test's Flink settings. */
+        JobClient start(ContinualKtoJob.Stages stages, int parallelism, String savepoint, Configuration own) throws Exception {
             recorded = stages.update() instanceof RecordingUpdate;
             Configuration conf = new Configuration();
             conf.setString("state.backend.type", "rocksdb");
@@ -290,9 +441,10 @@ class ContinualKtoLoopTest {
             if (savepoint != null) {
                 conf.setString("execution.state-recovery.path", savepoint);
             }
+            conf.setString("execution.checkpointing.interval", "1s");
+            conf.addAll(own);
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
             env.setParallelism(parallelism);
-            env.enableCheckpointing(1000);
             ContinualKtoJob.build(env, config, false, stages);
             return env.executeAsync("continual-kto" + suffix);
         }
@@ -316,13 +468,20 @@ class ContinualKtoLoopTest {
             }
         }
 
-        List<ModelUpdate> finishAndCheck() throws Exception {
-            releasePushers();
-            // Flink keeps no watermark in its checkpoints: a job restored after the pushers were read waits for a later
-            // record to move event time on (in production, the next votes). Here the same pushers again are that record;
-            // settle drops them as duplicates.
+        /**
+         * Sends the pushers again every 5 s until shut down. Flink keeps no watermark in its checkpoints: a job
+         * restored after the pushers were read waits for a later record to move event time on (in production, the
+         * next votes). Here the same pushers again are that record; settle drops them as duplicates.
+         */
+        ScheduledExecutorService pushAgain() {
             ScheduledExecutorService again = Executors.newSingleThreadScheduledExecutor();
             again.scheduleWithFixedDelay(this::sendPushers, 5, 5, TimeUnit.SECONDS);
+            return again;
+        }
+
+        List<ModelUpdate> finishAndCheck() throws Exception {
+            releasePushers();
+            ScheduledExecutorService again = pushAgain();
             List<ModelUpdate> steps;
             try {
                 steps = readSteps(scenario.expectedTotal(), Duration.ofMinutes(4));
@@ -448,11 +607,28 @@ class ContinualKtoLoopTest {
 
         static final Map<String, Trained> STEPS = new ConcurrentHashMap<>();
         static final Map<String, List<String>> DROPPED = new ConcurrentHashMap<>();
+        /** How many subtasks of a run heard that a checkpoint completed, by run and checkpoint id. */
+        static final Map<String, Integer> COMPLETED = new ConcurrentHashMap<>();
         private final String run;
 
         RecordingUpdate(JobConfig config, String run) {
-            super(config.training(), config.release(), config.retention(new Configuration()), ContinualKtoJob.deadLetters(config));
+            super(config.training(), config.release(), config.retention(CLUSTER), ContinualKtoJob.deadLetters(config));
             this.run = run;
+        }
+
+        /** Waits until {@code subtasks} update stages of {@code run} were told that checkpoint {@code id} completed. */
+        static void awaitCompleted(String run, long id, int subtasks) throws InterruptedException {
+            long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(1);
+            while (COMPLETED.getOrDefault(run + "/" + id, 0) < subtasks) {
+                assertThat(System.nanoTime()).as("checkpoint %d completed in time", id).isLessThan(deadline);
+                Thread.sleep(50);
+            }
+        }
+
+        @Override
+        public void notifyCheckpointComplete(long checkpointId) {
+            super.notifyCheckpointComplete(checkpointId);
+            COMPLETED.merge(run + "/" + checkpointId, 1, Integer::sum);
         }
 
         static String key(String run, ModelUpdate step) {

@@ -43,6 +43,8 @@ final class FeedbackScenario {
     final List<byte[]> feedback = new ArrayList<>();
     /** One vote per partition far ahead in event time: moves the watermark past phase one, itself never final. */
     final List<byte[]> pushers = new ArrayList<>();
+    /** One answer per partition as far ahead, no vote on it: moves the answers' watermark where their source never goes idle. */
+    final List<byte[]> responsePushers = new ArrayList<>();
     /** Phase two: new votes on answers already decided, and redeliveries of old ones. */
     final List<byte[]> lateVotes = new ArrayList<>();
     final Map<String, Integer> expectedSamples = new LinkedHashMap<>();
@@ -117,6 +119,9 @@ final class FeedbackScenario {
         for (int p = 0; p < 2; p++) {
             pushers.add(VOTES.encode(event("pusher" + p, "pushed-" + p, "pusher" + p, models.get(0), Vote.UP,
                     Duration.ofHours(2).toMillis())));
+            responsePushers.add(RESPONSES.encode(ResponseLogged.newBuilder().setResponseId("pushing-answer-" + p).setModelId(models.get(0))
+                    .setModelVersion(0).setPrompt(List.of(new ChatMessage("user", "?"))).setCompletion("!")
+                    .setCreatedAt(base.plus(Duration.ofHours(2))).build()));
         }
         for (String model : models) {
             for (int i = 0; i < 300 / models.size(); i++) {
