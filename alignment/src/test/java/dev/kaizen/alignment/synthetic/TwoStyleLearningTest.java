@@ -159,7 +159,9 @@ class TwoStyleLearningTest {
     }
 
     /**
-     * PPO from the SFT model against the reward model above (its value model a copy of it): the
+     * PPO from the SFT model against the reward model above (its value model a copy of it), at a
+     * learning rate of 3e-4 (at 5e-4, on an AVX-512 machine whose SFT base came out otherwise, the
+     * facts fell 5.6 points with the polite share at 96%; at 3e-4, 2.3 points and 96.5%): the
      * held-out polite share rises by at least 25 points, the training facts stay right within 5
      * points, and the KL to the reference of answers
      * sampled for held-out prompts (Σ log π − log πref per answer, averaged) stays under the target
@@ -169,7 +171,7 @@ class TwoStyleLearningTest {
     void ppoAgainstTheRewardModelRaisesStyleAByTwentyFivePointsWithinTheKlTarget() {
         double targetKl = 2.0;
         PpoTrainer.Options options = PpoTrainer.Options.builder().batchSize(16).numMiniBatches(2).totalEpisodes(16 * 30)
-                .learningRate(5e-4).targetKl(targetKl).temperature(1.0).responseLength(24).missingEosPenalty(1.0)
+                .learningRate(3e-4).targetKl(targetKl).temperature(1.0).responseLength(24).missingEosPenalty(1.0)
                 .lora(new LoraAdapter.Config(8, 16, 0.0, LoraAdapter.ALL_TARGETS)).seed(3).build();
         List<Prompt> prompts = TwoStyleChat.trainFacts().stream().map(f -> Prompt.user(f.question())).toList();
         try (LlamaForCausalLM policy = LlamaForCausalLM.load(sft, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(sft);
