@@ -305,11 +305,6 @@ class ContinualKtoLoopTest {
         }
     }
 
-    /** The accepted steps of {@code run}'s update stages so far. */
-    private static int steps(String run) {
-        return (int) RecordingUpdate.STEPS.keySet().stream().filter(k -> k.startsWith(run + "/")).count();
-    }
-
     /** The checkpoints {@code run}'s accepted steps of {@code model} wrote, each with the one it started from. */
     private static Map<String, String> steps(String run, String model) {
         String prefix = run + "/" + model + "/";
