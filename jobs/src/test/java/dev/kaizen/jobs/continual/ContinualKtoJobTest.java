@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -46,7 +47,10 @@ class ContinualKtoJobTest {
     private static final WireCodec<FeedbackEvent> VOTES = WireCodec.feedbackEvents(Clock.systemUTC());
     private static final WireCodec<ResponseLogged> RESPONSES = WireCodec.responses(Clock.systemUTC());
 
-    private final List<byte[]> feedback = new ArrayList<>();
+    /** A feedback record and the second (after {@code base}) it is about; garbage at -1. */
+    private record Sent(int second, byte[] bytes) {}
+
+    private final List<Sent> feedback = new ArrayList<>();
     private final List<byte[]> answers = new ArrayList<>();
     // Two hours ago, at the start of an hour, so the capped user's votes share one hour.
     private final Instant base = Instant.now().truncatedTo(ChronoUnit.HOURS).minus(Duration.ofHours(2));
@@ -72,7 +76,7 @@ class ContinualKtoJobTest {
             vote("c" + i + "-clear", "r" + i, "clearer" + i, Vote.CLEAR, i + 2);  // withdrawn: nothing
         }
         for (int i = 0; i < 5; i++) {
-            feedback.add(new byte[] {(byte) i, 42, 42});                 // garbage
+            feedback.add(new Sent(-1, new byte[] {(byte) i, 42, 42}));  // garbage
         }
         for (int i = 0; i < 4; i++) {
             vote("ghost" + i, "never-answered-" + i, "u" + i, Vote.DOWN, 40 + i);
@@ -84,7 +88,9 @@ class ContinualKtoJobTest {
         }
         KAFKA.kafka().createTopics(2, "chat-feedback", "chat-responses", "chat-feedback-dlq", "chat-feedback-late");
         KAFKA.kafka().send("chat-responses", answers);
-        KAFKA.kafka().send("chat-feedback", feedback);
+        // In event-time order, as clients send them: a change of mind read after the watermark passed its first vote's
+        // deadline is rightly late, and the source's periodic watermark may fire in the middle of reading them.
+        KAFKA.kafka().send("chat-feedback", feedback.stream().sorted(Comparator.comparingInt(Sent::second)).map(Sent::bytes).toList());
 
         Configuration conf = new Configuration();
         conf.setString("state.backend.type", "rocksdb");
@@ -128,9 +134,9 @@ class ContinualKtoJobTest {
     }
 
     private void vote(String event, String response, String user, Vote vote, int second) {
-        feedback.add(VOTES.encode(FeedbackEvent.newBuilder().setEventId(event).setResponseId(response).setUserId(user)
+        feedback.add(new Sent(second, VOTES.encode(FeedbackEvent.newBuilder().setEventId(event).setResponseId(response).setUserId(user)
                 .setModelId("tiny").setVote(vote).setEventTime(base.plusSeconds(second))
-                .setPrompt(null).setCompletion(null).setAttributes(null).build()));
+                .setPrompt(null).setCompletion(null).setAttributes(null).build())));
     }
 
     private static <T> List<T> readCommitted(String topic, WireCodec<T> codec, int expected) {

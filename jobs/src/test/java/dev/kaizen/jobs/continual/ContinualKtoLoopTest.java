@@ -22,11 +22,13 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
+import java.util.stream.StreamSupport;
 
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.CheckpointType;
 import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.runtime.execution.ExecutionState;
 import org.apache.flink.runtime.executiongraph.ErrorInfo;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
@@ -217,12 +219,12 @@ class ContinualKtoLoopTest {
             Map<String, Integer> counts = stepCounts(run, first);
             sendPart(run, 0, 3);
             awaitMoreSteps(first, counts);
-            oldest = cluster.triggerCheckpoint(job.getJobID(), CheckpointType.CONFIGURED).get(3, TimeUnit.MINUTES);
+            oldest = checkpoint(cluster, job);
             counts = stepCounts(run, first);
             sendPart(run, 1, 3);
             awaitMoreSteps(first, counts);
-            cluster.triggerCheckpoint(job.getJobID(), CheckpointType.CONFIGURED).get(3, TimeUnit.MINUTES);
-            newest = cluster.triggerCheckpoint(job.getJobID(), CheckpointType.CONFIGURED).get(3, TimeUnit.MINUTES);
+            checkpoint(cluster, job);
+            newest = checkpoint(cluster, job);
             RecordingUpdate.awaitCompleted(first, newest, PARALLELISM);
         } finally {
             cancel(job);
@@ -259,6 +261,19 @@ class ContinualKtoLoopTest {
             pushing.shutdownNow();
             cancel(again);
         }
+    }
+
+    /** Takes a checkpoint of {@code job} once every task of it runs, which it must do without a failure; returns its id. */
+    private static long checkpoint(MiniCluster cluster, JobClient job) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(1);
+        while (!StreamSupport.stream(cluster.getExecutionGraph(job.getJobID()).get(1, TimeUnit.MINUTES).getAllExecutionVertices().spliterator(),
+                false).allMatch(v -> v.getExecutionState() == ExecutionState.RUNNING)) {
+            assertThat(failure(cluster, job)).as("the first run's failure").isNull();
+            assertThat(System.nanoTime()).as("every task running in time").isLessThan(deadline);
+            Thread.sleep(100);
+        }
+        assertThat(failure(cluster, job)).as("the first run's failure").isNull();
+        return cluster.triggerCheckpoint(job.getJobID(), CheckpointType.CONFIGURED).get(3, TimeUnit.MINUTES);
     }
 
     /** The last failure of {@code job}, with its stack trace; null if it never failed. */
