@@ -121,6 +121,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--label-smoothing", defaultValue = "0", paramLabel = "E", description = "dpo's ε (default: ${DEFAULT-VALUE}).")
     double labelSmoothing;
 
+    @Option(names = "--rpo-alpha", paramLabel = "A",
+            description = "dpo: add A times the chosen answers' NLL (TRL's rpo_alpha; the RPO paper uses 1.0). Default: off.")
+    Double rpoAlpha;
+
     @Option(names = "--desirable-weight", paramLabel = "W", description = "kto's λD; default: the [1, 4/3] rule from the label counts.")
     Double desirableWeight;
 
@@ -232,7 +236,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainingOptions.Method m = TrainingOptions.Method.valueOf(method.name());
         TrainingOptions.Builder b = TrainingOptions.builder(m)
                 .batchSize(batchSize).gradientAccumulationSteps(accumulation).maxSteps(maxSteps).epochs(epochs)
-                .warmupRatio(warmupRatio).schedule(schedule).beta(beta).labelSmoothing(labelSmoothing)
+                .warmupRatio(warmupRatio).schedule(schedule).beta(beta).labelSmoothing(labelSmoothing).rpoAlpha(rpoAlpha)
                 .desirableWeight(desirableWeight).undesirableWeight(undesirableWeight)
                 .centerRewardsCoefficient(centerRewardsCoefficient).shuffle(shuffle).seed(seed)
                 .maxLength(maxLength)

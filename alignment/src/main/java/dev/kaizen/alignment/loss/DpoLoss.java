@@ -53,4 +53,18 @@ public final class DpoLoss {
         metrics.put("logps/rejected", LossOutput.scalar(policyRejected.mean()));
         return new LossOutput(loss, metrics);
     }
+
+    /**
+     * RPO (TRL's {@code rpo_alpha}, Pang et al. 2024): adds α times the policy's mean per-token
+     * negative log-likelihood of the chosen answers, so raising the margin cannot come from
+     * pushing the chosen answers down with the rejected ones. Sums and token counts are per chosen answer.
+     */
+    public static LossOutput withChosenNll(LossOutput dpo, NDArray policyChosenSums, NDArray chosenTokens, double alpha) {
+        NDArray nll = policyChosenSums.sum().neg().div(chosenTokens.sum());
+        NDArray loss = dpo.loss().add(nll.mul(Scalar.of(nll, alpha)));
+        Map<String, Double> metrics = LossOutput.metrics(loss);
+        dpo.metrics().forEach(metrics::putIfAbsent);
+        metrics.put("nll_loss", LossOutput.scalar(nll));
+        return new LossOutput(loss, metrics);
+    }
 }

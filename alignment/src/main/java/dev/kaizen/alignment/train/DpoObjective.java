@@ -13,7 +13,8 @@ import dev.kaizen.alignment.score.PaddedBatch;
 
 /**
  * DPO (or IPO), as TRL's DPOTrainer: chosen and rejected answers scored by the policy and the
- * reference in one padded batch; IPO compares per-token means instead of sums.
+ * reference in one padded batch; IPO compares per-token means instead of sums; with {@code rpoAlpha}
+ * the chosen answers' NLL is added (RPO).
  */
 final class DpoObjective implements Objective<Sequences.Pair> {
 
@@ -39,13 +40,15 @@ final class DpoObjective implements Objective<Sequences.Pair> {
         PaddedBatch padded = Sequences.chosenThenRejected(batch);
         NDArray policySums = padded.completionSums(policy, m);
         NDArray refSums = reference.completionSums(padded, m);
+        NDArray tokens = m.create(padded.completionTokens());
+        long n = batch.size();
+        NDArray chosenSums = policySums.get(":" + n);
         if (options.dpoLoss() == DpoLoss.Type.IPO) {
-            NDArray tokens = m.create(padded.completionTokens());
             policySums = policySums.div(tokens);
             refSums = refSums.div(tokens);
         }
-        long n = batch.size();
-        return DpoLoss.compute(policySums.get(":" + n), policySums.get(n + ":"), refSums.get(":" + n), refSums.get(n + ":"),
+        LossOutput dpo = DpoLoss.compute(policySums.get(":" + n), policySums.get(n + ":"), refSums.get(":" + n), refSums.get(n + ":"),
                 options.dpoLoss(), options.beta(), options.labelSmoothing());
+        return options.rpoAlpha() == null ? dpo : DpoLoss.withChosenNll(dpo, chosenSums, tokens.get(":" + n), options.rpoAlpha());
     }
 }

@@ -6,7 +6,8 @@ import dev.kaizen.alignment.model.LoraAdapter;
 
 /**
  * How to train, under TRL's names where TRL has one. {@code lora} null means full fine-tuning;
- * {@code maxSteps} ≤ 0 means run {@code epochs}; null weights follow the KTO paper's rule.
+ * {@code maxSteps} ≤ 0 means run {@code epochs}; null weights follow the KTO paper's rule; null
+ * {@code rpoAlpha} means plain DPO.
  */
 public record TrainingOptions(
         Method method,
@@ -20,6 +21,7 @@ public record TrainingOptions(
         double beta,
         DpoLoss.Type dpoLoss,
         double labelSmoothing,
+        Double rpoAlpha,
         KtoLoss.Type ktoLoss,
         Double desirableWeight,
         Double undesirableWeight,
@@ -51,6 +53,9 @@ public record TrainingOptions(
             throw new IllegalArgumentException("warmup ratio must lie in [0, 1] and label smoothing in [0, 0.5), not "
                     + warmupRatio + " and " + labelSmoothing);
         }
+        if (rpoAlpha != null && !(rpoAlpha >= 0 && rpoAlpha < Double.POSITIVE_INFINITY)) {
+            throw new IllegalArgumentException("rpo alpha must be a non-negative number, not " + rpoAlpha);
+        }
         if (desirableWeight != null && !(desirableWeight > 0) || undesirableWeight != null && !(undesirableWeight > 0)) {
             throw new IllegalArgumentException("desirable and undesirable weights must be positive, not "
                     + desirableWeight + " and " + undesirableWeight);
@@ -75,6 +80,7 @@ public record TrainingOptions(
         private double beta = 0.1;
         private DpoLoss.Type dpoLoss = DpoLoss.Type.SIGMOID;
         private double labelSmoothing;
+        private Double rpoAlpha;
         private KtoLoss.Type ktoLoss = KtoLoss.Type.KTO;
         private Double desirableWeight;
         private Double undesirableWeight;
@@ -104,6 +110,8 @@ public record TrainingOptions(
         public Builder beta(double v) { beta = v; return this; }
         public Builder dpoLoss(DpoLoss.Type v) { dpoLoss = v; return this; }
         public Builder labelSmoothing(double v) { labelSmoothing = v; return this; }
+        /** null: plain DPO. */
+        public Builder rpoAlpha(Double v) { rpoAlpha = v; return this; }
         public Builder ktoLoss(KtoLoss.Type v) { ktoLoss = v; return this; }
         public Builder desirableWeight(Double v) { desirableWeight = v; return this; }
         public Builder undesirableWeight(Double v) { undesirableWeight = v; return this; }
@@ -117,7 +125,7 @@ public record TrainingOptions(
 
         public TrainingOptions build() {
             return new TrainingOptions(method, batchSize, gradientAccumulationSteps, maxSteps, epochs, learningRate,
-                    warmupRatio, schedule, beta, dpoLoss, labelSmoothing, ktoLoss, desirableWeight, undesirableWeight,
+                    warmupRatio, schedule, beta, dpoLoss, labelSmoothing, rpoAlpha, ktoLoss, desirableWeight, undesirableWeight,
                     centerRewardsCoefficient, shuffle, seed, maxLength, lora, adam);
         }
     }

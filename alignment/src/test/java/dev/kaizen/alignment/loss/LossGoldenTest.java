@@ -54,6 +54,16 @@ class LossGoldenTest {
         assertThat(out.metrics().get("logps/chosen")).isCloseTo(-15.0, within(1e-6));
     }
 
+    /** RPO: the chosen answers' 30 nats over 20 tokens, 1.5 per token, times α 0.5 on top of DPO's loss. */
+    @Test
+    void rpoAddsAlphaTimesTheChosenAnswersMeanTokenNll() {
+        LossOutput out = DpoLoss.withChosenNll(dpo(DpoLoss.Type.SIGMOID, 0), a(-10, -20), a(4, 16), 0.5);
+        assertThat(value(out)).isCloseTo(0.6095479586 + 0.75, within(1e-6));
+        assertThat(out.metrics().get("loss")).isCloseTo(0.6095479586 + 0.75, within(1e-6));
+        assertThat(out.metrics().get("nll_loss")).isCloseTo(1.5, within(1e-6));
+        assertThat(out.metrics().get("rewards/margins")).isCloseTo(0.175, within(1e-6));
+    }
+
     @Test
     void dpoStaysFiniteForHugeMargins() {
         LossOutput good = DpoLoss.compute(a(0), a(-1e6), a(0), a(0), DpoLoss.Type.SIGMOID, 0.1, 0);
