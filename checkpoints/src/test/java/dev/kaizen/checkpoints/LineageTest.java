@@ -20,16 +20,17 @@ class LineageTest {
     }
 
     @Test
-    void aVersionIsReachableOnlyThroughAnUnbrokenChainOfParents() {
+    void aVersionIsReachableOnlyThroughAnUnbrokenChainOfVersionsNamingOlderParents() {
         TreeMap<Long, ModelUpdate> announced = new TreeMap<>();
         assertThat(Lineage.reachable(announced, 0)).isZero();
         announced.put(1L, version(1, 0));
         announced.put(2L, version(2, 1));
-        announced.put(3L, version(3, 1));  // names the wrong parent: 3 and all after it are cut off
-        announced.put(4L, version(4, 3));
-        assertThat(Lineage.reachable(announced, 0)).isEqualTo(2);
-        assertThat(Lineage.reachable(announced, 2)).isEqualTo(2);
-        assertThat(Lineage.reachable(announced, 3)).isEqualTo(4);
+        announced.put(3L, version(3, 1));  // trained from 1: 2 was a canary rolled back
+        announced.put(4L, version(4, 4));  // names itself: 4 and all after it are cut off
+        announced.put(5L, version(5, 4));
+        assertThat(Lineage.reachable(announced, 0)).isEqualTo(3);
+        assertThat(Lineage.reachable(announced, 3)).isEqualTo(3);
+        assertThat(Lineage.reachable(announced, 4)).isEqualTo(5);
 
         announced.remove(1L);  // a gap
         assertThat(Lineage.reachable(announced, 0)).isZero();

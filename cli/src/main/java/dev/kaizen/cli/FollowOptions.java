@@ -25,7 +25,11 @@ final class FollowOptions {
             description = "Where the job reports the candidates its release gate refused, which the page marks (default: ${DEFAULT-VALUE}).")
     String rejectionsTopic;
 
+    @Option(names = "--model-releases-topic", defaultValue = "model-releases", paramLabel = "TOPIC",
+            description = "The job's canary verdicts: which release is promoted, which is on trial, which was rolled back (default: ${DEFAULT-VALUE}).")
+    String releasesTopic;
+
     VersionFollower.Options options() {
-        return new VersionFollower.Options(modelId, kafka.clients(), updatesTopic, checkpointRoot, rejectionsTopic);
+        return new VersionFollower.Options(modelId, kafka.clients(), updatesTopic, checkpointRoot, rejectionsTopic, releasesTopic);
     }
 }

@@ -3,6 +3,7 @@ package dev.kaizen.cli;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -48,14 +49,22 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--feedback-topic", defaultValue = "chat-feedback", paramLabel = "TOPIC", description = "Default: ${DEFAULT-VALUE}.")
     String feedbackTopic;
 
+    @Option(names = "--canary-fraction", defaultValue = "0.1", paramLabel = "F",
+            description = "The share of conversations a release on canary trial answers (by a hash of the request's 'user', "
+                    + "else at random per request); the others get the promoted release (default: ${DEFAULT-VALUE}).")
+    double canaryFraction;
+
     @Mixin
     DeviceOption device;
 
     @Override
     public Integer call() throws Exception {
         String token = Listening.token(tokenEnv);
+        if (!(canaryFraction >= 0 && canaryFraction <= 1)) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--canary-fraction must lie in [0, 1], not " + canaryFraction);
+        }
         Listening.requireFree(host, port);
-        Serving serving = Serving.start(new Serving.Options(new ModelFollower.Options(model, follow.options(), device.device()),
+        Serving serving = Serving.start(new Serving.Options(new ModelFollower.Options(model, follow.options(), device.device(), canaryFraction),
                 responsesTopic, feedbackTopic, new ChatServer.Options(host, port, token, maxBodyBytes)));
         spec.commandLine().getOut().printf("serving %s@%d on http://%s:%d/ (following %s)%n", follow.modelId,
                 serving.follower().version(), host, serving.port(), follow.updatesTopic);

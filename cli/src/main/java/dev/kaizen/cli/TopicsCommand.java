@@ -36,7 +36,7 @@ final class TopicsCommand {
 
     @Command(name = "create", mixinStandardHelpOptions = true,
             description = "Create Kaizen's topics (chat-responses, chat-feedback, the dead-letter and late topics, "
-                    + "model-updates, model-rejections, model-commands). A topic that exists is checked: settings that differ from what Kaizen "
+                    + "model-updates, model-rejections, model-commands, model-releases). A topic that exists is checked: settings that differ from what Kaizen "
                     + "needs (model-updates keeps every version for ever) are reported, and set with --fix.")
     static final class Create implements java.util.concurrent.Callable<Integer> {
 

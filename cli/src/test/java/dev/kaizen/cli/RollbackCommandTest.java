@@ -136,7 +136,7 @@ class RollbackCommandTest {
             assertThat(stats.get("rollbacks")).hasSize(1);
             assertThat(stats.at("/rollbacks/0/version").asLong()).isEqualTo(restored.getVersion());
             assertThat(stats.at("/rollbacks/0/restores").asLong()).isEqualTo(1);
-            var served = serving.follower().acquire();
+            var served = serving.follower().acquire(null);
             try {
                 assertThat(served.update().getSha256()).isEqualTo(first.getSha256());
             } finally {

@@ -102,7 +102,7 @@ public final class Demo {
             JobClient job = env.executeAsync("kaizen-demo");
             try (Serving serving = Serving.start(new Serving.Options(new ModelFollower.Options(base,
                     new VersionFollower.Options(MODEL_ID, KafkaClients.of(kafka.bootstrapServers()), config.topics().modelUpdates(),
-                            config.training().checkpointRoot(), config.topics().modelRejections()), Device.cpu()),
+                            config.training().checkpointRoot(), config.topics().modelRejections(), config.topics().modelReleases()), Device.cpu()),
                     config.topics().responses(), config.topics().feedback(),
                     new ChatServer.Options(options.host(), options.port(), options.token(), 1 << 20)))) {
                 out.printf("chat page: http://%s:%d/  (model %s; Ctrl-C stops)%n", options.host(), serving.port(), MODEL_ID);

@@ -37,6 +37,7 @@ import dev.kaizen.operators.validate.ValidateRecords;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ModelCommand;
+import dev.kaizen.schemas.ModelRelease;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.ResponseLogged;
 import dev.kaizen.schemas.wire.WireCodec;
@@ -57,7 +58,7 @@ public final class ContinualKtoJob {
     public record Stages(AccumulateBatches accumulate, UpdateModel update) {
         public static Stages of(JobConfig c, ReadableConfig flinkConfig) {
             return new Stages(new AccumulateBatches(c.batches().size(), c.batches().timeout()),
-                    c.trains() ? new UpdateModel(c.training(), c.release(), c.retention(flinkConfig), deadLetters(c)) : null);
+                    c.trains() ? new UpdateModel(c.training(), c.release(), c.canary().rule(), c.retention(flinkConfig), deadLetters(c)) : null);
         }
     }
 
@@ -172,6 +173,9 @@ public final class ContinualKtoJob {
             updates.getSideOutput(UpdateModel.REJECTIONS)
                     .sinkTo(sink(c, new WireSerializer<>(c.topics().modelRejections(), WireCodec::modelUpdates, ModelUpdate::getModelId)))
                     .name("model-rejections").uid("sink-model-rejections");
+            updates.getSideOutput(UpdateModel.DECISIONS)
+                    .sinkTo(sink(c, new WireSerializer<>(c.topics().modelReleases(), WireCodec::modelReleases, ModelRelease::getModelId)))
+                    .name("model-releases").uid("sink-model-releases");
         }
 
         DataStream<DeadLetter> dead = votes.getSideOutput(DeadLetters.TAG)

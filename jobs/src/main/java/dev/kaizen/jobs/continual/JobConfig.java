@@ -31,6 +31,7 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.util.TimeUtils;
 
+import dev.kaizen.operators.canary.CanaryRule;
 import dev.kaizen.operators.release.ReleaseConfig;
 import dev.kaizen.operators.update.StoreRetention;
 import dev.kaizen.operators.settle.SettleConfig;
@@ -52,6 +53,7 @@ public record JobConfig(
         Batches batches,
         UpdateConfig training,
         ReleaseConfig release,
+        Canary canary,
         Store store,
         Map<String, String> flink) implements Serializable {
 
@@ -61,7 +63,7 @@ public record JobConfig(
 
     /** Topic names. */
     public record Topics(String feedback, String responses, String deadLetters, String late, String modelUpdates,
-                         String modelRejections, String modelCommands) implements Serializable {}
+                         String modelRejections, String modelCommands, String modelReleases) implements Serializable {}
 
     /**
      * Watermarks: how far out of order events may come, when a quiet partition stops holding the
@@ -71,6 +73,18 @@ public record JobConfig(
 
     /** A KTO mini-batch leaves when it has {@code size} samples, or at least 2 after {@code timeout}. */
     public record Batches(int size, Duration timeout) implements Serializable {}
+
+    /**
+     * Whether each release is tried as a canary before it is promoted, and the {@link CanaryRule}
+     * that judges it (votes at which it looks, its error rate, the margin it tolerates).
+     */
+    public record Canary(boolean enabled, int minVotes, int lookEvery, int maxVotes, double alpha, double margin) implements Serializable {
+
+        /** The rule, or null when releases are promoted as they are announced. */
+        public CanaryRule rule() {
+            return enabled ? new CanaryRule(minVotes, lookEvery, maxVotes, alpha, margin) : null;
+        }
+    }
 
     /** The checkpoint store keeps each model's last {@code keepReleases} releases (and what rollbacks and retained Flink checkpoints need). */
     public record Store(int keepReleases) implements Serializable {}
@@ -200,6 +214,16 @@ public record JobConfig(
         }
         if (!(release.maxHoldoutLossIncrease() >= 0) || Double.isInfinite(release.maxHoldoutLossIncrease())) {
             out.add("option 'release.max-holdout-loss-increase' must be a non-negative number, not " + release.maxHoldoutLossIncrease());
+        }
+        if (canary.minVotes() < 1 || canary.lookEvery() < 1 || canary.maxVotes() < canary.minVotes()) {
+            out.add("options 'canary.min-votes', 'canary.look-every' and 'canary.max-votes' must satisfy 1 <= min-votes <= max-votes "
+                    + "and look-every >= 1, not " + canary.minVotes() + ", " + canary.lookEvery() + " and " + canary.maxVotes());
+        }
+        if (!(canary.alpha() > 0 && canary.alpha() < 0.5)) {
+            out.add("option 'canary.alpha' must lie in (0, 0.5), not " + canary.alpha());
+        }
+        if (!(canary.margin() >= 0 && canary.margin() < 1)) {
+            out.add("option 'canary.margin' must lie in [0, 1), not " + canary.margin());
         }
         if (store.keepReleases() < 1) {
             out.add("option 'store.keep-releases' must be at least 1 (the newest release is what serving loads), not " + store.keepReleases());

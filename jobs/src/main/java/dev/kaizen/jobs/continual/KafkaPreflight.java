@@ -40,7 +40,7 @@ final class KafkaPreflight {
             return;
         }
         List<String> missing = List.of(c.topics().feedback(), c.topics().responses(), c.topics().deadLetters(), c.topics().late(),
-                c.topics().modelUpdates(), c.topics().modelRejections(), c.topics().modelCommands()).stream().filter(t -> !existing.contains(t)).toList();
+                c.topics().modelUpdates(), c.topics().modelRejections(), c.topics().modelCommands(), c.topics().modelReleases()).stream().filter(t -> !existing.contains(t)).toList();
         if (!missing.isEmpty()) {
             throw new IllegalStateException("the topics " + missing + " do not exist at " + c.kafka().bootstrapServers()
                     + "; create them with: kaizen topics create --bootstrap-servers " + c.kafka().bootstrapServers());

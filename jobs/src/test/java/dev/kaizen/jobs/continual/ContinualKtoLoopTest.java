@@ -398,7 +398,7 @@ class ContinualKtoLoopTest {
             suffix = "-" + name;
             group = "loop-" + name + "-" + System.nanoTime();
             broker.createTopics(PARALLELISM, Stream.of("chat-feedback", "chat-responses", "chat-feedback-dlq",
-                    "chat-feedback-late", "model-updates", "model-rejections", "model-commands").map(t -> t + suffix).toArray(String[]::new));
+                    "chat-feedback-late", "model-updates", "model-rejections", "model-commands", "model-releases").map(t -> t + suffix).toArray(String[]::new));
             // Answers and votes are all there before the job starts, as a backlog: both sources read
             // side by side in event time, neither idle, so the watermark passes a vote only after its answer.
             // Idleness is wall-clock time in which a partition's source emitted nothing, a source thread starved of
@@ -417,7 +417,7 @@ class ContinualKtoLoopTest {
                     "topics.feedback=chat-feedback" + suffix, "topics.responses=chat-responses" + suffix,
                     "topics.dead-letters=chat-feedback-dlq" + suffix, "topics.late=chat-feedback-late" + suffix,
                     "topics.model-updates=model-updates" + suffix, "topics.model-rejections=model-rejections" + suffix,
-                    "topics.model-commands=model-commands" + suffix));
+                    "topics.model-commands=model-commands" + suffix, "topics.model-releases=model-releases" + suffix));
             if (gated) {
                 settings.addAll(List.of("release.golden-set=" + goldenSet, "release.max-golden-nll-increase=0",
                         "release.max-answer-length-factor=100", "release.min-distinct2-ratio=0"));
@@ -622,7 +622,7 @@ class ContinualKtoLoopTest {
         private final String run;
 
         RecordingUpdate(JobConfig config, String run) {
-            super(config.training(), config.release(), config.retention(CLUSTER), ContinualKtoJob.deadLetters(config));
+            super(config.training(), config.release(), config.canary().rule(), config.retention(CLUSTER), ContinualKtoJob.deadLetters(config));
             this.run = run;
         }
 

@@ -99,7 +99,7 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
         b.answered = true;
         response.update(answer);
         for (FeedbackEvent vote : b.awaitingText) {
-            emit(vote, answer.getPrompt(), answer.getCompletion(), out);
+            emit(vote, answer.getPrompt(), answer.getCompletion(), answer.getModelVersion(), out);
         }
         b.awaitingText.clear();
         store(b, ctx);
@@ -121,7 +121,7 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
                 continue;
             }
             if (vote.getPrompt() != null) {
-                emit(vote, vote.getPrompt(), vote.getCompletion(), out);
+                emit(vote, vote.getPrompt(), vote.getCompletion(), null, out);
                 continue;
             }
             if (b.answered && answer == null) {
@@ -130,7 +130,7 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
                 b.answered = answer != null;
             }
             if (b.answered) {
-                emit(vote, answer.getPrompt(), answer.getCompletion(), out);
+                emit(vote, answer.getPrompt(), answer.getCompletion(), answer.getModelVersion(), out);
             } else {
                 b.awaitingText.add(vote);
             }
@@ -167,10 +167,10 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
         ballot.update(b);
     }
 
-    private void emit(FeedbackEvent vote, List<ChatMessage> prompt, String completion, Collector<SettledVote> out) {
+    private void emit(FeedbackEvent vote, List<ChatMessage> prompt, String completion, Long version, Collector<SettledVote> out) {
         settled.inc();
         out.collect(new SettledVote(vote.getModelId(), vote.getResponseId(), vote.getUserId(), vote.getEventId(),
-                vote.getEventTime().toEpochMilli(), vote.getVote() == Vote.UP, List.copyOf(prompt), completion));
+                vote.getEventTime().toEpochMilli(), vote.getVote() == Vote.UP, List.copyOf(prompt), completion, version));
     }
 
     /** When a vote becomes final. */

@@ -10,9 +10,11 @@ import dev.kaizen.schemas.Vote;
 /**
  * A user's final verdict on one answer, with the answer's text: one KTO sample. The event id is
  * that of the vote that won, so every count downstream can be traced to one input.
+ * {@code modelVersion} is the version that wrote the answer, as serving logged it (null when the
+ * vote carried its own text: nobody said which version wrote it), so the canary can tally votes by version.
  */
 public record SettledVote(String modelId, String responseId, String userId, String eventId, long eventTime,
-                          boolean desirable, List<ChatMessage> prompt, String completion) {
+                          boolean desirable, List<ChatMessage> prompt, String completion, Long modelVersion) {
 
     /** The vote as a FeedbackEvent carrying its text inline: what a dead letter keeps, so it can be replayed. */
     public FeedbackEvent toFeedbackEvent() {

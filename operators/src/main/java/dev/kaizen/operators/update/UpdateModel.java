@@ -43,6 +43,8 @@ import dev.kaizen.alignment.tokenize.Prompt;
 import dev.kaizen.alignment.train.Trainer;
 import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.operators.accumulate.KtoBatch;
+import dev.kaizen.operators.canary.CanaryRule;
+import dev.kaizen.operators.canary.Trial;
 import dev.kaizen.operators.deadletter.DeadLetters;
 import dev.kaizen.operators.release.Candidate;
 import dev.kaizen.operators.release.HoldOut;
@@ -51,7 +53,9 @@ import dev.kaizen.operators.release.ReleaseGate;
 import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.schemas.CheckpointFormat;
 import dev.kaizen.schemas.ModelCommand;
+import dev.kaizen.schemas.ModelRelease;
 import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.schemas.ReleaseDecision;
 import dev.kaizen.schemas.wire.DeadLetterReason;
 
 /**
@@ -72,6 +76,15 @@ import dev.kaizen.schemas.wire.DeadLetterReason;
  * saying it restores N), and training goes on from there; a pending candidate is discarded, its
  * samples counted on {@link #REJECTIONS} ({@value #ROLLED_BACK}). A command for a model without a
  * release, or for a version that is not an earlier kept release, is dead-lettered.
+ * <p>With a {@link CanaryRule}, a release is announced as a canary ({@code canary} true: serving
+ * gives it to the canary share only) and tried against the promoted release: every settled vote
+ * of every batch is tallied by the version that wrote its answer ({@link Trial}), and the rule's
+ * verdict goes out on {@link #DECISIONS} (model-releases). While a trial runs, training goes on
+ * but no release is made. PROMOTE makes it the promoted release; ROLLBACK sets it aside for good,
+ * discards the pending candidate trained on it ({@value #CANARY_ROLLED_BACK} on {@link #REJECTIONS}) and
+ * training goes on from the promoted release, which the next release names as its parent. A
+ * rollback command ends a running trial with a ROLLBACK and its restore is promoted at once.
+ * Without a rule every release is promoted as it is announced.
  * <p>The store stays bounded ({@link StoreRetention}): a step's checkpoint the state stops naming
  * (superseded by the next step, refused, discarded, or a release past the last few) is deleted
  * once no retained Flink checkpoint names it.
@@ -86,16 +99,25 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
     public static final String TOO_FEW_SAMPLES = "too-few-samples";
     /** The metric of every record: how many of the samples it accounts for were held out for evaluation instead of training. */
     public static final String HELD_OUT_SAMPLES = "held_out_samples";
+    public static final OutputTag<ModelRelease> DECISIONS = new OutputTag<>("model-releases", TypeInformation.of(ModelRelease.class));
     /** The reason of a candidate discarded because a rollback came before it was judged. */
     public static final String ROLLED_BACK = "rolled-back";
+    /** The reason of a candidate discarded because the canary it was trained on was rolled back. */
+    public static final String CANARY_ROLLED_BACK = "canary-rolled-back";
 
     private final UpdateConfig config;
     private final ReleaseConfig release;
     private final CheckpointStore store;
     private final StoreRetention retention;
     private final DeadLetters deadLetters;
+    private final CanaryRule canary;
 
     private transient ValueState<ModelUpdate> head;
+    // The promoted release (absent: the base model), the running canary trial, and, after a canary
+    // rollback, the release training went back to (0: the base) until the next release.
+    private transient ValueState<Long> promoted;
+    private transient ValueState<Trial> trial;
+    private transient ValueState<Long> trainingFrom;
     // The kept releases of the key by version (the last few and those a rollback named): what a rollback can go back to.
     private transient MapState<Long, ModelUpdate> releasesByVersion;
     private transient MapState<Long, Boolean> rollbackTargets;
@@ -119,13 +141,19 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
     private transient Counter refusals;
     private transient Counter rollbacks;
     private transient Counter refusedCommands;
+    private transient Counter promotions;
+    private transient Counter canaryRollbacks;
+    private transient MetricGroup metricGroup;
+    private transient Map<String, CanaryGauges> canaryGauges;
     private transient Map<String, Double> lastMetrics;
     private transient volatile long lastStepMillis;
     private transient volatile long currentVersion;
 
-    public UpdateModel(UpdateConfig config, ReleaseConfig release, StoreRetention retention, DeadLetters deadLetters) {
+    /** {@code canary} null: every release goes to every user as it is announced. */
+    public UpdateModel(UpdateConfig config, ReleaseConfig release, CanaryRule canary, StoreRetention retention, DeadLetters deadLetters) {
         this.config = config;
         this.release = release;
+        this.canary = canary;
         this.retention = retention;
         this.deadLetters = deadLetters;
         this.store = new CheckpointStore(config.checkpointRoot(), new FlinkStoreFiles());
@@ -139,6 +167,9 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
         candidate = getRuntimeContext().getState(new ValueStateDescriptor<>("candidate", TypeInformation.of(Candidate.class)));
         heldOut = getRuntimeContext().getMapState(new MapStateDescriptor<>("held-out", Types.INT, TypeInformation.of(SettledVote.class)));
         heldOutNext = getRuntimeContext().getState(new ValueStateDescriptor<>("held-out-next", Types.LONG));
+        promoted = getRuntimeContext().getState(new ValueStateDescriptor<>("promoted", Types.LONG));
+        trial = getRuntimeContext().getState(new ValueStateDescriptor<>("canary-trial", TypeInformation.of(Trial.class)));
+        trainingFrom = getRuntimeContext().getState(new ValueStateDescriptor<>("training-from", Types.LONG));
         Path baseDir = Path.of(config.baseModelDir());
         base = LlamaForCausalLM.load(baseDir, device());
         tokenizer = ChatTokenizer.load(baseDir);
@@ -154,6 +185,10 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
         refusals = metrics.counter("refusedCandidates");
         rollbacks = metrics.counter("rollbacks");
         refusedCommands = metrics.counter("refusedCommands");
+        promotions = metrics.counter("canaryPromotions");
+        canaryRollbacks = metrics.counter("canaryRollbacks");
+        metricGroup = metrics;
+        canaryGauges = new HashMap<>();
         metrics.gauge("stepTimeMs", () -> lastStepMillis);
         metrics.gauge("currentVersion", () -> currentVersion);
         for (String name : List.of("loss", "kl", "kl_to_reference", "rewards/chosen", "rewards/rejected", "grad_norm",
@@ -197,6 +232,7 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
     @Override
     public void processElement1(KtoBatch batch, Context ctx, Collector<ModelUpdate> out) throws Exception {
         String model = ctx.getCurrentKey();
+        tally(model, batch.samples(), ctx);
         List<SettledVote> trainable = new ArrayList<>();
         long held = 0;
         for (SettledVote vote : batch.samples()) {
@@ -207,13 +243,14 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
                 trainable.add(vote);
             }
         }
-        ModelUpdate released = head.value();
+        ModelUpdate basis = trainedOn();
         Candidate pending = candidate.value();
-        long version = released == null ? 0 : released.getVersion();
-        CheckpointStore.Stored from = pending != null ? pending.checkpoint() : released != null ? CheckpointStore.Stored.of(released) : baseModel;
+        long version = headVersion() + 1;
+        long parent = basis == null ? 0 : basis.getVersion();
+        CheckpointStore.Stored from = pending != null ? pending.checkpoint() : basis != null ? CheckpointStore.Stored.of(basis) : baseModel;
         if (trainable.size() < 2) {
             rejections.inc();
-            ModelUpdate dropped = record(model, version, from, trainable.size(), Map.of(HELD_OUT_SAMPLES, (double) held), TOO_FEW_SAMPLES,
+            ModelUpdate dropped = record(model, version, parent, from, trainable.size(), Map.of(HELD_OUT_SAMPLES, (double) held), TOO_FEW_SAMPLES,
                     ctx.timerService().currentProcessingTime());
             stepped(from, null, dropped, batch);
             ctx.output(REJECTIONS, dropped);
@@ -231,7 +268,7 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
             rejections.inc();
             Map<String, Double> metrics = new TreeMap<>(step.metrics());
             metrics.put(HELD_OUT_SAMPLES, (double) held);
-            ModelUpdate rejected = record(model, version, from, trainable.size(), metrics, step.rejection(), now);
+            ModelUpdate rejected = record(model, version, parent, from, trainable.size(), metrics, step.rejection(), now);
             stepped(from, null, rejected, batch);
             ctx.output(REJECTIONS, rejected);
             return;
@@ -252,7 +289,8 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
         }
         Candidate next = pending == null ? Candidate.first(stored, trainable.size(), held, now, step.metrics())
                 : pending.next(stored, trainable.size(), held, step.metrics());
-        if (next.steps() >= release.everySteps()) {
+        // No release while a canary is on trial; one that came due meanwhile goes once it is decided.
+        if (trial.value() == null && (next.steps() >= release.everySteps() || now >= next.firstStepAt() + release.maxWait().toMillis())) {
             release(model, next, now, ctx, out);
             return;
         }
@@ -270,18 +308,20 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
         heldOutNext.update(n + 1);
     }
 
-    /** The candidate's wait is over; timers of candidates released or refused since find nothing to do. */
+    /**
+     * The candidate's wait is over; timers of candidates released or refused since find nothing to
+     * do, and one that fires during a canary trial leaves the release to the first step after it.
+     */
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<ModelUpdate> out) throws Exception {
         Candidate pending = candidate.value();
-        if (pending != null && pending.firstStepAt() + release.maxWait().toMillis() <= timestamp) {
+        if (pending != null && trial.value() == null && pending.firstStepAt() + release.maxWait().toMillis() <= timestamp) {
             release(ctx.getCurrentKey(), pending, timestamp, ctx, out);
         }
     }
 
     private void release(String model, Candidate next, long now, Context ctx, Collector<ModelUpdate> out) throws Exception {
-        ModelUpdate last = head.value();
-        long version = last == null ? 0 : last.getVersion();
+        ModelUpdate last = trainedOn();
         List<Row> evaluation = new ArrayList<>();
         for (SettledVote vote : heldOut.values()) {
             evaluation.add(row(vote));
@@ -294,11 +334,12 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
         metrics.putAll(verdict.metrics());
         metrics.put(HELD_OUT_SAMPLES, (double) next.heldOutCount());
         lastMetrics = metrics;
-        ModelUpdate decided = record(model, version, next.checkpoint(), next.feedbackCount(), metrics, verdict.refusal(), now);
+        ModelUpdate decided = record(model, headVersion() + 1, last == null ? 0 : last.getVersion(), next.checkpoint(), next.feedbackCount(),
+                metrics, verdict.refusal(), now);
         released(decided);
         candidate.clear();
         if (verdict.passed()) {
-            announce(decided, out);
+            announce(ModelUpdate.newBuilder(decided).setCanary(canary != null).build(), out);
         } else {
             // The next step starts from the last release again.
             unreference(next.checkpoint());
@@ -307,20 +348,167 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
         }
     }
 
+    /** A canary goes on trial; any other release is promoted as it is announced. */
     private void announce(ModelUpdate version, Collector<ModelUpdate> out) throws Exception {
         head.update(version);
+        trainingFrom.clear();
         releasesByVersion.put(version.getVersion(), version);
         long old = version.getVersion() - retention.keepReleases();
-        if (old >= 1 && !rollbackTargets.contains(old)) {
-            ModelUpdate dropped = releasesByVersion.get(old);
-            releasesByVersion.remove(old);
-            if (dropped != null) {
-                unreference(CheckpointStore.Stored.of(dropped));
-            }
+        if (old >= 1 && old != promotedVersion()) {
+            forget(old);
+        }
+        if (version.getCanary()) {
+            trial.update(Trial.of(version.getVersion(), version.getCreatedAt().toEpochMilli()));
+        } else {
+            promote(version.getVersion());
         }
         currentVersion = version.getVersion();
         releases.inc();
+        gauges(version.getModelId());
         out.collect(version);
+    }
+
+    /** Makes {@code version} the promoted release; the one before it is kept only while it is among the last releases. */
+    private void promote(long version) throws Exception {
+        long before = promotedVersion();
+        promoted.update(version);
+        if (before >= 1 && before <= headVersion() - retention.keepReleases()) {
+            forget(before);
+        }
+    }
+
+    /** Drops a release from those a rollback can go back to, unless a rollback named it. */
+    private void forget(long version) throws Exception {
+        if (rollbackTargets.contains(version)) {
+            return;
+        }
+        ModelUpdate dropped = releasesByVersion.get(version);
+        releasesByVersion.remove(version);
+        if (dropped != null) {
+            unreference(CheckpointStore.Stored.of(dropped));
+        }
+    }
+
+    private long headVersion() throws Exception {
+        ModelUpdate last = head.value();
+        return last == null ? 0 : last.getVersion();
+    }
+
+    private long promotedVersion() throws Exception {
+        Long version = promoted.value();
+        return version == null ? 0 : version;
+    }
+
+    /** The release new steps build on: the last one or, after a canary was rolled back, the promoted one (null: the base model). */
+    private ModelUpdate trainedOn() throws Exception {
+        Long back = trainingFrom.value();
+        if (back == null) {
+            return head.value();
+        }
+        return back == 0 ? null : releasesByVersion.get(back);
+    }
+
+    /**
+     * Counts the batch's votes into the running trial, judging the candidate at each of its votes,
+     * and carries out the verdict: the votes after it in the batch count for nothing.
+     */
+    private void tally(String model, List<SettledVote> votes, Context ctx) throws Exception {
+        Trial t = trial.value();
+        if (t == null) {
+            return;
+        }
+        long against = promotedVersion();
+        for (SettledVote vote : votes) {
+            boolean judges = t.judges(vote);
+            t = t.count(vote, against);
+            CanaryRule.Verdict verdict = judges ? canary.judge(t.candidateUp(), t.candidateVotes(), t.promotedUp(), t.promotedVotes())
+                    : CanaryRule.Verdict.WAIT;
+            if (verdict != CanaryRule.Verdict.WAIT) {
+                trial.clear();
+                decide(model, t, verdict, ctx);
+                return;
+            }
+        }
+        trial.update(t);
+        gauges(model);
+    }
+
+    private void decide(String model, Trial t, CanaryRule.Verdict verdict, Context ctx) throws Exception {
+        long now = ctx.timerService().currentProcessingTime();
+        long against = promotedVersion();
+        String reason = "canary " + verdict.name().toLowerCase(java.util.Locale.ROOT) + ": " + t.figures(against);
+        if (verdict == CanaryRule.Verdict.PROMOTE) {
+            promotions.inc();
+            promote(t.version());
+            ctx.output(DECISIONS, t.decision(model, ReleaseDecision.PROMOTE, against, now, reason));
+        } else {
+            canaryRollbacks.inc();
+            ctx.output(DECISIONS, t.decision(model, ReleaseDecision.ROLLBACK, against, now, reason));
+            discardPending(model, CANARY_ROLLED_BACK, "trained on version " + t.version() + ", which its canary rolled back", now, ctx);
+            trainingFrom.update(against);
+        }
+        gauges(model).decided(verdict);
+    }
+
+    /**
+     * The canary's figures of one model as gauges in its own metric group ({@code model=<id>}):
+     * promoted and candidate versions (0: none), the votes each drew in the running trial, and the
+     * last decision (1 promote, -1 rollback, 0 none yet).
+     */
+    private static final class CanaryGauges {
+        volatile long promoted;
+        volatile long candidate;
+        volatile long candidateVotes;
+        volatile long candidateUp;
+        volatile long promotedVotes;
+        volatile long promotedUp;
+        volatile long lastDecision;
+
+        void decided(CanaryRule.Verdict verdict) {
+            lastDecision = verdict == CanaryRule.Verdict.PROMOTE ? 1 : -1;
+        }
+    }
+
+    private CanaryGauges gauges(String model) throws Exception {
+        CanaryGauges g = canaryGauges.computeIfAbsent(model, m -> {
+            CanaryGauges added = new CanaryGauges();
+            MetricGroup group = metricGroup.addGroup("model", m);
+            group.gauge("promotedVersion", () -> added.promoted);
+            group.gauge("candidateVersion", () -> added.candidate);
+            group.gauge("candidateVotes", () -> added.candidateVotes);
+            group.gauge("candidateUpVotes", () -> added.candidateUp);
+            group.gauge("promotedVotes", () -> added.promotedVotes);
+            group.gauge("promotedUpVotes", () -> added.promotedUp);
+            group.gauge("lastDecision", () -> added.lastDecision);
+            return added;
+        });
+        Trial t = trial.value();
+        g.promoted = promotedVersion();
+        g.candidate = t == null ? 0 : t.version();
+        g.candidateVotes = t == null ? 0 : t.candidateVotes();
+        g.candidateUp = t == null ? 0 : t.candidateUp();
+        g.promotedVotes = t == null ? 0 : t.promotedVotes();
+        g.promotedUp = t == null ? 0 : t.promotedUp();
+        return g;
+    }
+
+    /**
+     * Reports the pending candidate, if any, as discarded with reason {@code "<kind>: the candidate
+     * of N steps was <why>"} (its samples counted on model-rejections) and lets its checkpoint go.
+     */
+    private void discardPending(String model, String kind, String why, long now, Context ctx) throws Exception {
+        Candidate pending = candidate.value();
+        if (pending == null) {
+            return;
+        }
+        refusals.inc();
+        Map<String, Double> metrics = new TreeMap<>(pending.metrics());
+        metrics.put(HELD_OUT_SAMPLES, (double) pending.heldOutCount());
+        ModelUpdate basis = trainedOn();
+        ctx.output(REJECTIONS, record(model, headVersion() + 1, basis == null ? 0 : basis.getVersion(), pending.checkpoint(),
+                pending.feedbackCount(), metrics, kind + ": the candidate of " + pending.steps() + " steps was " + why, now));
+        candidate.clear();
+        unreference(pending.checkpoint());
     }
 
     /**
@@ -340,21 +528,20 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
             ctx.output(DeadLetters.TAG, deadLetters.command(command, reason, Instant.ofEpochMilli(now)));
             return;
         }
-        Candidate pending = candidate.value();
-        if (pending != null) {
-            refusals.inc();
-            Map<String, Double> metrics = new TreeMap<>(pending.metrics());
-            metrics.put(HELD_OUT_SAMPLES, (double) pending.heldOutCount());
-            ctx.output(REJECTIONS, record(command.getModelId(), current.getVersion(), pending.checkpoint(), pending.feedbackCount(), metrics,
-                    ROLLED_BACK + ": the candidate of " + pending.steps() + " steps was discarded by command " + command.getCommandId()
-                            + " (rollback to version " + command.getToVersion() + ")", now));
-            candidate.clear();
-            unreference(pending.checkpoint());
+        String model = command.getModelId();
+        String by = "command " + command.getCommandId() + " (rollback to version " + command.getToVersion() + ")";
+        discardPending(model, ROLLED_BACK, "discarded by " + by, now, ctx);
+        Trial running = trial.value();
+        if (running != null) {
+            trial.clear();
+            ctx.output(DECISIONS, running.decision(model, ReleaseDecision.ROLLBACK, promotedVersion(), now,
+                    "ended by " + by + ": " + running.figures(promotedVersion())));
+            gauges(model).decided(CanaryRule.Verdict.ROLLBACK);
         }
         rollbackTargets.put(target.getVersion(), true);
         Map<String, Double> metrics = new TreeMap<>(target.getMetrics());
         metrics.put(HELD_OUT_SAMPLES, 0.0);
-        ModelUpdate restored = ModelUpdate.newBuilder(record(command.getModelId(), current.getVersion(), CheckpointStore.Stored.of(target), 0,
+        ModelUpdate restored = ModelUpdate.newBuilder(record(model, current.getVersion() + 1, current.getVersion(), CheckpointStore.Stored.of(target), 0,
                 metrics, null, now)).setRestoresVersion(target.getVersion()).setCommandId(command.getCommandId()).build();
         rollbacks.inc();
         announce(restored, out);
@@ -401,10 +588,10 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
         return trainer;
     }
 
-    /** A release, a refused candidate or a dropped step: the version after {@code parentVersion}, on {@code stored}. */
-    private ModelUpdate record(String model, long parentVersion, CheckpointStore.Stored stored, long samples, Map<String, Double> metrics,
+    /** A release, a refused candidate or a dropped step: {@code version}, trained from {@code parentVersion}, on {@code stored}. */
+    private ModelUpdate record(String model, long version, long parentVersion, CheckpointStore.Stored stored, long samples, Map<String, Double> metrics,
                                String rejection, long now) {
-        return ModelUpdate.newBuilder().setModelId(model).setVersion(parentVersion + 1).setParentVersion(parentVersion)
+        return ModelUpdate.newBuilder().setModelId(model).setVersion(version).setParentVersion(parentVersion)
                 .setFormat(CheckpointFormat.ADAPTER).setUri(stored.uri()).setSha256(stored.sha256()).setFiles(new TreeMap<>(stored.files()))
                 .setCreatedAt(Instant.ofEpochMilli(now)).setFeedbackCount(samples)
                 .setMetrics(new TreeMap<>(metrics)).setBaseModel(config.baseModel())

@@ -63,7 +63,7 @@ class SettleVotesTest {
             assertThat(h.extractOutputValues()).as("not final before time + lateness").isEmpty();
             h.processBothWatermarks(new Watermark(T0 + 14_000));
             assertThat(h.extractOutputValues()).containsExactly(
-                    new SettledVote("tiny", "r1", "alice", "e2", T0 + 3_000, false, PROMPT, "A log."));
+                    new SettledVote("tiny", "r1", "alice", "e2", T0 + 3_000, false, PROMPT, "A log.", 1L));
         }
     }
 
@@ -241,8 +241,8 @@ class SettleVotesTest {
 
     @Test
     void aSettledVoteBecomesAFeedbackEventWithItsTextInline() {
-        FeedbackEvent down = new SettledVote("tiny", "r1", "ann", "e1", T0, false, PROMPT, "A log.").toFeedbackEvent();
+        FeedbackEvent down = new SettledVote("tiny", "r1", "ann", "e1", T0, false, PROMPT, "A log.", null).toFeedbackEvent();
         assertThat(down).isEqualTo(FeedbackEvent.newBuilder(vote("e1", "r1", "ann", Vote.DOWN, T0)).setPrompt(PROMPT).setCompletion("A log.").build());
-        assertThat(new SettledVote("tiny", "r1", "ann", "e1", T0, true, PROMPT, "A log.").toFeedbackEvent().getVote()).isEqualTo(Vote.UP);
+        assertThat(new SettledVote("tiny", "r1", "ann", "e1", T0, true, PROMPT, "A log.", null).toFeedbackEvent().getVote()).isEqualTo(Vote.UP);
     }
 }

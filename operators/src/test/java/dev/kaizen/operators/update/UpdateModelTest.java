@@ -23,6 +23,7 @@ import dev.kaizen.alignment.synthetic.TwoStyleChat;
 import dev.kaizen.alignment.train.Trainer;
 import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.operators.accumulate.KtoBatch;
+import dev.kaizen.operators.canary.CanaryRule;
 import dev.kaizen.operators.deadletter.DeadLetters;
 import dev.kaizen.operators.release.HoldOut;
 import dev.kaizen.operators.release.ReleaseConfig;
@@ -32,7 +33,9 @@ import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.ModelAction;
 import dev.kaizen.schemas.ModelCommand;
+import dev.kaizen.schemas.ModelRelease;
 import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.schemas.ReleaseDecision;
 import dev.kaizen.schemas.wire.Decoded;
 import dev.kaizen.schemas.wire.WireCodec;
 
@@ -54,7 +57,7 @@ class UpdateModelTest {
         int i = 0;
         for (TwoStyleChat.Example e : TwoStyleChat.sample(TwoStyleChat.trainFacts(), 6, 0.5, seed)) {
             samples.add(new SettledVote(model, "r" + seed + "-" + i, "u" + i, "e" + seed + "-" + i++, 0L,
-                    e.style() == TwoStyleChat.Style.A, List.of(new ChatMessage("user", e.fact().question())), e.answer()));
+                    e.style() == TwoStyleChat.Style.A, List.of(new ChatMessage("user", e.fact().question())), e.answer(), 0L));
         }
         return new KtoBatch(model, samples);
     }
@@ -81,7 +84,12 @@ class UpdateModelTest {
 
     private static KeyedTwoInputStreamOperatorTestHarness<String, KtoBatch, ModelCommand, ModelUpdate> unopened(UpdateConfig config,
             ReleaseConfig release, StoreRetention retention) throws Exception {
-        return new KeyedTwoInputStreamOperatorTestHarness<>(new KeyedCoProcessOperator<>(new UpdateModel(config, release, retention, DEAD_LETTERS)),
+        return unopened(config, release, null, retention);
+    }
+
+    private static KeyedTwoInputStreamOperatorTestHarness<String, KtoBatch, ModelCommand, ModelUpdate> unopened(UpdateConfig config,
+            ReleaseConfig release, CanaryRule canary, StoreRetention retention) throws Exception {
+        return new KeyedTwoInputStreamOperatorTestHarness<>(new KeyedCoProcessOperator<>(new UpdateModel(config, release, canary, retention, DEAD_LETTERS)),
                 KtoBatch::modelId, ModelCommand::getModelId, Types.STRING);
     }
 
@@ -110,7 +118,8 @@ class UpdateModelTest {
                 assertStored(u);
             }
             assertThat(out.get(0).getSha256()).isNotEqualTo(out.get(1).getSha256());
-            assertThat(h.numKeyedStateEntries()).isEqualTo(2);  // the head of "m" and its releases
+            assertThat(out).noneMatch(ModelUpdate::getCanary);
+            assertThat(h.numKeyedStateEntries()).isEqualTo(3);  // the head of "m", its releases and the promoted one
             try (var list = Files.list(store.resolve("m"))) {
                 assertThat(list.map(p -> p.getFileName().toString()))
                         .containsExactlyInAnyOrder(out.get(0).getSha256(), out.get(1).getSha256());
@@ -216,7 +225,7 @@ class UpdateModelTest {
             out = h.extractOutputValues();
             assertThat(out).extracting(ModelUpdate::getVersion, ModelUpdate::getParentVersion, ModelUpdate::getFeedbackCount)
                     .containsExactly(tuple(1L, 0L, 18L), tuple(2L, 1L, 12L));
-            assertThat(h.numKeyedStateEntries()).as("the head and the releases alone").isEqualTo(2);
+            assertThat(h.numKeyedStateEntries()).as("the head, the releases and the promoted one alone").isEqualTo(3);
             for (ModelUpdate u : out) {
                 assertStored(u);
             }
@@ -272,7 +281,7 @@ class UpdateModelTest {
 
     private static KtoBatch inverted(KtoBatch batch) {
         return new KtoBatch(batch.modelId(), batch.samples().stream().map(v -> new SettledVote(v.modelId(), v.responseId(), v.userId(),
-                v.eventId(), v.eventTime(), !v.desirable(), v.prompt(), v.completion())).toList());
+                v.eventId(), v.eventTime(), !v.desirable(), v.prompt(), v.completion(), v.modelVersion())).toList());
     }
 
     /**
@@ -372,6 +381,79 @@ class UpdateModelTest {
             assertThat(dead).allSatisfy(d -> assertThat(d.getSourceTopic()).isEqualTo("model-commands"));
             assertThat(WireCodec.modelCommands(java.time.Clock.systemUTC()).decode(dead.get(1).getOriginal().array()))
                     .isEqualTo(new Decoded.Valid<>(rollback("m", 2)));
+        }
+    }
+
+    /** Votes on {@code n} answers of {@code version}, the first {@code up} of them thumbs up. */
+    private static KtoBatch votesOn(String model, int seed, long version, int n, int up) {
+        List<TwoStyleChat.Example> examples = TwoStyleChat.sample(TwoStyleChat.trainFacts(), n, 0.5, seed);
+        List<SettledVote> samples = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            TwoStyleChat.Example e = examples.get(i);
+            samples.add(new SettledVote(model, "r" + seed + "-" + i, "u" + i, "e" + seed + "-" + i, 0L, i < up,
+                    List.of(new ChatMessage("user", e.fact().question())), e.answer(), version));
+        }
+        return new KtoBatch(model, samples);
+    }
+
+    /** Looks at the candidate's 20th and 40th votes. */
+    private static final CanaryRule CANARY = new CanaryRule(20, 20, 40, 0.1, 0.02);
+
+    @Test
+    void aCanaryAsGoodAsThePromotedReleaseIsPromotedAtItsLastLookAndTheNextReleaseWaitedForIt() throws Exception {
+        try (var h = unopened(config(), EVERY_STEP, CANARY, KEEP_ALL)) {
+            h.open();
+            h.processElement1(batch("m", 1), 0);
+            h.processElement1(votesOn("m", 2, 0, 40, 30), 0);
+            h.processElement1(votesOn("m", 3, 1, 20, 15), 0);
+            assertThat(h.extractOutputValues()).as("no release while version 1 is on trial").hasSize(1);
+            assertThat(h.getSideOutput(UpdateModel.DECISIONS)).as("nothing shown at the first look").isNull();
+            h.processElement1(votesOn("m", 4, 1, 20, 15), 0);
+            List<ModelUpdate> out = h.extractOutputValues();
+            assertThat(out).extracting(ModelUpdate::getVersion, ModelUpdate::getParentVersion, ModelUpdate::getCanary, ModelUpdate::getFeedbackCount)
+                    .containsExactly(tuple(1L, 0L, true, 6L), tuple(2L, 1L, true, 80L));
+            ModelRelease decision = h.getSideOutput(UpdateModel.DECISIONS).poll().getValue();
+            assertThat(decision).extracting(ModelRelease::getVersion, ModelRelease::getDecision, ModelRelease::getPromotedVersion,
+                    ModelRelease::getCandidateVotes, ModelRelease::getCandidateUp, ModelRelease::getPromotedVotes, ModelRelease::getPromotedUp)
+                    .containsExactly(1L, ReleaseDecision.PROMOTE, 0L, 40L, 30L, 40L, 30L);
+            assertThat(decision.getReason()).isEqualTo("canary promote: v1 30/40 up (75.0%) against v0 30/40 up (75.0%)");
+            assertThat(h.getSideOutput(UpdateModel.DECISIONS)).isEmpty();
+        }
+    }
+
+    @Test
+    void aCanaryVotedWorseIsRolledBackAndTrainingGoesOnFromThePromotedRelease() throws Exception {
+        try (var h = unopened(config(), EVERY_STEP, CANARY, KEEP_ALL)) {
+            h.open();
+            h.processElement1(batch("m", 1), 0);
+            h.processElement1(votesOn("m", 2, 0, 40, 36), 0);
+            h.processElement1(votesOn("m", 3, 1, 20, 4), 0);
+            List<ModelUpdate> out = h.extractOutputValues();
+            assertThat(out).extracting(ModelUpdate::getVersion, ModelUpdate::getParentVersion, ModelUpdate::getCanary, ModelUpdate::getFeedbackCount)
+                    .as("version 2 trained from the base model again, on the batch that decided").containsExactly(tuple(1L, 0L, true, 6L), tuple(2L, 0L, true, 20L));
+            ModelRelease decision = h.getSideOutput(UpdateModel.DECISIONS).poll().getValue();
+            assertThat(decision).extracting(ModelRelease::getVersion, ModelRelease::getDecision, ModelRelease::getCandidateVotes,
+                    ModelRelease::getCandidateUp, ModelRelease::getPromotedVotes, ModelRelease::getPromotedUp)
+                    .containsExactly(1L, ReleaseDecision.ROLLBACK, 20L, 4L, 40L, 36L);
+            ModelUpdate discarded = h.getSideOutput(UpdateModel.REJECTIONS).poll().getValue();
+            assertThat(discarded.getRejectionReason()).isEqualTo(UpdateModel.CANARY_ROLLED_BACK
+                    + ": the candidate of 1 steps was trained on version 1, which its canary rolled back");
+            assertThat(discarded).extracting(ModelUpdate::getVersion, ModelUpdate::getParentVersion, ModelUpdate::getFeedbackCount)
+                    .containsExactly(2L, 1L, 40L);
+            assertThat(out.get(0).getFeedbackCount() + discarded.getFeedbackCount() + out.get(1).getFeedbackCount())
+                    .as("every settled sample accounted for").isEqualTo(6 + 40 + 20);
+
+            // An operator's rollback ends the trial of version 2; its restore of version 1 is promoted at once.
+            h.processElement2(rollback("m", 1), 0);
+            ModelRelease ended = h.getSideOutput(UpdateModel.DECISIONS).poll().getValue();
+            assertThat(ended).extracting(ModelRelease::getVersion, ModelRelease::getDecision).containsExactly(2L, ReleaseDecision.ROLLBACK);
+            assertThat(ended.getReason()).startsWith("ended by command cmd-m-1 (rollback to version 1)");
+            ModelUpdate restored = h.extractOutputValues().get(2);
+            assertThat(restored).extracting(ModelUpdate::getVersion, ModelUpdate::getRestoresVersion, ModelUpdate::getCanary)
+                    .containsExactly(3L, 1L, false);
+            h.processElement1(votesOn("m", 5, 3, 6, 3), 0);
+            assertThat(h.extractOutputValues().get(3)).extracting(ModelUpdate::getVersion, ModelUpdate::getParentVersion, ModelUpdate::getCanary)
+                    .as("the next canary, judged against the restore").containsExactly(4L, 3L, true);
         }
     }
 

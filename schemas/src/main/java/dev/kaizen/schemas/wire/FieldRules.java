@@ -11,6 +11,7 @@ import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ModelCommand;
+import dev.kaizen.schemas.ModelRelease;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.ResponseLogged;
 
@@ -78,6 +79,21 @@ public final class FieldRules {
                 u.getRestoresVersion() != null && (u.getRestoresVersion() < 1 || u.getRestoresVersion() > u.getParentVersion())
                         ? invalid("restores_version", "is " + u.getRestoresVersion() + "; it must be in [1, parent_version]")
                         : Optional.empty());
+    }
+
+    public static Optional<Rejection> release(ModelRelease r, Instant latest) {
+        return first(
+                id("model_id", r.getModelId()),
+                r.getVersion() < 1 ? invalid("version", "is " + r.getVersion() + "; versions start at 1") : Optional.empty(),
+                r.getPromotedVersion() < 0 || r.getPromotedVersion() >= r.getVersion()
+                        ? invalid("promoted_version", "is " + r.getPromotedVersion() + "; it must be in [0, version)") : Optional.empty(),
+                r.getCandidateUp() < 0 || r.getCandidateUp() > r.getCandidateVotes()
+                        ? invalid("candidate_up", "is " + r.getCandidateUp() + "; it must be in [0, candidate_votes]") : Optional.empty(),
+                r.getPromotedUp() < 0 || r.getPromotedUp() > r.getPromotedVotes()
+                        ? invalid("promoted_up", "is " + r.getPromotedUp() + "; it must be in [0, promoted_votes]") : Optional.empty(),
+                time("decided_at", r.getDecidedAt(), latest),
+                r.getReason().length() > MAX_REASON_LENGTH
+                        ? invalid("reason", "is " + r.getReason().length() + " characters, over " + MAX_REASON_LENGTH) : Optional.empty());
     }
 
     public static Optional<Rejection> command(ModelCommand c, Instant latest) {

@@ -14,7 +14,9 @@ public enum Topic {
     MODEL_UPDATES("model-updates", "ModelUpdate", Map.of("retention.ms", "-1", "retention.bytes", "-1")),
     MODEL_REJECTIONS("model-rejections", "ModelUpdate", Map.of("retention.ms", "-1", "retention.bytes", "-1")),
     // Operators' commands to the job (rollbacks), kept as the audit trail of who asked for what.
-    MODEL_COMMANDS("model-commands", "ModelCommand", Map.of("retention.ms", "-1", "retention.bytes", "-1"));
+    MODEL_COMMANDS("model-commands", "ModelCommand", Map.of("retention.ms", "-1", "retention.bytes", "-1")),
+    // The canary verdicts: serving rebuilds which release is promoted from this topic on start.
+    MODEL_RELEASES("model-releases", "ModelRelease", Map.of("retention.ms", "-1", "retention.bytes", "-1"));
 
     private final String topicName;
     private final String record;

@@ -25,6 +25,7 @@ import org.apache.avro.specific.SpecificData;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ModelCommand;
+import dev.kaizen.schemas.ModelRelease;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.ResponseLogged;
 
@@ -102,6 +103,11 @@ public final class WireCodec<T> {
     public static WireCodec<ModelCommand> modelCommands(Clock clock) {
         return specific(ModelCommand.getEncoder(), ModelCommand.getClassSchema(),
                 SchemaHistory.released("ModelCommand"), FieldRules::command, MAX_MESSAGE_BYTES, clock);
+    }
+
+    public static WireCodec<ModelRelease> modelReleases(Clock clock) {
+        return specific(ModelRelease.getEncoder(), ModelRelease.getClassSchema(),
+                SchemaHistory.released("ModelRelease"), FieldRules::release, MAX_MESSAGE_BYTES, clock);
     }
 
     public static WireCodec<DeadLetter> deadLetters(Clock clock) {

@@ -103,7 +103,11 @@ class BadInputTest {
                 new Case("update whose parent is not older", WireCodec.modelUpdates(CLOCK)::decode,
                         WireCodec.modelUpdates(CLOCK).encode(Samples.update().setParentVersion(4).build()), "invalid-value"),
                 new Case("update at version 0", WireCodec.modelUpdates(CLOCK)::decode,
-                        WireCodec.modelUpdates(CLOCK).encode(Samples.update().setVersion(0).setParentVersion(0).build()), "invalid-value"));
+                        WireCodec.modelUpdates(CLOCK).encode(Samples.update().setVersion(0).setParentVersion(0).build()), "invalid-value"),
+                new Case("release decision against a newer promoted release", WireCodec.modelReleases(CLOCK)::decode,
+                        WireCodec.modelReleases(CLOCK).encode(Samples.release().setPromotedVersion(4).build()), "invalid-value"),
+                new Case("release decision with more thumbs up than votes", WireCodec.modelReleases(CLOCK)::decode,
+                        WireCodec.modelReleases(CLOCK).encode(Samples.release().setCandidateUp(213).build()), "invalid-value"));
     }
 
     @ParameterizedTest(name = "{0}")

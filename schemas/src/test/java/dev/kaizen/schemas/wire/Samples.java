@@ -19,6 +19,8 @@ import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ModelAction;
 import dev.kaizen.schemas.ModelCommand;
+import dev.kaizen.schemas.ModelRelease;
+import dev.kaizen.schemas.ReleaseDecision;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.ResponseLogged;
 import dev.kaizen.schemas.Vote;
@@ -67,6 +69,13 @@ final class Samples {
         return ModelCommand.newBuilder()
                 .setCommandId("9b2c8e0e-4a51-4a7e-9d1e-0f3c2b7a6d10").setModelId("tiny-chat").setAction(ModelAction.ROLLBACK)
                 .setToVersion(2).setIssuedAt(NOW).setIssuedBy("ops@host-1").setReason("version 4 answers at length");
+    }
+
+    static ModelRelease.Builder release() {
+        return ModelRelease.newBuilder()
+                .setModelId("tiny-chat").setVersion(4).setDecision(ReleaseDecision.ROLLBACK).setPromotedVersion(3)
+                .setCandidateVotes(212).setCandidateUp(120).setPromotedVotes(1904).setPromotedUp(1330).setDecidedAt(NOW)
+                .setReason("canary: 56.6% up on 212 votes against 69.9% on 1904, worse at look 1 of 21");
     }
 
     /** Bytes of a FeedbackEvent written with another version of its schema, carrying only the required fields. */

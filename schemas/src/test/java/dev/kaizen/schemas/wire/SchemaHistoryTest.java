@@ -23,6 +23,7 @@ import org.junit.jupiter.api.Test;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ModelCommand;
+import dev.kaizen.schemas.ModelRelease;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.ResponseLogged;
 
@@ -34,7 +35,8 @@ class SchemaHistoryTest {
             "ResponseLogged", ResponseLogged.getClassSchema(),
             "ModelUpdate", ModelUpdate.getClassSchema(),
             "DeadLetter", DeadLetter.getClassSchema(),
-            "ModelCommand", ModelCommand.getClassSchema());
+            "ModelCommand", ModelCommand.getClassSchema(),
+            "ModelRelease", ModelRelease.getClassSchema());
 
     @Test
     void historyFilesAreNumberedWithoutGaps() throws IOException {

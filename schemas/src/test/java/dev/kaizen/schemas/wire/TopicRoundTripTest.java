@@ -72,6 +72,13 @@ class TopicRoundTripTest {
     }
 
     @Test
+    void modelReleases() {
+        var codec = WireCodec.modelReleases(WireCodecTest.CLOCK);
+        var sent = List.of(Samples.release().build(), Samples.release().setVersion(5).setDecision(dev.kaizen.schemas.ReleaseDecision.PROMOTE).build());
+        assertThat(roundTrip(Topic.MODEL_RELEASES, codec, sent)).containsExactlyInAnyOrderElementsOf(sent);
+    }
+
+    @Test
     void deadLetters() {
         var codec = WireCodec.deadLetters(WireCodecTest.CLOCK);
         var sent = List.of(Samples.deadLetter().build(), Samples.deadLetter().setPartition(null).setOffset(null)

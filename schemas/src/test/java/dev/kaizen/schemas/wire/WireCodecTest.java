@@ -31,6 +31,7 @@ class WireCodecTest {
         roundTrip(WireCodec.modelUpdates(CLOCK), Samples.update().setRejectionReason("kl 0.31 over budget 0.2")
                 .setMetrics(java.util.Map.of("loss", Double.NaN)).build());
         roundTrip(WireCodec.deadLetters(CLOCK), Samples.deadLetter().build());
+        roundTrip(WireCodec.modelReleases(CLOCK), Samples.release().build());
     }
 
     @Test

@@ -11,13 +11,15 @@ import dev.kaizen.alignment.tokenize.ChatTemplate;
 
 /**
  * The part of OpenAI's chat completion request that Kaizen honours, read and checked field by
- * field; {@code includeUsage} is {@code stream_options.include_usage}.
+ * field; {@code includeUsage} is {@code stream_options.include_usage}; {@code user} is OpenAI's
+ * end-user id (null when absent), which keeps a user's conversations on one release during a canary.
  */
-public record ChatRequest(List<ChatTemplate.Message> messages, SamplingParams sampling, boolean stream, boolean includeUsage) {
+public record ChatRequest(List<ChatTemplate.Message> messages, SamplingParams sampling, boolean stream, boolean includeUsage, String user) {
 
     /** OpenAI's newer models take instructions as 'developer'; chat templates know them as 'system'. */
     private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant");
     static final int DEFAULT_MAX_TOKENS = 128;
+    private static final int MAX_USER_LENGTH = 256;
 
     /** Reads a request body; anything malformed is an {@link ApiError} naming the field. */
     public static ChatRequest parse(JsonNode body, long defaultSeed) {
@@ -64,7 +66,12 @@ public record ChatRequest(List<ChatTemplate.Message> messages, SamplingParams sa
             throw ApiError.invalid("stream_options", "'stream_options' must be an object");
         }
         boolean includeUsage = options != null && options.isObject() && flag(options, "include_usage", "stream_options.include_usage");
-        return new ChatRequest(parsed, new SamplingParams(maxTokens, temperature, 0, topP, seed, stop, true), stream, includeUsage);
+        JsonNode user = body.get("user");
+        if (user != null && !user.isNull() && (!user.isTextual() || user.asText().length() > MAX_USER_LENGTH)) {
+            throw ApiError.invalid("user", "'user' must be a string of at most " + MAX_USER_LENGTH + " characters");
+        }
+        String userId = user == null || user.isNull() || user.asText().isEmpty() ? null : user.asText();
+        return new ChatRequest(parsed, new SamplingParams(maxTokens, temperature, 0, topP, seed, stop, true), stream, includeUsage, userId);
     }
 
     /** A message's content: a string, or OpenAI's list of parts, of which Kaizen's models read the text ones. */

@@ -36,6 +36,7 @@ import dev.kaizen.alignment.generate.SamplingParams;
 import dev.kaizen.alignment.tokenize.Prompt;
 import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.FeedbackEvent;
+import dev.kaizen.schemas.ModelRelease;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.ResponseLogged;
 import dev.kaizen.schemas.Vote;
@@ -109,8 +110,10 @@ public final class ChatServer implements AutoCloseable {
         latency = Histogram.builder().name("kaizen_http_request_duration_seconds").help("HTTP request time by route")
                 .labelNames("route").register(registry);
         votes = Counter.builder().name("kaizen_feedback_total").help("Votes taken by /v1/feedback").labelNames("vote").register(registry);
-        GaugeWithCallback.builder().name("kaizen_model_version").help("The version serving now")
+        GaugeWithCallback.builder().name("kaizen_model_version").help("The promoted release: the version most requests get")
                 .callback(cb -> cb.call(follower.version())).register(registry);
+        GaugeWithCallback.builder().name("kaizen_model_candidate_version").help("The canary candidate in service beside it, -1 for none")
+                .callback(cb -> cb.call(follower.candidateVersion())).register(registry);
         CounterWithCallback.builder().name("kaizen_model_swaps_total").help("Versions swapped in")
                 .callback(cb -> cb.call(follower.swaps())).register(registry);
         CounterWithCallback.builder().name("kaizen_model_refusals_total").help("Announced versions refused, by reason")
@@ -242,7 +245,7 @@ public final class ChatServer implements AutoCloseable {
             throw new ApiError(413, "invalid_request_error", "messages", "context_length_exceeded", "the prompt has " + characters
                     + " characters, more than a context of " + follower.contextLength() + " tokens can hold");
         }
-        ServedModel served = follower.acquire();
+        ServedModel served = follower.acquire(request.user());
         try {
             int[] prompt = follower.tokenizer().encodePrompt(Prompt.chat(request.messages()));
             int room = follower.contextLength() - prompt.length;
@@ -366,16 +369,23 @@ public final class ChatServer implements AutoCloseable {
     }
 
     private void models(Context ctx) {
-        long serving = follower.version();
+        Map<Long, ModelRelease> decisions = follower.decisions();
         List<Map<String, Object>> data = new ArrayList<>();
-        data.add(model(0, null, serving == 0));
+        data.add(model(0, null, decisions));
         for (ModelUpdate u : follower.announced()) {
-            data.add(model(u.getVersion(), u, u.getVersion() == serving));
+            data.add(model(u.getVersion(), u, decisions));
         }
         ctx.json(Map.of("object", "list", "data", data));
     }
 
-    private Map<String, Object> model(long version, ModelUpdate u, boolean serving) {
+    /**
+     * One version as OpenAI lists a model, with Kaizen's fields: its role ("promoted", "candidate"
+     * or null), whether it was announced as a canary, and the job's verdict on it (null: none).
+     */
+    private Map<String, Object> model(long version, ModelUpdate u, Map<Long, ModelRelease> decisions) {
+        long promoted = follower.version();
+        long candidate = follower.candidateVersion();
+        ModelRelease verdict = decisions.get(version);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("id", follower.modelId() + "@" + version);
         m.put("object", "model");
@@ -386,7 +396,11 @@ public final class ChatServer implements AutoCloseable {
         m.put("feedback_count", u == null ? 0 : u.getFeedbackCount());
         m.put("metrics", u == null ? Map.of() : u.getMetrics());
         m.put("sha256", u == null ? null : u.getSha256());
-        m.put("serving", serving);
+        m.put("serving", version == promoted || version == candidate);
+        m.put("role", version == promoted ? "promoted" : version == candidate ? "candidate" : null);
+        m.put("canary", u != null && u.getCanary());
+        m.put("decision", verdict == null ? null : verdict.getDecision().name().toLowerCase(java.util.Locale.ROOT));
+        m.put("decision_reason", verdict == null ? null : verdict.getReason());
         return m;
     }
 
@@ -401,8 +415,11 @@ public final class ChatServer implements AutoCloseable {
                 .map(u -> Map.<String, Object>of("version", u.getVersion(), "restores", u.getRestoresVersion())).toList();
         List<Map<String, Object>> refused = follower.refusedCandidates().stream()
                 .map(u -> Map.<String, Object>of("after", u.getParentVersion(), "reason", u.getRejectionReason())).toList();
-        ctx.json(Map.of("model", follower.modelId(), "serving", follower.version(), "versions", versions, "rollbacks", rollbacks,
-                "refused", refused));
+        List<Map<String, Object>> decisions = follower.decisions().values().stream()
+                .map(d -> Map.<String, Object>of("version", d.getVersion(), "decision", d.getDecision().name().toLowerCase(java.util.Locale.ROOT),
+                        "reason", d.getReason())).toList();
+        ctx.json(Map.of("model", follower.modelId(), "serving", follower.version(), "candidate", follower.candidateVersion(),
+                "versions", versions, "rollbacks", rollbacks, "refused", refused, "decisions", decisions));
     }
 
     private void metrics(Context ctx) throws IOException {

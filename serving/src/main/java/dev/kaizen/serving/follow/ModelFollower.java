@@ -12,26 +12,38 @@ import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.schemas.CheckpointFormat;
+import dev.kaizen.schemas.ModelRelease;
 import dev.kaizen.schemas.ModelUpdate;
 
 /**
- * Serving's model: the newest good version of one model in memory, kept so by a
- * {@link VersionFollower}. Each version is merged into a model of its own and swapped in
- * atomically; requests hold the version they started on ({@link #acquire()}) until they end.
+ * Serving's model: the promoted release of one model in memory and, during a canary trial, the
+ * candidate beside it, kept so by a {@link VersionFollower}. Each version is merged into a model
+ * of its own and swapped in atomically; a request is routed to one of them by {@link CanaryRouting}
+ * and holds it ({@link #acquire(String)}) until it ends.
  */
 public final class ModelFollower implements AutoCloseable {
 
-    /** The base model directory, what to follow, and where the models run. */
-    public record Options(Path baseDir, VersionFollower.Options versions, Device device) {}
+    /** The base model directory, what to follow, where the models run, and the share of conversations a candidate answers. */
+    public record Options(Path baseDir, VersionFollower.Options versions, Device device, double canaryFraction) {
+
+        public static final double DEFAULT_CANARY_FRACTION = 0.1;
+
+        public Options(Path baseDir, VersionFollower.Options versions, Device device) {
+            this(baseDir, versions, device, DEFAULT_CANARY_FRACTION);
+        }
+    }
 
     private final Options options;
     private final ChatTokenizer tokenizer;
     private final LlamaForCausalLM base;
     private final AtomicReference<ServedModel> current = new AtomicReference<>();
+    private final AtomicReference<ServedModel> candidate = new AtomicReference<>();
+    private final CanaryRouting routing;
     private VersionFollower follower;
 
     private ModelFollower(Options options) {
         this.options = options;
+        this.routing = new CanaryRouting(options.canaryFraction());
         this.tokenizer = ChatTokenizer.load(options.baseDir());
         // The base merges adapters on the follower thread only; version 0 is served by its own copy.
         this.base = LlamaForCausalLM.load(options.baseDir(), options.device());
@@ -50,19 +62,34 @@ public final class ModelFollower implements AutoCloseable {
         return model;
     }
 
-    /** The version serving now, held for the caller until {@link ServedModel#release()}. */
-    public ServedModel acquire() {
+    /**
+     * The version that answers {@code user} (null: a request without one), held for the caller
+     * until {@link ServedModel#release()}: the candidate for the canary share, else the promoted release.
+     */
+    public ServedModel acquire(String user) {
         while (true) {
-            ServedModel served = current.get();
+            ServedModel trial = candidate.get();
+            ServedModel served = trial != null && routing.toCandidate(user, trial.version()) ? trial : current.get();
             if (served.acquire()) {
                 return served;
             }
         }
     }
 
-    /** The version serving now: what a request starting now would run on. */
+    /** The promoted release: what a request outside the canary share starting now would run on. */
     public long version() {
         return current.get().version();
+    }
+
+    /** The canary candidate in service, or {@link VersionFollower#NO_CANDIDATE}. */
+    public long candidateVersion() {
+        ServedModel trial = candidate.get();
+        return trial == null ? VersionFollower.NO_CANDIDATE : trial.version();
+    }
+
+    /** The job's canary verdicts so far, by version. */
+    public Map<Long, ModelRelease> decisions() {
+        return follower.decisions();
     }
 
     public ChatTokenizer tokenizer() {
@@ -104,17 +131,39 @@ public final class ModelFollower implements AutoCloseable {
 
         @Override
         public void apply(ModelUpdate update, Path dir) {
-            LlamaForCausalLM model;
-            if (update.getFormat() == CheckpointFormat.FULL) {
-                model = LlamaForCausalLM.load(dir, options.device());
-            } else {
-                // Merged once here, so answers run at the base model's speed with no adapter branch.
-                try (LoraAdapter adapter = LoraAdapter.load(base, dir)) {
-                    model = LlamaForCausalLM.fromTensors(base.config(), adapter.mergedTensors(), options.device());
-                }
-            }
-            current.getAndSet(served(update.getVersion(), update, model)).release();
+            current.getAndSet(served(update, dir)).release();
         }
+
+        @Override
+        public boolean servesCandidates() {
+            return true;
+        }
+
+        @Override
+        public long candidate() {
+            return candidateVersion();
+        }
+
+        @Override
+        public void applyCandidate(ModelUpdate update, Path dir) {
+            ServedModel before = candidate.getAndSet(update == null ? null : served(update, dir));
+            if (before != null) {
+                before.release();
+            }
+        }
+    }
+
+    private ServedModel served(ModelUpdate update, Path dir) {
+        LlamaForCausalLM model;
+        if (update.getFormat() == CheckpointFormat.FULL) {
+            model = LlamaForCausalLM.load(dir, options.device());
+        } else {
+            // Merged once here, so answers run at the base model's speed with no adapter branch.
+            try (LoraAdapter adapter = LoraAdapter.load(base, dir)) {
+                model = LlamaForCausalLM.fromTensors(base.config(), adapter.mergedTensors(), options.device());
+            }
+        }
+        return served(update.getVersion(), update, model);
     }
 
     private ServedModel served(long version, ModelUpdate update, LlamaForCausalLM model) {
@@ -126,9 +175,11 @@ public final class ModelFollower implements AutoCloseable {
         if (follower != null) {
             follower.close();
         }
-        ServedModel last = current.getAndSet(null);
-        if (last != null) {
-            last.release();
+        for (AtomicReference<ServedModel> slot : List.of(current, candidate)) {
+            ServedModel last = slot.getAndSet(null);
+            if (last != null) {
+                last.release();
+            }
         }
         base.close();
         tokenizer.close();

@@ -27,7 +27,9 @@ import org.slf4j.LoggerFactory;
 
 import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.checkpoints.Lineage;
+import dev.kaizen.schemas.ModelRelease;
 import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.schemas.ReleaseDecision;
 import dev.kaizen.schemas.wire.Decoded;
 import dev.kaizen.schemas.wire.WireCodec;
 
@@ -35,12 +37,16 @@ import dev.kaizen.schemas.wire.WireCodec;
  * Follows {@code model-updates} for one model with read_committed, so only versions whose Flink
  * checkpoint completed are ever seen, and hands a version to its {@link Target} only when its
  * lineage is unbroken from the target's current one (every version up to it announced, each
- * naming the one before; skipping ahead over several is a catch-up) and every one of its files
+ * naming an older one as its parent; skipping ahead over several is a catch-up) and every one of its files
  * lies inside the checkpoint store and hashes to what was announced. Anything else is refused,
  * logged and counted by reason, and the target keeps what it has. On start it reads the topic from
  * the beginning and brings the target to the latest good version before it returns. Given the
  * rejections topic too, it keeps the model's candidates the job's release gate refused, for the
  * page to mark.
+ * <p>Given the releases topic (model-releases), it follows the job's canary verdicts: the target's
+ * version is the promoted release, the newest one announced without a canary trial or promoted
+ * since, and never one rolled back; a target that {@linkplain Target#servesCandidates() serves
+ * candidates} also gets the candidate, the newest canary release after it still undecided.
  */
 public final class VersionFollower implements AutoCloseable {
 
@@ -50,10 +56,14 @@ public final class VersionFollower implements AutoCloseable {
      * Which model's announcements to follow, and the checkpoint store they must point into;
      * {@code rejectionsTopic} (model-rejections, or null) is read for the refused candidates only.
      */
-    public record Options(String modelId, KafkaClients kafka, String topic, String storeRoot, String rejectionsTopic) {
+    public record Options(String modelId, KafkaClients kafka, String topic, String storeRoot, String rejectionsTopic, String releasesTopic) {
 
         public Options(String modelId, KafkaClients kafka, String topic, String storeRoot) {
-            this(modelId, kafka, topic, storeRoot, null);
+            this(modelId, kafka, topic, storeRoot, null, null);
+        }
+
+        public Options(String modelId, KafkaClients kafka, String topic, String storeRoot, String rejectionsTopic) {
+            this(modelId, kafka, topic, storeRoot, rejectionsTopic, null);
         }
     }
 
@@ -62,17 +72,37 @@ public final class VersionFollower implements AutoCloseable {
 
     /** What a verified version is put into: serving's own model, or a vLLM server. */
     public interface Target {
-        /** The version in service now; 0 is the base model. */
+        /** The version in service now (the promoted release); 0 is the base model. */
         long version();
 
         /** Puts a version into service from its verified files (in {@code dir} for this call only); throws to refuse it. */
         void apply(ModelUpdate update, Path dir) throws Exception;
+
+        /** Whether it serves a canary candidate beside the promoted release; one that does not serves promoted releases only. */
+        default boolean servesCandidates() {
+            return false;
+        }
+
+        /** The candidate in service beside the promoted release, or {@link #NO_CANDIDATE}. */
+        default long candidate() {
+            return NO_CANDIDATE;
+        }
+
+        /** Puts a candidate into service from its verified files, or takes it out ({@code update} null). */
+        default void applyCandidate(ModelUpdate update, Path dir) throws Exception {
+            throw new UnsupportedOperationException("this target serves promoted releases only");
+        }
     }
+
+    /** What {@link Target#candidate()} says when no candidate is in service. */
+    public static final long NO_CANDIDATE = -1;
 
     private final Options options;
     private final Target target;
     private final CheckpointStore store;
     private final WireCodec<ModelUpdate> codec = WireCodec.modelUpdates(Clock.systemUTC());
+    private final WireCodec<ModelRelease> releaseCodec = WireCodec.modelReleases(Clock.systemUTC());
+    private final Map<Long, ModelRelease> decisions = new TreeMap<>();
     private final KafkaConsumer<byte[], byte[]> consumer;
     private final NavigableMap<Long, ModelUpdate> announced = new TreeMap<>();
     private final List<ModelUpdate> refusedCandidates = new ArrayList<>();
@@ -104,6 +134,11 @@ public final class VersionFollower implements AutoCloseable {
         }
         follower.thread.start();
         return follower;
+    }
+
+    /** The canary verdicts on this model's releases so far, by version (a later verdict on a version replaces an earlier one). */
+    public synchronized Map<Long, ModelRelease> decisions() {
+        return Map.copyOf(decisions);
     }
 
     /** Every version announced for this model so far, in order. */
@@ -142,6 +177,15 @@ public final class VersionFollower implements AutoCloseable {
             }
             partitions.addAll(rejections);
         }
+        if (options.releasesTopic() != null) {
+            List<TopicPartition> releases = partitions(options.releasesTopic());
+            if (releases.isEmpty()) {
+                // Without the verdicts a canary release would never be promoted, nor one rolled back known.
+                throw new IllegalStateException("the topic " + options.releasesTopic() + " does not exist at "
+                        + options.kafka().bootstrapServers() + "; create it first (bin/kaizen topics create)");
+            }
+            partitions.addAll(releases);
+        }
         consumer.assign(partitions);
         consumer.seekToBeginning(partitions);
         Map<TopicPartition, Long> end = consumer.endOffsets(partitions);
@@ -170,6 +214,10 @@ public final class VersionFollower implements AutoCloseable {
 
     private void ingest(Iterable<ConsumerRecord<byte[], byte[]>> records) {
         for (ConsumerRecord<byte[], byte[]> record : records) {
+            if (record.topic().equals(options.releasesTopic())) {
+                decided(record);
+                continue;
+            }
             Decoded<ModelUpdate> decoded = codec.decode(record.value());
             if (!(decoded instanceof Decoded.Valid<ModelUpdate> valid)) {
                 refuse("undecodable", record.topic() + "-" + record.partition() + "@" + record.offset() + ": "
@@ -192,26 +240,88 @@ public final class VersionFollower implements AutoCloseable {
         }
     }
 
+    private void decided(ConsumerRecord<byte[], byte[]> record) {
+        Decoded<ModelRelease> decoded = releaseCodec.decode(record.value());
+        if (!(decoded instanceof Decoded.Valid<ModelRelease> valid)) {
+            refuse("undecodable", record.topic() + "-" + record.partition() + "@" + record.offset() + ": "
+                    + ((Decoded.Invalid<ModelRelease>) decoded).rejection().message());
+            return;
+        }
+        if (valid.value().getModelId().equals(options.modelId())) {
+            synchronized (this) {
+                decisions.put(valid.value().getVersion(), valid.value());
+            }
+        }
+    }
+
+    /** Whether {@code update} may be the promoted release: announced without a trial or promoted, and not rolled back. */
+    private synchronized boolean promotable(ModelUpdate update) {
+        ModelRelease verdict = decisions.get(update.getVersion());
+        return verdict == null ? !update.getCanary() : verdict.getDecision() == ReleaseDecision.PROMOTE;
+    }
+
+    /** The newest canary release after {@code promoted}, up to {@code reachable}, still on trial; {@link #NO_CANDIDATE} if none. */
+    private synchronized long candidateAfter(long promoted, long reachable) {
+        for (long v = reachable; v > promoted; v--) {
+            if (announced.get(v).getCanary() && !decisions.containsKey(v) && !refused.contains(v)) {
+                return v;
+            }
+        }
+        return NO_CANDIDATE;
+    }
+
     /**
-     * Applies the newest version whose lineage from the current one is unbroken and whose files
-     * check out; a newer one that fails leaves the next newer in line to be tried.
+     * Applies the newest promotable version whose lineage from the current one is unbroken and
+     * whose files check out; a newer one that fails leaves the next newer in line to be tried.
+     * Then brings the target's candidate up to date.
      */
     private void advance() {
+        advancePromoted();
+        if (target.servesCandidates()) {
+            advanceCandidate();
+        }
+    }
+
+    private void advanceCandidate() {
+        long wanted = candidateAfter(target.version(), Lineage.reachable(announced, target.version()));
+        if (wanted == target.candidate()) {
+            return;
+        }
+        if (wanted == NO_CANDIDATE) {
+            try {
+                target.applyCandidate(null, null);
+                LOG.info("{}: no candidate in service, was @{}", options.modelId(), target.candidate());
+            } catch (Exception e) {
+                LOG.warn("{}: could not take candidate @{} out of service", options.modelId(), target.candidate(), e);
+            }
+            return;
+        }
+        ModelUpdate update = announced.get(wanted);
+        try {
+            apply(update, target::applyCandidate);
+            LOG.info("{}@{} in service as the canary candidate (sha256 {})", options.modelId(), wanted, update.getSha256());
+        } catch (Refusal e) {
+            refused.add(wanted);
+            refuse(e.reason, "candidate " + wanted + " at " + update.getUri() + ": " + e.getMessage());
+        }
+    }
+
+    private void advancePromoted() {
         long from = target.version();
         long reachable = Lineage.reachable(announced, from);
         for (ModelUpdate beyond : announced.tailMap(reachable, false).values()) {
             if (refused.add(beyond.getVersion())) {
                 refuse("lineage", "version " + beyond.getVersion() + " (parent " + beyond.getParentVersion() + ") does not follow on from "
-                        + reachable + ": a version is missing or names the wrong parent");
+                        + reachable + ": a version is missing or names a parent that is not older");
             }
         }
         for (long v = reachable; v > from; v--) {
             ModelUpdate update = announced.get(v);
-            if (refused.contains(v)) {
+            if (refused.contains(v) || !promotable(update)) {
                 continue;
             }
             try {
-                apply(update);
+                apply(update, target::apply);
                 applied.incrementAndGet();
                 LOG.info("{}@{} in service (sha256 {}), was @{}", options.modelId(), v, update.getSha256(), from);
                 return;
@@ -232,8 +342,13 @@ public final class VersionFollower implements AutoCloseable {
         }
     }
 
+    /** How a verified version goes into the target: as the promoted release or as the candidate. */
+    private interface Into {
+        void accept(ModelUpdate update, Path dir) throws Exception;
+    }
+
     /** Fetches the checkpoint into a scratch directory, verifying every file on the way, and hands it to the target. */
-    private void apply(ModelUpdate update) throws Refusal {
+    private void apply(ModelUpdate update, Into into) throws Refusal {
         Path local = null;
         try {
             local = Files.createTempDirectory("kaizen-version-");
@@ -243,7 +358,7 @@ public final class VersionFollower implements AutoCloseable {
             throw new Refusal("checkpoint", e);
         }
         try {
-            target.apply(update, local);
+            into.accept(update, local);
         } catch (Exception e) {
             throw new Refusal("target", e);
         } finally {

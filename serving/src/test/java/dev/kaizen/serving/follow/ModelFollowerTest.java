@@ -30,7 +30,10 @@ import dev.kaizen.alignment.generate.SamplingParams;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.checkpoints.CheckpointStore;
+import dev.kaizen.schemas.ModelRelease;
 import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.schemas.ReleaseDecision;
+import dev.kaizen.schemas.wire.WireCodec;
 import dev.kaizen.serving.Announcements;
 import dev.kaizen.testkit.EmbeddedKafkaExtension;
 
@@ -103,6 +106,65 @@ class ModelFollowerTest {
         await("version " + marker.getVersion(), () -> served(follower) == marker.getVersion());
     }
 
+    private static ModelUpdate canary(long version, long parent, long seed) throws IOException {
+        return ModelUpdate.newBuilder(version(version, parent, seed)).setCanary(true).build();
+    }
+
+    private static void decide(String topic, long version, ReleaseDecision decision, long promoted) {
+        ModelRelease verdict = ModelRelease.newBuilder().setModelId("tiny").setVersion(version).setDecision(decision)
+                .setPromotedVersion(promoted).setCandidateVotes(400).setCandidateUp(300).setPromotedVotes(400).setPromotedUp(300)
+                .setDecidedAt(java.time.Instant.now()).setReason("test").build();
+        KAFKA.kafka().send(topic, List.of(WireCodec.modelReleases(java.time.Clock.systemUTC()).encode(verdict)));
+    }
+
+    /** Of 2,000 users, how many the follower gives the candidate. */
+    private static long onCandidate(ModelFollower follower) {
+        long n = 0;
+        for (int u = 0; u < 2000; u++) {
+            ServedModel s = follower.acquire("user-" + u);
+            n += s.version() == follower.candidateVersion() ? 1 : 0;
+            s.release();
+        }
+        return n;
+    }
+
+    @Test
+    void aCanaryAnswersItsShareOfUsersUntilTheJobPromotesOrRollsItBack() throws Exception {
+        String topic = topic();
+        String releases = "model-releases-" + UUID.randomUUID();
+        KAFKA.kafka().createTopics(1, releases);
+        send(topic, true, version(1, 0, 41), canary(2, 1, 42));
+        try (ModelFollower follower = ModelFollower.start(new ModelFollower.Options(base, new VersionFollower.Options("tiny",
+                KafkaClients.of(KAFKA.kafka().bootstrapServers()), topic, store.root(), null, releases), Device.cpu(), 0.1))) {
+            assertThat(served(follower)).as("a canary is not promoted by being announced").isEqualTo(1);
+            assertThat(follower.candidateVersion()).isEqualTo(2);
+            assertThat(onCandidate(follower)).as("a tenth of the users").isBetween(150L, 250L);
+            for (int u = 0; u < 50; u++) {
+                java.util.Set<Long> versions = new java.util.HashSet<>();
+                for (int again = 0; again < 5; again++) {
+                    ServedModel s = follower.acquire("user-" + u);
+                    versions.add(s.version());
+                    s.release();
+                }
+                assertThat(versions).as("a user stays on one release").hasSize(1);
+            }
+
+            decide(releases, 2, ReleaseDecision.ROLLBACK, 1);
+            await("the candidate taken out", () -> follower.candidateVersion() == VersionFollower.NO_CANDIDATE);
+            assertThat(served(follower)).isEqualTo(1);
+            assertThat(onCandidate(follower)).as("no user on version 2 any more").isZero();
+
+            send(topic, true, canary(3, 1, 43));
+            await("candidate 3", () -> follower.candidateVersion() == 3);
+            assertThat(served(follower)).isEqualTo(1);
+            decide(releases, 3, ReleaseDecision.PROMOTE, 1);
+            await("version 3 promoted", () -> served(follower) == 3);
+            assertThat(follower.candidateVersion()).isEqualTo(VersionFollower.NO_CANDIDATE);
+            assertThat(follower.decisions()).containsOnlyKeys(2L, 3L);
+            assertThat(follower.refusals()).isEmpty();
+        }
+    }
+
     @Test
     void startsOnTheLatestCommittedVersionAndFollowsGoodOnes() throws Exception {
         String topic = topic();
@@ -112,7 +174,7 @@ class ModelFollowerTest {
             ModelUpdate v3 = version(3, 2, 3);
             send(topic, true, v3);
             await("version 3", () -> served(follower) == 3);
-            ServedModel s = follower.acquire();
+            ServedModel s = follower.acquire(null);
             assertThat(s.update().getSha256()).isEqualTo(v3.getSha256());
             s.release();
             assertThat(follower.announced()).extracting(ModelUpdate::getVersion).containsExactly(1L, 2L, 3L);
@@ -158,7 +220,7 @@ class ModelFollowerTest {
             ModelUpdate committed = version(2, 1, 23);
             send(topic, true, committed);
             await("version 2", () -> served(follower) == 2);
-            ServedModel s = follower.acquire();
+            ServedModel s = follower.acquire(null);
             assertThat(s.update().getSha256()).as("the committed v2, not the aborted one").isEqualTo(committed.getSha256())
                     .isNotEqualTo(aborted.getSha256());
             s.release();
@@ -185,7 +247,7 @@ class ModelFollowerTest {
             for (int i = 0; i < 4; i++) {
                 Thread client = new Thread(() -> {
                     while (!stop.get()) {
-                        ServedModel s = follower.acquire();
+                        ServedModel s = follower.acquire(null);
                         try {
                             long version = s.version();
                             var generation = s.generator().generate(prompt, params, piece -> {});
@@ -204,7 +266,7 @@ class ModelFollowerTest {
                 client.start();
                 clients.add(client);
             }
-            ServedModel held = follower.acquire();             // a long request, still on version 0 after every swap
+            ServedModel held = follower.acquire(null);             // a long request, still on version 0 after every swap
             for (long v = 1; v <= 4; v++) {
                 send(topic, true, version(v, v - 1, 30 + v));
                 long expected = v;
