@@ -1,5 +1,5 @@
 // The chat page: streams answers from /v1/chat/completions, sends votes to /v1/feedback, and
-// charts the thumbs-up rate per version from /v1/stats, marking rollbacks and refused candidates. Plain
+// charts the thumbs-up rate per version from /v1/stats, marking rollbacks, refused candidates and canary verdicts. Plain
 // JavaScript and Chart.js.
 'use strict';
 
@@ -123,7 +123,12 @@ const chart = new Chart(document.getElementById('chart'), {
     {label: 'rollback', data: [], showLine: false, pointStyle: 'triangle', pointRadius: 7, borderColor: '#cf222e',
       backgroundColor: '#cf222e'},
     {label: 'refused candidate', data: [], showLine: false, pointStyle: 'crossRot', pointRadius: 7, borderWidth: 2,
-      borderColor: '#9a6700', backgroundColor: '#9a6700'}]},
+      borderColor: '#9a6700', backgroundColor: '#9a6700'},
+    // The canary's verdicts, on the rate of the release they judged.
+    {label: 'canary promoted', data: [], showLine: false, pointStyle: 'rectRot', pointRadius: 7, borderColor: '#1a7f37',
+      backgroundColor: '#1a7f37'},
+    {label: 'canary rolled back', data: [], showLine: false, pointStyle: 'rectRot', pointRadius: 7, borderColor: '#cf222e',
+      backgroundColor: '#ffffff', borderWidth: 2}]},
   options: {animation: false, scales: {y: {min: 0, max: 1, ticks: {format: {style: 'percent'}}}},
     plugins: {tooltip: {callbacks: {afterLabel: c => c.raw.note}}},
     parsing: {xAxisKey: 'x', yAxisKey: 'y'}}
@@ -133,7 +138,8 @@ async function refreshStats() {
   const response = await api('/v1/stats');
   if (!response.ok) return;
   const stats = await response.json();
-  document.getElementById('serving').textContent = stats.model + '@' + stats.serving;
+  document.getElementById('serving').textContent = stats.model + '@' + stats.serving
+    + (stats.candidate >= 0 ? ' (canary @' + stats.candidate + ')' : '');
   const rates = new Map(stats.versions.map(v => ['v' + v.version, v.rate]));
   chart.data.labels = [...rates.keys()];
   chart.data.datasets[0].data = stats.versions.map(v => ({x: 'v' + v.version, y: v.rate, note: (v.up + v.down) + ' votes'}));
@@ -141,6 +147,10 @@ async function refreshStats() {
     .map(r => ({x: 'v' + r.version, y: rates.get('v' + r.version), note: 'rolled back to v' + r.restores}));
   chart.data.datasets[2].data = stats.refused.filter(r => rates.has('v' + r.after))
     .map(r => ({x: 'v' + r.after, y: rates.get('v' + r.after), note: r.reason}));
+  [['promote', 3], ['rollback', 4]].forEach(([decision, set]) => {
+    chart.data.datasets[set].data = stats.decisions.filter(d => d.decision === decision && rates.has('v' + d.version))
+      .map(d => ({x: 'v' + d.version, y: rates.get('v' + d.version), note: d.reason}));
+  });
   chart.update();
 }
 

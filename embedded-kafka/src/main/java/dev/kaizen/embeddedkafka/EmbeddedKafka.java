@@ -46,8 +46,9 @@ public final class EmbeddedKafka extends Broker implements AutoCloseable {
         Path logDir = null;
         try {
             logDir = Files.createTempDirectory("kaizen-kafka-");
-            int brokerPort = FreePort.onLoopback();
-            int controllerPort = FreePort.onLoopback();
+            int[] ports = FreePort.onLoopback(2);
+            int brokerPort = ports[0];
+            int controllerPort = ports[1];
             Properties props = brokerProperties(logDir, brokerPort, controllerPort);
             props.putAll(overrides);
             format(logDir, props);

@@ -49,10 +49,11 @@ class ContinualKtoClusterIT {
     void theJobJarOnAMultiProcessClusterLosesATaskManagerAndKeepsItsCountsExact() throws Exception {
         Path jar = Path.of(System.getProperty("kaizen.job-jar"));
         assertThat(jar).as("built by `mvn package` before this test").isRegularFile();
-        int kafkaPort = FreePort.onLoopback();
-        int restPort = FreePort.onLoopback();
+        int[] ports = FreePort.onLoopback(4);
+        int kafkaPort = ports[0];
+        int restPort = ports[1];
         Cluster cluster = new Cluster(tmp.resolve("cluster"), Map.of("KAFKA_PORT", "" + kafkaPort,
-                "KAFKA_CONTROLLER_PORT", "" + FreePort.onLoopback(), "FLINK_REST_PORT", "" + restPort, "FLINK_RPC_PORT", "" + FreePort.onLoopback(),
+                "KAFKA_CONTROLLER_PORT", "" + ports[2], "FLINK_REST_PORT", "" + restPort, "FLINK_RPC_PORT", "" + ports[3],
                 // Checkpoints every second (within the test's Kafka transaction timeout), and a lost TaskManager noticed in
                 // seconds rather than the default 50.
                 "FLINK_PROPERTIES", "execution.checkpointing.interval: 1 s\nexecution.checkpointing.timeout: 2 min\nheartbeat.interval: 1 s\n"

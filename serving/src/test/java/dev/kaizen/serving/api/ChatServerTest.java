@@ -186,6 +186,8 @@ class ChatServerTest {
                 new Case("/v1/chat/completions", "{\"messages\":" + hello + ",\"temperature\":\"hot\"}", 400, "temperature"),
                 new Case("/v1/chat/completions", "{\"messages\":" + hello + ",\"n\":3}", 400, "n"),
                 new Case("/v1/chat/completions", "{\"messages\":" + hello + ",\"stream\":\"yes\"}", 400, "stream"),
+                new Case("/v1/chat/completions", "{\"messages\":" + hello + ",\"user\":42}", 400, "user"),
+                new Case("/v1/chat/completions", "{\"messages\":" + hello + ",\"user\":\"" + "u".repeat(257) + "\"}", 400, "user"),
                 new Case("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"" + "word ".repeat(3000) + "\"}]}",
                         413, "messages"),
                 new Case("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"" + "x".repeat(70_000) + "\"}]}", 413, null),
@@ -234,6 +236,10 @@ class ChatServerTest {
         assertThat(models.get(1).get("id").asText()).isEqualTo("tiny@1");
         assertThat(models.get(1).get("parent").asLong()).isZero();
         assertThat(models.get(1).get("serving").asBoolean()).isTrue();
+        assertThat(models.get(1).get("role").asText()).isEqualTo("promoted");
+        assertThat(models.get(1).get("canary").asBoolean()).isFalse();
+        assertThat(models.get(1).get("decision").isNull()).isTrue();
+        assertThat(models.get(0).get("role").isNull()).isTrue();
         assertThat(models.get(1).at("/metrics/loss").asDouble()).isEqualTo(0.69);
         assertThat(models.get(1).get("created").asLong()).isPositive();
 
