@@ -108,7 +108,7 @@ public final class Demo {
                 out.printf("chat page: http://%s:%d/  (model %s; Ctrl-C stops)%n", options.host(), serving.port(), MODEL_ID);
                 SimulatedUsers users = options.users() == 0 ? null
                         : new SimulatedUsers(URI.create("http://" + options.host() + ":" + serving.port()), options.token(), options.users(),
-                                options.chatsPerSecond(), options.noise());
+                                options.chatsPerSecond(), options.noise(), 20);
                 if (users != null) {
                     out.printf("%d simulated users, %.1f chats/s, liking polite answers that are right, with %.0f%% noise%n",
                             options.users(), options.chatsPerSecond(), 100 * options.noise());

@@ -40,6 +40,7 @@ final class SimulatedUsers implements AutoCloseable {
     private final int users;
     private final double chatsPerSecond;
     private final double noise;
+    private final int chatsPerAccount;
     private final String bearer;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final List<Thread> threads = new ArrayList<>();
@@ -47,17 +48,18 @@ final class SimulatedUsers implements AutoCloseable {
     private final RecentShare honestVotes = new RecentShare();
     private volatile boolean running = true;
 
-    SimulatedUsers(URI server, String token, int users, double chatsPerSecond, double noise) {
+    /** A crowd, not a few heavy voters: a new person every {@code chatsPerAccount} chats (20 in the demo stays under the per-user cap). */
+    SimulatedUsers(URI server, String token, int users, double chatsPerSecond, double noise, int chatsPerAccount) {
         this.server = server;
         this.bearer = token == null ? null : "Bearer " + token;
         this.users = users;
         this.chatsPerSecond = chatsPerSecond;
         this.noise = noise;
+        this.chatsPerAccount = chatsPerAccount;
     }
 
     void start() {
-        // A crowd, not a few heavy voters: a new person every 20 chats stays under the per-user cap.
-        crowd("sim", chatsPerSecond, 20, (verdict, random) -> {
+        crowd("sim", chatsPerSecond, chatsPerAccount, (verdict, random) -> {
             correct.add(verdict.correct());
             boolean up = verdict.wanted() != (random.nextDouble() < noise);
             honestVotes.add(up);
@@ -98,8 +100,9 @@ final class SimulatedUsers implements AutoCloseable {
     }
 
     private void chatAndVote(String user, TwoStyleChat.Fact fact, Predicate<Judge.Verdict> votesUp) throws Exception {
+        // OpenAI's 'user' field, as a chat product sends it: it keeps the account on one release during a canary.
         JsonNode answer = post("/v1/chat/completions", Map.of("messages", List.of(Map.of("role", "user", "content", fact.question())),
-                "temperature", 1.0, "max_tokens", 24));
+                "temperature", 1.0, "max_tokens", 24, "user", user));
         String text = answer.at("/choices/0/message/content").asText();
         boolean up = votesUp.test(Judge.judge(fact, text));
         post("/v1/feedback", Map.of("response_id", answer.get("id").asText(), "vote", up ? "up" : "down", "user_id", user,

@@ -99,6 +99,7 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
     public static final String TOO_FEW_SAMPLES = "too-few-samples";
     /** The metric of every record: how many of the samples it accounts for were held out for evaluation instead of training. */
     public static final String HELD_OUT_SAMPLES = "held_out_samples";
+    /** The canary's verdicts, for model-releases. */
     public static final OutputTag<ModelRelease> DECISIONS = new OutputTag<>("model-releases", TypeInformation.of(ModelRelease.class));
     /** The reason of a candidate discarded because a rollback came before it was judged. */
     public static final String ROLLED_BACK = "rolled-back";
@@ -256,6 +257,7 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
             ctx.output(REJECTIONS, dropped);
             return;
         }
+        trainable = trainingSamples(trainable, version);
         Trainer t = trainerAt(model, from);
         long desirable = trainable.stream().filter(SettledVote::desirable).count();
         KtoLoss.Config weights = KtoLoss.weighted(config.loss(), desirable, trainable.size() - desirable);
@@ -563,6 +565,14 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
      * tests of exactness.
      */
     protected void stepped(CheckpointStore.Stored from, CheckpointStore.Stored to, ModelUpdate rejected, KtoBatch batch) {}
+
+    /**
+     * The samples a step trains on, when its candidate would be announced as {@code version}: a
+     * seam for the tests of the canary, which train one release on labels turned around.
+     */
+    protected List<SettledVote> trainingSamples(List<SettledVote> samples, long version) {
+        return samples;
+    }
 
     /** Called once a candidate is judged, before it is announced or reported. A seam for the tests of failures. */
     protected void released(ModelUpdate decided) {}
