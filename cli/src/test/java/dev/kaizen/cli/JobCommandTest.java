@@ -112,6 +112,10 @@ class JobCommandTest {
                 "release: {holdout-size: 1}", "option 'release.holdout-size' must be at least 2",
                 "release: {max-holdout-loss-increase: -1}", "option 'release.max-holdout-loss-increase' must be a non-negative number",
                 "store: {keep-releases: 0}", "option 'store.keep-releases' must be at least 1"));
+        refused.putAll(Map.of(
+                "canary: {min-votes: 500}", "options 'canary.min-votes', 'canary.look-every' and 'canary.max-votes' must satisfy",
+                "canary: {alpha: 0.5}", "option 'canary.alpha' must lie in (0, 0.5)",
+                "canary: {margin: -0.1}", "option 'canary.margin' must lie in [0, 1)"));
         for (var c : refused.entrySet()) {
             Path file = dir.resolve("careless.yaml");
             Files.writeString(file, c.getKey().replace("\\n", "\n") + "\n");

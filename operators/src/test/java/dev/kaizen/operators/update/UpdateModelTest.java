@@ -399,11 +399,17 @@ class UpdateModelTest {
     /** Looks at the candidate's 20th and 40th votes. */
     private static final CanaryRule CANARY = new CanaryRule(20, 20, 40, 0.1, 0.02);
 
+    /** The update stage with {@link #CANARY}, release 1 of model "m" announced and on trial. */
+    private KeyedTwoInputStreamOperatorTestHarness<String, KtoBatch, ModelCommand, ModelUpdate> releaseOneOnTrial() throws Exception {
+        var h = unopened(config(), EVERY_STEP, CANARY, KEEP_ALL);
+        h.open();
+        h.processElement1(batch("m", 1), 0);
+        return h;
+    }
+
     @Test
     void aCanaryAsGoodAsThePromotedReleaseIsPromotedAtItsLastLookAndTheNextReleaseWaitedForIt() throws Exception {
-        try (var h = unopened(config(), EVERY_STEP, CANARY, KEEP_ALL)) {
-            h.open();
-            h.processElement1(batch("m", 1), 0);
+        try (var h = releaseOneOnTrial()) {
             h.processElement1(votesOn("m", 2, 0, 40, 30), 0);
             h.processElement1(votesOn("m", 3, 1, 20, 15), 0);
             assertThat(h.extractOutputValues()).as("no release while version 1 is on trial").hasSize(1);
@@ -423,9 +429,7 @@ class UpdateModelTest {
 
     @Test
     void aCanaryVotedWorseIsRolledBackAndTrainingGoesOnFromThePromotedRelease() throws Exception {
-        try (var h = unopened(config(), EVERY_STEP, CANARY, KEEP_ALL)) {
-            h.open();
-            h.processElement1(batch("m", 1), 0);
+        try (var h = releaseOneOnTrial()) {
             h.processElement1(votesOn("m", 2, 0, 40, 36), 0);
             h.processElement1(votesOn("m", 3, 1, 20, 4), 0);
             List<ModelUpdate> out = h.extractOutputValues();

@@ -288,11 +288,12 @@ public final class VersionFollower implements AutoCloseable {
             return;
         }
         if (wanted == NO_CANDIDATE) {
+            long was = target.candidate();
             try {
                 target.applyCandidate(null, null);
-                LOG.info("{}: no candidate in service, was @{}", options.modelId(), target.candidate());
+                LOG.info("{}: no candidate in service, was @{}", options.modelId(), was);
             } catch (Exception e) {
-                LOG.warn("{}: could not take candidate @{} out of service", options.modelId(), target.candidate(), e);
+                LOG.warn("{}: could not take candidate @{} out of service", options.modelId(), was, e);
             }
             return;
         }
