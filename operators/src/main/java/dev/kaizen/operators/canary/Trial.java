@@ -19,7 +19,7 @@ public record Trial(long version, long since, long candidateUp, long candidateVo
 
     /** Whether {@code vote}, cast in the window, is about an answer of the candidate. */
     public boolean judges(SettledVote vote) {
-        return vote.modelVersion() != null && vote.modelVersion() == version && vote.eventTime() >= since;
+        return about(vote, version);
     }
 
     /** The trial with {@code vote} counted when it is about the candidate's or the {@code promoted} release's answers and cast in the window. */
@@ -28,10 +28,15 @@ public record Trial(long version, long since, long candidateUp, long candidateVo
         if (judges(vote)) {
             return new Trial(version, since, candidateUp + up, candidateVotes + 1, promotedUp, promotedVotes);
         }
-        if (vote.modelVersion() != null && vote.modelVersion() == promoted && vote.eventTime() >= since) {
+        if (about(vote, promoted)) {
             return new Trial(version, since, candidateUp, candidateVotes, promotedUp + up, promotedVotes + 1);
         }
         return this;
+    }
+
+    /** Whether {@code vote} was cast in the window about an answer of {@code release}. */
+    private boolean about(SettledVote vote, long release) {
+        return vote.modelVersion() != null && vote.modelVersion() == release && vote.eventTime() >= since;
     }
 
     /** The verdict as published on model-releases. */

@@ -369,11 +369,14 @@ public final class ChatServer implements AutoCloseable {
     }
 
     private void models(Context ctx) {
+        // Read once, so that every entry names the same promoted release and candidate.
+        long promoted = follower.version();
+        long candidate = follower.candidateVersion();
         Map<Long, ModelRelease> decisions = follower.decisions();
         List<Map<String, Object>> data = new ArrayList<>();
-        data.add(model(0, null, decisions));
+        data.add(model(0, null, promoted, candidate, decisions));
         for (ModelUpdate u : follower.announced()) {
-            data.add(model(u.getVersion(), u, decisions));
+            data.add(model(u.getVersion(), u, promoted, candidate, decisions));
         }
         ctx.json(Map.of("object", "list", "data", data));
     }
@@ -382,9 +385,7 @@ public final class ChatServer implements AutoCloseable {
      * One version as OpenAI lists a model, with Kaizen's fields: its role ("promoted", "candidate"
      * or null), whether it was announced as a canary, and the job's verdict on it (null: none).
      */
-    private Map<String, Object> model(long version, ModelUpdate u, Map<Long, ModelRelease> decisions) {
-        long promoted = follower.version();
-        long candidate = follower.candidateVersion();
+    private Map<String, Object> model(long version, ModelUpdate u, long promoted, long candidate, Map<Long, ModelRelease> decisions) {
         ModelRelease verdict = decisions.get(version);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("id", follower.modelId() + "@" + version);
@@ -399,13 +400,20 @@ public final class ChatServer implements AutoCloseable {
         m.put("serving", version == promoted || version == candidate);
         m.put("role", version == promoted ? "promoted" : version == candidate ? "candidate" : null);
         m.put("canary", u != null && u.getCanary());
-        m.put("decision", verdict == null ? null : verdict.getDecision().name().toLowerCase(java.util.Locale.ROOT));
+        m.put("decision", verdict == null ? null : decision(verdict));
         m.put("decision_reason", verdict == null ? null : verdict.getReason());
         return m;
     }
 
-    /** Thumbs-up rate per version over the answers given here: what the page charts. */
-    /** Thumbs-up rate per version, and what the page marks: rollbacks (a version restoring an earlier one) and refused candidates. */
+    /** A verdict as the API writes it: "promote" or "rollback". */
+    private static String decision(ModelRelease verdict) {
+        return verdict.getDecision().name().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /**
+     * Thumbs-up rate per version over the answers given here, and what the page marks: rollbacks (a
+     * version restoring an earlier one), refused candidates and the canary's verdicts.
+     */
     private void stats(Context ctx) {
         List<Map<String, Object>> versions = new ArrayList<>();
         for (VoteTally.Rate r : tally.rates()) {
@@ -416,8 +424,7 @@ public final class ChatServer implements AutoCloseable {
         List<Map<String, Object>> refused = follower.refusedCandidates().stream()
                 .map(u -> Map.<String, Object>of("after", u.getParentVersion(), "reason", u.getRejectionReason())).toList();
         List<Map<String, Object>> decisions = follower.decisions().values().stream()
-                .map(d -> Map.<String, Object>of("version", d.getVersion(), "decision", d.getDecision().name().toLowerCase(java.util.Locale.ROOT),
-                        "reason", d.getReason())).toList();
+                .map(d -> Map.<String, Object>of("version", d.getVersion(), "decision", decision(d), "reason", d.getReason())).toList();
         ctx.json(Map.of("model", follower.modelId(), "serving", follower.version(), "candidate", follower.candidateVersion(),
                 "versions", versions, "rollbacks", rollbacks, "refused", refused, "decisions", decisions));
     }

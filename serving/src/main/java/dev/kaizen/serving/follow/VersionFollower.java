@@ -220,8 +220,7 @@ public final class VersionFollower implements AutoCloseable {
             }
             Decoded<ModelUpdate> decoded = codec.decode(record.value());
             if (!(decoded instanceof Decoded.Valid<ModelUpdate> valid)) {
-                refuse("undecodable", record.topic() + "-" + record.partition() + "@" + record.offset() + ": "
-                        + ((Decoded.Invalid<ModelUpdate>) decoded).rejection().message());
+                undecodable(record, (Decoded.Invalid<ModelUpdate>) decoded);
                 continue;
             }
             ModelUpdate update = valid.value();
@@ -243,8 +242,7 @@ public final class VersionFollower implements AutoCloseable {
     private void decided(ConsumerRecord<byte[], byte[]> record) {
         Decoded<ModelRelease> decoded = releaseCodec.decode(record.value());
         if (!(decoded instanceof Decoded.Valid<ModelRelease> valid)) {
-            refuse("undecodable", record.topic() + "-" + record.partition() + "@" + record.offset() + ": "
-                    + ((Decoded.Invalid<ModelRelease>) decoded).rejection().message());
+            undecodable(record, (Decoded.Invalid<ModelRelease>) decoded);
             return;
         }
         if (valid.value().getModelId().equals(options.modelId())) {
@@ -252,6 +250,10 @@ public final class VersionFollower implements AutoCloseable {
                 decisions.put(valid.value().getVersion(), valid.value());
             }
         }
+    }
+
+    private void undecodable(ConsumerRecord<byte[], byte[]> record, Decoded.Invalid<?> invalid) {
+        refuse("undecodable", record.topic() + "-" + record.partition() + "@" + record.offset() + ": " + invalid.rejection().message());
     }
 
     /** Whether {@code update} may be the promoted release: announced without a trial or promoted, and not rolled back. */
