@@ -78,10 +78,12 @@ final class LoopBench implements Callable<Integer> {
         ModelPresets.TINY.write(model, 1, TwoStyleChat.corpus());
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
             kafka.createTopics(2, "chat-feedback", "chat-responses", "chat-feedback-dlq", "chat-feedback-late", "model-updates",
-                    "model-rejections", "model-commands");
+                    "model-rejections", "model-commands", "model-releases");
             JobConfig config = JobConfig.load(null, List.of("kafka.bootstrap-servers=" + kafka.bootstrapServers(),
                     "kafka.group-id=bench-loop-" + UUID.randomUUID(), "event-time.out-of-orderness=200ms", "event-time.idleness=1s",
                     "settle.lateness=500ms", "batches.size=" + batchSize, "batches.timeout=2s", "user-cap-per-hour=1000",
+                    // The bench's votes name no serving version, so no canary trial could end: each release goes to everyone.
+                    "canary.enabled=false",
                     "training.base-model-dir=" + model, "training.checkpoint-root=" + work.resolve("store").toUri(),
                     "flink.execution.checkpointing.interval=" + checkpointInterval,
                     "flink.execution.checkpointing.dir=" + work.resolve("checkpoints").toUri()));

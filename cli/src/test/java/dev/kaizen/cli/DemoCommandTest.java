@@ -59,6 +59,15 @@ class DemoCommandTest {
         for (int i = 0; i < byVersion.size(); i++) {
             assertThat(byVersion.get(i).get("version").asLong()).isGreaterThan(i == 0 ? 0 : byVersion.get(i - 1).get("version").asLong());
         }
+        // Every release is a canary, and the next is announced only once its trial is decided: version 1's was, on its votes.
+        JsonNode trial = summary.get("releases").get(0);
+        assertThat(trial.get("version").asLong()).isEqualTo(1);
+        assertThat(trial.get("verdict").asText()).as(printed).isIn("PROMOTE", "ROLLBACK");
+        assertThat(trial.get("canary_votes").asLong()).isGreaterThanOrEqualTo(60);
+        assertThat(trial.get("answers").asLong()).isPositive();
+        assertThat(printed).containsPattern("(PROMOTE|ROLLBACK) +version +1 +thumbs-up +[0-9.]+% of \\d+ votes on its answers, version 0 ")
+                .containsPattern("answers from releases later rolled back: \\d+ of \\d+");
+        assertThat(summary.get("answers_from_rolled_back").asLong()).isBetween(0L, summary.get("answers").asLong());
         assertThat(summary.get("initial_rate").isNumber()).as("initial_rate").isTrue();
         // The users read answers of a base model that knows its facts: nearly all are right.
         assertThat(summary.get("initial_correct").asDouble()).isGreaterThanOrEqualTo(0.85);

@@ -82,6 +82,8 @@ class RollbackCommandTest {
         JobConfig config = JobConfig.load(null, List.of("kafka.bootstrap-servers=" + servers, "kafka.group-id=rollback-test",
                 "event-time.out-of-orderness=200ms", "event-time.idleness=1s", "settle.lateness=1s", "batches.size=8",
                 "batches.timeout=2s", "release.every-steps=1", "training.base-model-dir=" + base,
+                // Every release straight to everyone: this test is about the command, the canary's rollback has its own.
+                "canary.enabled=false",
                 "training.checkpoint-root=" + tmp.resolve("store").toUri(), "flink.execution.checkpointing.interval=1s",
                 "flink.state.backend.type=rocksdb", "flink.execution.checkpointing.dir=" + tmp.resolve("flink").toUri()));
         StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, Configuration.fromMap(config.flink()));

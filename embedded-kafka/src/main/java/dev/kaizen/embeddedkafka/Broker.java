@@ -72,11 +72,23 @@ public class Broker {
         }
     }
 
-    /** Creates the topics, each with {@code partitions} partitions, and waits until they exist. */
+    /**
+     * Creates the topics, each with {@code partitions} partitions, and waits until every partition
+     * has a leader: the controller acknowledges a topic before its broker leads it, and a send in
+     * between waits on that partition (once, on a loaded machine, past the producer's 2-minute limit).
+     */
     public void createTopics(int partitions, String... names) {
         List<NewTopic> topics = Arrays.stream(names).map(n -> new NewTopic(n, partitions, (short) 1)).toList();
         try (Admin admin = admin()) {
             admin.createTopics(topics).all().get(30, TimeUnit.SECONDS);
+            long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(1);
+            while (!admin.describeTopics(List.of(names)).allTopicNames().get(30, TimeUnit.SECONDS).values().stream()
+                    .flatMap(t -> t.partitions().stream()).allMatch(p -> p.leader() != null && !p.leader().isEmpty())) {
+                if (System.nanoTime() > deadline) {
+                    throw new IllegalStateException("topics " + Arrays.toString(names) + " have partitions without a leader after a minute");
+                }
+                Thread.sleep(100);
+            }
         } catch (ExecutionException | TimeoutException e) {
             throw new IllegalStateException("could not create topics " + Arrays.toString(names), e);
         } catch (InterruptedException e) {

@@ -26,6 +26,7 @@ import dev.kaizen.embeddedkafka.EmbeddedKafka;
 import dev.kaizen.jobs.continual.ContinualKtoJob;
 import dev.kaizen.jobs.continual.EmbeddedScratch;
 import dev.kaizen.jobs.continual.JobConfig;
+import dev.kaizen.schemas.ReleaseDecision;
 import dev.kaizen.schemas.wire.Topic;
 import dev.kaizen.serving.Serving;
 import dev.kaizen.serving.api.ChatServer;
@@ -49,6 +50,9 @@ public final class Demo {
     static final String GOLDEN_SET = "golden-two-style.jsonl";
 
     private static final String MODEL_ID = "two-style";
+
+    /** The share of conversations a canary release gets: half, so that a trial is short at the demo's few chats a second. */
+    private static final double CANARY_FRACTION = 0.5;
 
     private final Options options;
     private final PrintWriter out;
@@ -87,7 +91,11 @@ public final class Demo {
                     "release.every-steps=2", "release.max-wait=10s", "release.golden-set=" + golden,
                     // Its golden answers are the style the users want, so once learned their NLL is tiny (0.002 to 0.06
                     // nats/token): a release may add little to it, or a brigade drags the model a little at a time.
-                    "release.max-golden-nll-increase=0.0005", "training.base-model-dir=" + base,
+                    "release.max-golden-nll-increase=0.0005",
+                    // Each release is a canary served to half the conversations (CANARY_FRACTION): at 6 chats/s its
+                    // trial of 60 to 120 votes takes half a minute or so, where the production sizes would take minutes.
+                    "canary.enabled=true", "canary.min-votes=60", "canary.look-every=30", "canary.max-votes=120",
+                    "training.base-model-dir=" + base,
                     "training.base-model-name=kaizen-two-style-sft", "training.checkpoint-root=" + work.resolve("store").toUri(),
                     "flink.execution.checkpointing.interval=2s", "flink.execution.checkpointing.dir=" + work.resolve("flink").toUri(),
                     // Flink's REST endpoint, RPC and blob server on the demo's address only, and no cancelling from the web.
@@ -102,7 +110,8 @@ public final class Demo {
             JobClient job = env.executeAsync("kaizen-demo");
             try (Serving serving = Serving.start(new Serving.Options(new ModelFollower.Options(base,
                     new VersionFollower.Options(MODEL_ID, KafkaClients.of(kafka.bootstrapServers()), config.topics().modelUpdates(),
-                            config.training().checkpointRoot(), config.topics().modelRejections(), config.topics().modelReleases()), Device.cpu()),
+                            config.training().checkpointRoot(), config.topics().modelRejections(), config.topics().modelReleases()), Device.cpu(),
+                    CANARY_FRACTION),
                     config.topics().responses(), config.topics().feedback(),
                     new ChatServer.Options(options.host(), options.port(), options.token(), 1 << 20)))) {
                 out.printf("chat page: http://%s:%d/  (model %s; Ctrl-C stops)%n", options.host(), serving.port(), MODEL_ID);
@@ -114,9 +123,8 @@ public final class Demo {
                             options.users(), options.chatsPerSecond(), 100 * options.noise());
                 }
                 out.flush();
-                try (VersionLog versions = new VersionLog(kafka.bootstrapServers(), config.topics().modelUpdates(),
-                        config.topics().modelRejections(), out, serving.recentVotes(), users == null ? null : users.correctness(),
-                        options.chart())) {
+                try (VersionLog versions = new VersionLog(kafka.bootstrapServers(), config.topics(), out, serving.recentVotes(),
+                        users == null ? null : users.correctness(), options.chart())) {
                     if (users != null) {
                         users.start();
                     }
@@ -178,6 +186,18 @@ public final class Demo {
             out.printf("brigade: the honest users' thumbs-up rate %.1f%% when it began -> %.1f%% over their last %d votes%n",
                     100 * honestBefore, 100 * honestAfter, RecentShare.WINDOW);
         }
+        List<VersionLog.Release> releases = versions.releases();
+        Map<Long, Long> answers = versions.answers();
+        if (!releases.isEmpty()) {
+            out.printf("release  answers  canary votes  thumbs-up  verdict%n");
+            releases.forEach(r -> out.printf("%7d  %7d  %12d  %9s  %s%n", r.version(), answers.getOrDefault(r.version(), 0L), r.votes(),
+                    r.votes() == 0 ? "-" : String.format("%.1f%%", 100 * r.rate()), r.outcome()));
+        }
+        long answered = answers.values().stream().mapToLong(Long::longValue).sum();
+        long byRolledBack = releases.stream().filter(r -> r.decision() == ReleaseDecision.ROLLBACK)
+                .mapToLong(r -> answers.getOrDefault(r.version(), 0L)).sum();
+        out.printf("answers from releases later rolled back: %d of %d%s%n", byRolledBack, answered,
+                answered == 0 ? "" : String.format(" (%.1f%%)", 100.0 * byRolledBack / answered));
         List<VersionLog.Point> points = versions.points();
         if (!points.isEmpty()) {
             out.printf("chart: %s%n", options.chart().toAbsolutePath());
@@ -205,6 +225,19 @@ public final class Demo {
                 byVersion.add(point);
             });
             summary.put("rate_by_version", byVersion);
+            List<Map<String, Object>> trials = new ArrayList<>();
+            releases.forEach(r -> {
+                Map<String, Object> release = new LinkedHashMap<>();
+                release.put("version", r.version());
+                release.put("answers", answers.getOrDefault(r.version(), 0L));
+                release.put("canary_votes", r.votes());
+                release.put("canary_rate", r.votes() == 0 ? null : r.rate());
+                release.put("verdict", r.outcome());
+                trials.add(release);
+            });
+            summary.put("releases", trials);
+            summary.put("answers", answered);
+            summary.put("answers_from_rolled_back", byRolledBack);
             new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(options.summary().toFile(), summary);
             out.printf("summary: %s%n", options.summary().toAbsolutePath());
         }

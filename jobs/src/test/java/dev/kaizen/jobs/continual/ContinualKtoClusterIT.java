@@ -87,9 +87,25 @@ class ContinualKtoClusterIT {
             assertThat(Path.of("/tmp/kaizen/flink-checkpoints", jobId)).as("nothing in the job file's default directory").doesNotExist();
             assertThat(Files.readString(tmp.resolve("cluster/logs/jobmanager.log")))
                     .as("the job restarted after losing its TaskManager").containsPattern("switched from state RUNNING to (FAILING|RESTARTING)");
+        } catch (AssertionError | RuntimeException e) {
+            throw new AssertionError(e.getMessage() + "\n" + notableLogLines(tmp.resolve("cluster/logs")), e);
         } finally {
             cluster.run("stop");
         }
+    }
+
+    /** What the cluster's processes logged about idleness, restores and failures: where a shortfall's cause shows. */
+    private static String notableLogLines(Path logs) throws Exception {
+        Pattern notable = Pattern.compile("idle|restor|WARN|ERROR|Exception", Pattern.CASE_INSENSITIVE);
+        StringBuilder out = new StringBuilder();
+        try (Stream<Path> files = Files.list(logs)) {
+            for (Path log : files.filter(f -> f.toString().endsWith(".log")).sorted().toList()) {
+                out.append("--- ").append(log.getFileName()).append('\n');
+                Files.readAllLines(log, StandardCharsets.UTF_8).stream().filter(l -> notable.matcher(l).find()).limit(80)
+                        .forEach(l -> out.append(l, 0, Math.min(l.length(), 400)).append('\n'));
+            }
+        }
+        return out.toString();
     }
 
     /** {@code deploy/local/cluster} with its own folder and ports. */

@@ -412,6 +412,8 @@ class ContinualKtoLoopTest {
                     "kafka.group-id=" + group, "kafka.transaction-timeout=3min", "flink.execution.checkpointing.timeout=2min", "event-time.idleness=15s", "settle.lateness=10s",
                     "settle.response-wait=1min", "user-cap-per-hour=" + FeedbackScenario.CAP, "batches.size=" + BATCH,
                     "release.every-steps=" + RELEASE_EVERY, "release.max-wait=5s", "store.keep-releases=" + KEEP_RELEASES,
+                    // No serving answers with the releases here, so no canary trial could draw a vote: each goes to everyone.
+                    "canary.enabled=false",
                     "batches.timeout=1h", "training.base-model-dir=" + baseModel,
                     "training.checkpoint-root=" + store.resolve(name).toUri(),
                     "topics.feedback=chat-feedback" + suffix, "topics.responses=chat-responses" + suffix,
@@ -502,7 +504,8 @@ class ContinualKtoLoopTest {
                 assertLineage(steps, scenario);
             } catch (AssertionError e) {
                 int late = broker.readCommitted("chat-feedback-late" + suffix, Integer.MAX_VALUE, Duration.ZERO, Duration.ofSeconds(10)).size();
-                throw new AssertionError(e.getMessage() + "\nvotes that went late instead: " + late, e);
+                throw new AssertionError(e.getMessage() + "\nvotes that went late instead: " + late + "\ndead letters by reason: "
+                        + deadLetters(Duration.ZERO, Duration.ofSeconds(10)) + " (expected " + FeedbackScenario.DEAD_LETTERS + ")", e);
             }
             if (gated) {
                 assertThat(steps).as("candidates the gate refused").anyMatch(s -> s.getRejectionReason() != null
@@ -515,15 +518,18 @@ class ContinualKtoLoopTest {
             List<byte[]> late = broker.readCommitted("chat-feedback-late" + suffix, scenario.expectedLate,
                     Duration.ofSeconds(3), Duration.ofMinutes(3));
             assertThat(late).hasSize(scenario.expectedLate);
-            List<DeadLetter> dead = broker.readCommitted("chat-feedback-dlq" + suffix,
-                            FeedbackScenario.DEAD_LETTERS.values().stream().mapToInt(Integer::intValue).sum(),
-                            Duration.ofSeconds(2), Duration.ofMinutes(3)).stream()
-                    .map(b -> ((Decoded.Valid<DeadLetter>) WireCodec.deadLetters(Clock.systemUTC()).decode(b)).value()).toList();
-            assertThat(dead.stream().collect(Collectors.groupingBy(DeadLetter::getReason, Collectors.summingInt(d -> 1))))
-                    .isEqualTo(FeedbackScenario.DEAD_LETTERS);
+            assertThat(deadLetters(Duration.ofSeconds(2), Duration.ofMinutes(3))).isEqualTo(FeedbackScenario.DEAD_LETTERS);
             // Late votes and redeliveries changed nothing: the steps are still exactly those of phase one.
             assertThat(readSteps(scenario.expectedTotal(), Duration.ofSeconds(10))).hasSameSizeAs(steps);
             return steps;
+        }
+
+        /** The dead-lettered votes by reason, once all the scenario's are there or {@code timeout} has passed. */
+        private Map<String, Integer> deadLetters(Duration linger, Duration timeout) {
+            return broker.readCommitted("chat-feedback-dlq" + suffix, FeedbackScenario.DEAD_LETTERS.values().stream().mapToInt(Integer::intValue).sum(),
+                            linger, timeout).stream()
+                    .map(b -> ((Decoded.Valid<DeadLetter>) WireCodec.deadLetters(Clock.systemUTC()).decode(b)).value())
+                    .collect(Collectors.groupingBy(DeadLetter::getReason, Collectors.summingInt(d -> 1)));
         }
 
         /**
