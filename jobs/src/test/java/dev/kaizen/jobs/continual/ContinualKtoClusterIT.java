@@ -39,7 +39,7 @@ import dev.kaizen.jobs.continual.ContinualKtoLoopTest.Run;
  * The cluster's configuration wins over the job file's {@code flink:} defaults: checkpoints are
  * taken at the cluster's interval into the cluster's directory, not the job's /tmp default.
  */
-@Timeout(value = 15, unit = TimeUnit.MINUTES)
+@Timeout(value = 20, unit = TimeUnit.MINUTES)
 class ContinualKtoClusterIT {
 
     @TempDir

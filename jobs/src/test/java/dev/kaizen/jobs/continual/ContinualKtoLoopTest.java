@@ -71,7 +71,7 @@ import dev.kaizen.testkit.EmbeddedKafkaExtension;
  * checkpoints holding exactly the announced bytes; the dead-letter and late topics hold exactly
  * the records that belong there.
  */
-@Timeout(value = 8, unit = TimeUnit.MINUTES)
+@Timeout(value = 12, unit = TimeUnit.MINUTES)
 class ContinualKtoLoopTest {
 
     static final int PARALLELISM = 2;
@@ -496,7 +496,9 @@ class ContinualKtoLoopTest {
             ScheduledExecutorService again = pushAgain();
             List<ModelUpdate> steps;
             try {
-                steps = readSteps(scenario.expectedTotal(), Duration.ofMinutes(4));
+                // A deadline, not a speed target: after a lost TaskManager the steps since the last checkpoint are trained
+                // and their releases gated again, which on a loaded 2-core machine can take minutes.
+                steps = readSteps(scenario.expectedTotal(), Duration.ofMinutes(8));
             } finally {
                 again.shutdownNow();
             }
