@@ -1,6 +1,8 @@
 package dev.kaizen.cli;
 
 import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -13,9 +15,16 @@ import java.util.UUID;
 import java.util.concurrent.Callable;
 
 import org.apache.commons.io.FileUtils;
+import org.apache.flink.api.common.JobExecutionResult;
+import org.apache.flink.api.common.accumulators.LongCounter;
+import org.apache.flink.api.common.accumulators.LongMaximum;
+import org.apache.flink.api.common.accumulators.LongMinimum;
+import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
+import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -28,6 +37,7 @@ import picocli.CommandLine.Spec;
 import dev.kaizen.embeddedkafka.EmbeddedKafka;
 import dev.kaizen.jobs.continual.ContinualKtoJob;
 import dev.kaizen.jobs.continual.JobConfig;
+import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ResponseLogged;
@@ -36,8 +46,10 @@ import dev.kaizen.schemas.wire.WireCodec;
 
 @Command(name = "pipeline", mixinStandardHelpOptions = true,
         description = "Push N synthetic feedback events (and their answers) through the continual-kto job up to the "
-                + "KTO accumulator, training off: in-process Kafka, Avro decoding, RocksDB and every keyed stage on. "
-                + "Prints <figure> events/s.")
+                + "KTO accumulator, training off (in-process Kafka, Avro decoding, RocksDB and every keyed stage on), and "
+                + "then through a naive pipeline doing the same work with one keyed operator per concern, on the same events "
+                + "and settings; at --parallelism and at 1. Prints for each events/s, CPU seconds per million events and the "
+                + "state of the final checkpoint per million answers, and last ratio <kaizen/baseline> (events/s at --parallelism).")
 final class PipelineBench implements Callable<Integer> {
 
     /** Votes per answer: several users rate each answer. */
@@ -52,6 +64,13 @@ final class PipelineBench implements Callable<Integer> {
     @Option(names = "--parallelism", defaultValue = "2", paramLabel = "P", description = "Default: ${DEFAULT-VALUE}.")
     int parallelism;
 
+    /** What one pipeline did with the events: how fast, at what CPU cost, with how much state, and which samples it emitted. */
+    record Run(long samples, long digest, double seconds, double cpuSeconds, long stateBytes) {
+        double eventsPerSecond(int events) {
+            return events / seconds;
+        }
+    }
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -62,23 +81,95 @@ final class PipelineBench implements Callable<Integer> {
             produce(kafka);
             out.printf("wrote %d events and %d answers to Kafka in %.1f s%n", events, events / VOTES_PER_ANSWER,
                     (System.nanoTime() - produceStart) / 1e9);
-
-            // The job's own Flink settings (RocksDB, incremental checkpoints), checkpointing into a directory removed afterwards.
-            JobConfig config = JobConfig.load(null, List.of("kafka.bootstrap-servers=" + kafka.bootstrapServers(),
-                    "kafka.group-id=bench-" + UUID.randomUUID(), "event-time.idleness=1s", "settle.lateness=10s",
-                    "settle.response-wait=1min", "settle.retention=5min", "user-cap-per-hour=" + Integer.MAX_VALUE, "batches.size=64",
-                    "flink.execution.checkpointing.interval=10s", "flink.execution.checkpointing.dir=" + work.toUri()));
-            StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(parallelism,
-                    Configuration.fromMap(config.flink()));
-            ContinualKtoJob.build(env, config, true).batches().sinkTo(new DiscardingSink<>()).name("discard-batches");
-            long start = System.nanoTime();
-            env.execute("bench-pipeline");
-            double seconds = (System.nanoTime() - start) / 1e9;
-            out.printf("%.0f events/s%n", events / seconds);
+            out.flush();
+            double ratio = Double.NaN;
+            for (int p : parallelism == 1 ? new int[] {1} : new int[] {parallelism, 1}) {
+                Run kaizen = run(kafka, work, "kaizen", p, out);
+                Run naive = run(kafka, work, "baseline", p, out);
+                if (kaizen.samples() != naive.samples() || kaizen.digest() != naive.digest()) {
+                    out.printf("the two pipelines emitted different samples: %d and %d%n", kaizen.samples(), naive.samples());
+                    return 1;
+                }
+                if (p == parallelism) {
+                    ratio = kaizen.eventsPerSecond(events) / naive.eventsPerSecond(events);
+                }
+            }
+            out.printf("ratio %.2f%n", ratio);
         } finally {
             FileUtils.deleteDirectory(work.toFile());
         }
         return 0;
+    }
+
+    private Run run(EmbeddedKafka kafka, Path work, String name, int p, PrintWriter out) throws Exception {
+        Path checkpoints = work.resolve(name + "-p" + p);
+        // The job's own Flink settings (RocksDB, incremental checkpoints); the final checkpoint is kept, to weigh the state.
+        JobConfig config = JobConfig.load(null, List.of("kafka.bootstrap-servers=" + kafka.bootstrapServers(),
+                "kafka.group-id=bench-" + UUID.randomUUID(), "event-time.idleness=1s", "settle.lateness=10s",
+                "settle.response-wait=1min", "settle.retention=5min", "user-cap-per-hour=" + Integer.MAX_VALUE, "batches.size=64",
+                "flink.execution.checkpointing.interval=10s", "flink.execution.checkpointing.dir=" + checkpoints.toUri(),
+                "flink.execution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION"));
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(p, Configuration.fromMap(config.flink()));
+        ContinualKtoJob.Outputs outputs = name.equals("kaizen") ? ContinualKtoJob.build(env, config, true) : NaivePipeline.build(env, config, true);
+        // The samples the accumulator takes are compared: which of them a batch holds, and which wait in the last one, is order.
+        outputs.samples().process(new Measure()).name("measure").sinkTo(new DiscardingSink<>()).name("discard-samples");
+        outputs.batches().sinkTo(new DiscardingSink<>()).name("discard-batches");
+        JobExecutionResult result = env.execute("bench-pipeline-" + name);
+        // From the first sample to the last: the MiniCluster's start and the wait for the final checkpoint are left out.
+        double seconds = (result.<Long>getAccumulatorResult(Measure.LAST) - result.<Long>getAccumulatorResult(Measure.FIRST)) / 1e9;
+        double cpu = (result.<Long>getAccumulatorResult(Measure.LAST_CPU) - result.<Long>getAccumulatorResult(Measure.FIRST_CPU)) / 1e9;
+        Run run = new Run(result.<Long>getAccumulatorResult(Measure.SAMPLES), result.<Long>getAccumulatorResult(Measure.DIGEST),
+                seconds, cpu, FileUtils.sizeOfDirectory(checkpoints.toFile()));
+        // Bytes per answer are megabytes per million answers.
+        out.printf("%-8s parallelism %d: %,.0f events/s, %.1f CPU s per million events, %.1f MB of state per million answers (%d samples)%n",
+                name, p, run.eventsPerSecond(events), cpu * 1e6 / events, (double) run.stateBytes() / (events / VOTES_PER_ANSWER), run.samples());
+        out.flush();
+        return run;
+    }
+
+    /**
+     * Counts the samples and sums a 64-bit fingerprint of each (equal sums: the same samples, in any order), and
+     * notes the clock and this process's CPU time (the MiniCluster runs in it) at the first and the last.
+     */
+    static final class Measure extends ProcessFunction<SettledVote, SettledVote> {
+        static final String SAMPLES = "samples";
+        static final String DIGEST = "digest";
+        static final String FIRST = "first-sample-nanos";
+        static final String LAST = "last-sample-nanos";
+        static final String FIRST_CPU = "first-sample-cpu-nanos";
+        static final String LAST_CPU = "last-sample-cpu-nanos";
+
+        private transient LongCounter samples;
+        private transient LongCounter digest;
+        private transient LongMinimum first;
+        private transient LongMaximum last;
+        private transient LongMinimum firstCpu;
+        private transient LongMaximum lastCpu;
+
+        @Override
+        public void open(OpenContext context) {
+            samples = getRuntimeContext().getLongCounter(SAMPLES);
+            digest = getRuntimeContext().getLongCounter(DIGEST);
+            getRuntimeContext().addAccumulator(FIRST, first = new LongMinimum());
+            getRuntimeContext().addAccumulator(LAST, last = new LongMaximum());
+            getRuntimeContext().addAccumulator(FIRST_CPU, firstCpu = new LongMinimum());
+            getRuntimeContext().addAccumulator(LAST_CPU, lastCpu = new LongMaximum());
+        }
+
+        @Override
+        public void processElement(SettledVote s, Context ctx, Collector<SettledVote> out) {
+            long now = System.nanoTime();
+            long cpu = ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
+            first.add(now);
+            last.add(now);
+            firstCpu.add(cpu);
+            lastCpu.add(cpu);
+            samples.add(1);
+            digest.add(UUID.nameUUIDFromBytes(String.join("\u0000", s.eventId(), s.modelId(), s.responseId(), s.userId(),
+                    Long.toString(s.eventTime()), Boolean.toString(s.desirable()), s.prompt().toString(), s.completion(),
+                    String.valueOf(s.modelVersion())).getBytes(StandardCharsets.UTF_8)).getMostSignificantBits());
+            out.collect(s);
+        }
     }
 
     /** One answer per {@link #VOTES_PER_ANSWER} votes, each vote by its own user, over the last hour. */

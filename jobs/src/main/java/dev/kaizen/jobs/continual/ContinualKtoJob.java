@@ -131,22 +131,9 @@ public final class ContinualKtoJob {
     }
 
     public static Outputs build(StreamExecutionEnvironment env, JobConfig c, boolean bounded, Stages stages) {
-        // Watermarks are generated in the sources, per Kafka partition, from the records' own times;
-        // times too far ahead of the job's clock are refused there and in validation alike.
-        Duration skew = c.eventTime().maxFutureSkew();
-        CodecFactory<FeedbackEvent> feedback = clock -> WireCodec.feedbackEvents(clock).withMaxFutureSkew(skew);
-        CodecFactory<ResponseLogged> answers = clock -> WireCodec.responses(clock).withMaxFutureSkew(skew);
-        SingleOutputStreamOperator<FeedbackEvent> votes = env
-                .fromSource(source(c, c.topics().feedback(), bounded),
-                        eventTime(c, EventTimeAssigner.of(feedback, FeedbackEvent::getEventTime)), c.topics().feedback())
-                .uid("source-feedback")
-                .process(new ValidateRecords<>(FeedbackEvent.class, feedback)).name("validate-feedback").uid("validate-feedback");
-        SingleOutputStreamOperator<ResponseLogged> responses = env
-                .fromSource(source(c, c.topics().responses(), bounded),
-                        eventTime(c, EventTimeAssigner.of(answers, ResponseLogged::getCreatedAt)), c.topics().responses())
-                .uid("source-responses")
-                .process(new ValidateRecords<>(ResponseLogged.class, answers)).name("validate-responses").uid("validate-responses");
-
+        Inputs in = inputs(env, c, bounded);
+        SingleOutputStreamOperator<FeedbackEvent> votes = in.votes();
+        SingleOutputStreamOperator<ResponseLogged> responses = in.responses();
         DeadLetters deadLetters = deadLetters(c);
         SingleOutputStreamOperator<SettledVote> settled = votes.keyBy(FeedbackEvent::getResponseId)
                 .connect(responses.keyBy(ResponseLogged::getResponseId))
@@ -188,6 +175,29 @@ public final class ContinualKtoJob {
                 .sinkTo(sink(c, new WireSerializer<>(c.topics().late(), WireCodec::feedbackEvents, FeedbackEvent::getResponseId)))
                 .name("late-votes").uid("sink-late-votes");
         return new Outputs(capped, batches, updates);
+    }
+
+    /** The validated votes and answers, from their sources to the first shuffle; their side outputs hold the dead letters. */
+    public record Inputs(SingleOutputStreamOperator<FeedbackEvent> votes, SingleOutputStreamOperator<ResponseLogged> responses) {}
+
+    /** The job's two sources and their validation, as every graph over chat-feedback and chat-responses starts. */
+    public static Inputs inputs(StreamExecutionEnvironment env, JobConfig c, boolean bounded) {
+        // Watermarks are generated in the sources, per Kafka partition, from the records' own times;
+        // times too far ahead of the job's clock are refused there and in validation alike.
+        Duration skew = c.eventTime().maxFutureSkew();
+        CodecFactory<FeedbackEvent> feedback = clock -> WireCodec.feedbackEvents(clock).withMaxFutureSkew(skew);
+        CodecFactory<ResponseLogged> answers = clock -> WireCodec.responses(clock).withMaxFutureSkew(skew);
+        SingleOutputStreamOperator<FeedbackEvent> votes = env
+                .fromSource(source(c, c.topics().feedback(), bounded),
+                        eventTime(c, EventTimeAssigner.of(feedback, FeedbackEvent::getEventTime)), c.topics().feedback())
+                .uid("source-feedback")
+                .process(new ValidateRecords<>(FeedbackEvent.class, feedback)).name("validate-feedback").uid("validate-feedback");
+        SingleOutputStreamOperator<ResponseLogged> responses = env
+                .fromSource(source(c, c.topics().responses(), bounded),
+                        eventTime(c, EventTimeAssigner.of(answers, ResponseLogged::getCreatedAt)), c.topics().responses())
+                .uid("source-responses")
+                .process(new ValidateRecords<>(ResponseLogged.class, answers)).name("validate-responses").uid("validate-responses");
+        return new Inputs(votes, responses);
     }
 
     private static WatermarkStrategy<RawRecord> eventTime(JobConfig c, TimestampAssignerSupplier<RawRecord> assigner) {
