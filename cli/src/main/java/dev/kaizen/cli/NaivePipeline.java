@@ -19,6 +19,7 @@ import dev.kaizen.jobs.continual.JobConfig;
 import dev.kaizen.operators.accumulate.AccumulateBatches;
 import dev.kaizen.operators.accumulate.KtoBatch;
 import dev.kaizen.operators.cap.CapPerUser;
+import dev.kaizen.operators.settle.SettleVotes;
 import dev.kaizen.operators.settle.SettledVote;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ResponseLogged;
@@ -126,12 +127,11 @@ final class NaivePipeline {
         @Override
         public void processElement(Joined j, Context ctx, Collector<SettledVote> out) throws Exception {
             long deadline = j.vote().getEventTime().toEpochMilli() + latenessMs;
-            Joined current = latest.value();
             if (decided.value() != null || deadline <= ctx.timerService().currentWatermark()) {
                 return;
             }
-            if (current == null || j.vote().getEventTime().compareTo(current.vote().getEventTime()) > 0
-                    || j.vote().getEventTime().equals(current.vote().getEventTime()) && j.vote().getEventId().compareTo(current.vote().getEventId()) > 0) {
+            Joined current = latest.value();
+            if (current == null || SettleVotes.later(j.vote(), current.vote())) {
                 latest.update(j);
                 ctx.timerService().registerEventTimeTimer(deadline);
             }

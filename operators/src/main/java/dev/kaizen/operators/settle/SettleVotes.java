@@ -192,7 +192,7 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
     }
 
     /** Later event time wins; equal times are broken by event id, so replays decide the same way. */
-    private static boolean later(FeedbackEvent a, FeedbackEvent b) {
+    public static boolean later(FeedbackEvent a, FeedbackEvent b) {
         int byTime = a.getEventTime().compareTo(b.getEventTime());
         return byTime > 0 || (byTime == 0 && a.getEventId().compareTo(b.getEventId()) > 0);
     }
