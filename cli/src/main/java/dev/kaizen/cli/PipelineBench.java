@@ -1,10 +1,15 @@
 package dev.kaizen.cli;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -119,12 +124,33 @@ final class PipelineBench implements Callable<Integer> {
         double seconds = (result.<Long>getAccumulatorResult(Measure.LAST) - result.<Long>getAccumulatorResult(Measure.FIRST)) / 1e9;
         double cpu = (result.<Long>getAccumulatorResult(Measure.LAST_CPU) - result.<Long>getAccumulatorResult(Measure.FIRST_CPU)) / 1e9;
         Run run = new Run(result.<Long>getAccumulatorResult(Measure.SAMPLES), result.<Long>getAccumulatorResult(Measure.DIGEST),
-                seconds, cpu, FileUtils.sizeOfDirectory(checkpoints.toFile()));
+                seconds, cpu, sizeOf(checkpoints));
         // Bytes per answer are megabytes per million answers.
         out.printf("%-8s parallelism %d: %,.0f events/s, %.1f CPU s per million events, %.1f MB of state per million answers (%d samples)%n",
                 name, p, run.eventsPerSecond(events), cpu * 1e6 / events, (double) run.stateBytes() / (events / VOTES_PER_ANSWER), run.samples());
         out.flush();
         return run;
+    }
+
+    /** The bytes under {@code dir}; Flink may still be deleting a subsumed checkpoint's files, which count as gone. */
+    private static long sizeOf(Path dir) throws IOException {
+        long[] bytes = {0};
+        Files.walkFileTree(dir, new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult visitFile(Path file, BasicFileAttributes attributes) {
+                bytes[0] += attributes.size();
+                return FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
+                if (e instanceof NoSuchFileException) {
+                    return FileVisitResult.CONTINUE;
+                }
+                throw e;
+            }
+        });
+        return bytes[0];
     }
 
     /**
