@@ -78,14 +78,15 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
         }
         b.seen.add(vote.getEventId());
         long watermark = ctx.timerService().currentWatermark();
-        FeedbackEvent current = b.pending.stream().filter(v -> v.getUserId().equals(vote.getUserId())).findFirst().orElse(null);
+        PendingVote current = b.pending.stream().filter(v -> v.userId.equals(vote.getUserId())).findFirst().orElse(null);
+        long time = vote.getEventTime().toEpochMilli();
         // A pending vote whose deadline the watermark has passed is final, though its wake-up may not have fired yet.
-        if (b.decided.contains(vote.getUserId()) || deadline(vote) <= watermark || (current != null && deadline(current) <= watermark)) {
+        if (b.decided.contains(vote.getUserId()) || deadline(time) <= watermark || (current != null && deadline(current.eventTime) <= watermark)) {
             late.inc();
             ctx.output(LATE, vote);
-        } else if (current == null || later(vote, current)) {
+        } else if (current == null || later(time, vote.getEventId(), current.eventTime, current.eventId)) {
             b.pending.remove(current);
-            b.pending.add(vote);
+            b.pending.add(PendingVote.of(vote));
         }
         store(b, ctx);
     }
@@ -98,8 +99,8 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
         }
         b.answered = true;
         response.update(answer);
-        for (FeedbackEvent vote : b.awaitingText) {
-            emit(vote, answer.getPrompt(), answer.getCompletion(), answer.getModelVersion(), out);
+        for (PendingVote vote : b.awaitingText) {
+            emit(ctx.getCurrentKey(), vote, answer.getPrompt(), answer.getCompletion(), answer.getModelVersion(), out);
         }
         b.awaitingText.clear();
         store(b, ctx);
@@ -112,16 +113,17 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
         if (b == null) {
             return;  // expired: see the retention in SettleConfig
         }
-        List<FeedbackEvent> due = b.pending.stream().filter(v -> deadline(v) <= timestamp).toList();
+        String responseId = ctx.getCurrentKey();
+        List<PendingVote> due = b.pending.stream().filter(v -> deadline(v.eventTime) <= timestamp).toList();
         b.pending.removeAll(due);
         ResponseLogged answer = null;
-        for (FeedbackEvent vote : due) {
-            b.decided.add(vote.getUserId());
-            if (vote.getVote() == Vote.CLEAR) {
+        for (PendingVote vote : due) {
+            b.decided.add(vote.userId);
+            if (vote.vote == Vote.CLEAR) {
                 continue;
             }
-            if (vote.getPrompt() != null) {
-                emit(vote, vote.getPrompt(), vote.getCompletion(), null, out);
+            if (vote.prompt != null) {
+                emit(responseId, vote, vote.prompt, vote.completion, null, out);
                 continue;
             }
             if (b.answered && answer == null) {
@@ -130,15 +132,16 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
                 b.answered = answer != null;
             }
             if (b.answered) {
-                emit(vote, answer.getPrompt(), answer.getCompletion(), answer.getModelVersion(), out);
+                emit(responseId, vote, answer.getPrompt(), answer.getCompletion(), answer.getModelVersion(), out);
             } else {
                 b.awaitingText.add(vote);
             }
         }
-        List<FeedbackEvent> expired = b.awaitingText.stream().filter(v -> expiry(v) <= timestamp).toList();
-        for (FeedbackEvent vote : expired) {
+        List<PendingVote> expired = b.awaitingText.stream().filter(v -> expiry(v.eventTime) <= timestamp).toList();
+        for (PendingVote vote : expired) {
             unknownResponse.inc();
-            ctx.output(DeadLetters.TAG, deadLetters.settledVote(vote, new DeadLetterReason.UnknownResponse(vote.getResponseId(), config.responseWait()), Instant.now()));
+            ctx.output(DeadLetters.TAG, deadLetters.settledVote(vote.toFeedbackEvent(responseId),
+                    new DeadLetterReason.UnknownResponse(responseId, config.responseWait()), Instant.now()));
         }
         b.awaitingText.removeAll(expired);
         store(b, ctx);
@@ -151,11 +154,11 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
      */
     private void store(Ballot b, Context ctx) throws Exception {
         long next = Ballot.NONE;
-        for (FeedbackEvent vote : b.pending) {
-            next = Math.min(next, roundUp(deadline(vote), SETTLE_GRANULARITY));
+        for (PendingVote vote : b.pending) {
+            next = Math.min(next, roundUp(deadline(vote.eventTime), SETTLE_GRANULARITY));
         }
-        for (FeedbackEvent vote : b.awaitingText) {
-            next = Math.min(next, roundUp(expiry(vote), SETTLE_GRANULARITY));
+        for (PendingVote vote : b.awaitingText) {
+            next = Math.min(next, roundUp(expiry(vote.eventTime), SETTLE_GRANULARITY));
         }
         // Timers fire in order, so a wake-up at or before the current time has fired.
         if (next < b.wakeAt || b.wakeAt <= ctx.timerService().currentWatermark()) {
@@ -167,20 +170,20 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
         ballot.update(b);
     }
 
-    private void emit(FeedbackEvent vote, List<ChatMessage> prompt, String completion, Long version, Collector<SettledVote> out) {
+    private void emit(String responseId, PendingVote vote, List<ChatMessage> prompt, String completion, Long version, Collector<SettledVote> out) {
         settled.inc();
-        out.collect(new SettledVote(vote.getModelId(), vote.getResponseId(), vote.getUserId(), vote.getEventId(),
-                vote.getEventTime().toEpochMilli(), vote.getVote() == Vote.UP, List.copyOf(prompt), completion, version));
+        out.collect(new SettledVote(vote.modelId, responseId, vote.userId, vote.eventId, vote.eventTime, vote.vote == Vote.UP,
+                List.copyOf(prompt), completion, version));
     }
 
-    /** When a vote becomes final. */
-    private long deadline(FeedbackEvent vote) {
-        return vote.getEventTime().toEpochMilli() + config.lateness().toMillis();
+    /** When a vote cast at {@code eventTime} becomes final. */
+    private long deadline(long eventTime) {
+        return eventTime + config.lateness().toMillis();
     }
 
-    /** When a final vote stops waiting for its answer's text. */
-    private long expiry(FeedbackEvent vote) {
-        return deadline(vote) + config.responseWait().toMillis();
+    /** When a final vote cast at {@code eventTime} stops waiting for its answer's text. */
+    private long expiry(long eventTime) {
+        return deadline(eventTime) + config.responseWait().toMillis();
     }
 
     private static long roundUp(long time, long granularity) {
@@ -193,7 +196,10 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
 
     /** Later event time wins; equal times are broken by event id, so replays decide the same way. */
     public static boolean later(FeedbackEvent a, FeedbackEvent b) {
-        int byTime = a.getEventTime().compareTo(b.getEventTime());
-        return byTime > 0 || (byTime == 0 && a.getEventId().compareTo(b.getEventId()) > 0);
+        return later(a.getEventTime().toEpochMilli(), a.getEventId(), b.getEventTime().toEpochMilli(), b.getEventId());
+    }
+
+    private static boolean later(long timeA, String idA, long timeB, String idB) {
+        return timeA > timeB || (timeA == timeB && idA.compareTo(idB) > 0);
     }
 }
