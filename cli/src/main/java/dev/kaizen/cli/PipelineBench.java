@@ -60,9 +60,9 @@ final class PipelineBench implements Callable<Integer> {
     /** Votes per answer: several users rate each answer. */
     private static final int VOTES_PER_ANSWER = 4;
 
-    /** The warm-up's topics: their names with this prefix, holding this share of the events. */
+    /** The warm-up's topics: their names with this prefix, holding 1/{@value #WARM_UP_SHARE} of the events. */
     private static final String WARM_UP = "warm-up-";
-    private static final int WARM_UP_SHARE = 10;
+    private static final int WARM_UP_SHARE = 4;
 
     @Spec
     CommandSpec spec;

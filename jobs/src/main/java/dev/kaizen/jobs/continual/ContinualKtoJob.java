@@ -15,6 +15,7 @@ import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.DataStreamUtils;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
@@ -27,8 +28,8 @@ import dev.kaizen.operators.cap.CapPerUser;
 import dev.kaizen.operators.deadletter.DeadLetters;
 import dev.kaizen.operators.kafka.CodecFactory;
 import dev.kaizen.operators.kafka.EventTimeAssigner;
-import dev.kaizen.operators.kafka.RawRecord;
-import dev.kaizen.operators.kafka.RawRecordDeserializer;
+import dev.kaizen.operators.kafka.DecodingDeserializer;
+import dev.kaizen.operators.kafka.SourceRecord;
 import dev.kaizen.operators.kafka.WireSerializer;
 import dev.kaizen.operators.settle.SettleVotes;
 import dev.kaizen.operators.settle.SettledVote;
@@ -147,7 +148,8 @@ public final class ContinualKtoJob {
         if (c.trains()) {
             // Operators' commands carry no event time: the update stage keeps processing-time timers only.
             SingleOutputStreamOperator<ModelCommand> commands = env
-                    .fromSource(source(c, c.topics().modelCommands(), bounded), WatermarkStrategy.noWatermarks(), c.topics().modelCommands())
+                    .fromSource(source(c, c.topics().modelCommands(), bounded, new DecodingDeserializer<>(ModelCommand.class, WireCodec::modelCommands)),
+                            WatermarkStrategy.noWatermarks(), c.topics().modelCommands())
                     .uid("source-model-commands")
                     .process(new ValidateRecords<>(ModelCommand.class, WireCodec::modelCommands)).name("validate-commands").uid("validate-commands");
             // Batches are already partitioned by model: they reach the update stage without a shuffle.
@@ -188,27 +190,27 @@ public final class ContinualKtoJob {
         CodecFactory<FeedbackEvent> feedback = clock -> WireCodec.feedbackEvents(clock).withMaxFutureSkew(skew);
         CodecFactory<ResponseLogged> answers = clock -> WireCodec.responses(clock).withMaxFutureSkew(skew);
         SingleOutputStreamOperator<FeedbackEvent> votes = env
-                .fromSource(source(c, c.topics().feedback(), bounded),
-                        eventTime(c, EventTimeAssigner.of(feedback, FeedbackEvent::getEventTime)), c.topics().feedback())
+                .fromSource(source(c, c.topics().feedback(), bounded, new DecodingDeserializer<>(FeedbackEvent.class, feedback)),
+                        eventTime(c, EventTimeAssigner.of(FeedbackEvent::getEventTime)), c.topics().feedback())
                 .uid("source-feedback")
                 .process(new ValidateRecords<>(FeedbackEvent.class, feedback)).name("validate-feedback").uid("validate-feedback");
         SingleOutputStreamOperator<ResponseLogged> responses = env
-                .fromSource(source(c, c.topics().responses(), bounded),
-                        eventTime(c, EventTimeAssigner.of(answers, ResponseLogged::getCreatedAt)), c.topics().responses())
+                .fromSource(source(c, c.topics().responses(), bounded, new DecodingDeserializer<>(ResponseLogged.class, answers)),
+                        eventTime(c, EventTimeAssigner.of(ResponseLogged::getCreatedAt)), c.topics().responses())
                 .uid("source-responses")
                 .process(new ValidateRecords<>(ResponseLogged.class, answers)).name("validate-responses").uid("validate-responses");
         return new Inputs(votes, responses);
     }
 
-    private static WatermarkStrategy<RawRecord> eventTime(JobConfig c, TimestampAssignerSupplier<RawRecord> assigner) {
-        return WatermarkStrategy.<RawRecord>forBoundedOutOfOrderness(c.eventTime().outOfOrderness())
+    private static <T> WatermarkStrategy<SourceRecord<T>> eventTime(JobConfig c, TimestampAssignerSupplier<SourceRecord<T>> assigner) {
+        return WatermarkStrategy.<SourceRecord<T>>forBoundedOutOfOrderness(c.eventTime().outOfOrderness())
                 .withTimestampAssigner(assigner).withIdleness(c.eventTime().idleness());
     }
 
-    private static KafkaSource<RawRecord> source(JobConfig c, String topic, boolean bounded) {
-        var builder = KafkaSource.<RawRecord>builder().setBootstrapServers(c.kafka().bootstrapServers()).setTopics(topic)
+    private static <T> KafkaSource<T> source(JobConfig c, String topic, boolean bounded, KafkaRecordDeserializationSchema<T> deserializer) {
+        var builder = KafkaSource.<T>builder().setBootstrapServers(c.kafka().bootstrapServers()).setTopics(topic)
                 .setGroupId(c.kafka().groupId()).setStartingOffsets(OffsetsInitializer.earliest())
-                .setDeserializer(new RawRecordDeserializer()).setProperties(sourceProperties(c));
+                .setDeserializer(deserializer).setProperties(sourceProperties(c));
         if (bounded) {
             builder.setBounded(OffsetsInitializer.latest());
         }

@@ -7,7 +7,7 @@ import java.time.Instant;
 
 import org.apache.flink.util.OutputTag;
 
-import dev.kaizen.operators.kafka.RawRecord;
+import dev.kaizen.operators.kafka.SourceRecord;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ModelCommand;
@@ -37,11 +37,11 @@ public final class DeadLetters implements Serializable {
     }
 
     /** A record rejected where it entered the job: its source position, the reason and its bytes as read. */
-    public static DeadLetter asRead(RawRecord record, DeadLetterReason reason, Instant now) {
+    public static DeadLetter asRead(SourceRecord<?> record, DeadLetterReason reason, Instant now) {
         return DeadLetter.newBuilder()
                 .setSourceTopic(record.topic()).setPartition(record.partition()).setOffset(record.offset())
                 .setReason(reason.code()).setDetail(reason.message())
-                .setOriginal(ByteBuffer.wrap(record.value() == null ? new byte[0] : record.value()))
+                .setOriginal(ByteBuffer.wrap(record.bytes() == null ? new byte[0] : record.bytes()))
                 .setTime(now).build();
     }
 

@@ -14,17 +14,17 @@ import org.apache.flink.util.Collector;
 
 import dev.kaizen.operators.deadletter.DeadLetters;
 import dev.kaizen.operators.kafka.CodecFactory;
-import dev.kaizen.operators.kafka.RawRecord;
+import dev.kaizen.operators.kafka.SourceRecord;
 import dev.kaizen.schemas.wire.Decoded;
 import dev.kaizen.schemas.wire.Rejection;
 import dev.kaizen.schemas.wire.WireCodec;
 
 /**
- * The validate stage: decodes each raw record with the wire codec and its field rules. Valid
- * records go on; anything else becomes a dead letter on {@link DeadLetters#TAG} with the original
- * bytes, where it came from and the reason. Bad input never stops the job.
+ * The validate stage: records the source decoded (see {@link SourceRecord}) go on; anything else
+ * becomes a dead letter on {@link DeadLetters#TAG} with the original bytes, where it came from and
+ * the reason, which decoding them again names. Bad input never stops the job.
  */
-public final class ValidateRecords<T> extends ProcessFunction<RawRecord, T> implements ResultTypeQueryable<T> {
+public final class ValidateRecords<T> extends ProcessFunction<SourceRecord<T>, T> implements ResultTypeQueryable<T> {
 
     private final Class<T> type;
     private final CodecFactory<T> factory;
@@ -51,8 +51,14 @@ public final class ValidateRecords<T> extends ProcessFunction<RawRecord, T> impl
     }
 
     @Override
-    public void processElement(RawRecord record, Context ctx, Collector<T> out) {
-        Decoded<T> decoded = codec.decode(record.value());
+    public void processElement(SourceRecord<T> record, Context ctx, Collector<T> out) {
+        if (record.value() != null) {
+            valid.inc();
+            out.collect(record.value());
+            return;
+        }
+        Decoded<T> decoded = codec.decode(record.bytes());
+        // Valid now only if its time was too far ahead at the source and no longer is: it is a valid record.
         if (decoded instanceof Decoded.Valid<T> v) {
             valid.inc();
             out.collect(v.value());

@@ -67,10 +67,10 @@ class ValidateThroughKafkaTest {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         env.enableCheckpointing(500);
         env.setParallelism(2);
-        KafkaSource<RawRecord> source = KafkaSource.<RawRecord>builder()
+        KafkaSource<SourceRecord<FeedbackEvent>> source = KafkaSource.<SourceRecord<FeedbackEvent>>builder()
                 .setBootstrapServers(KAFKA.kafka().bootstrapServers()).setTopics(in).setGroupId("validate-test")
                 .setStartingOffsets(OffsetsInitializer.earliest()).setBounded(OffsetsInitializer.latest())
-                .setDeserializer(new RawRecordDeserializer()).build();
+                .setDeserializer(new DecodingDeserializer<>(FeedbackEvent.class, WireCodec::feedbackEvents)).build();
         SingleOutputStreamOperator<FeedbackEvent> events = env.fromSource(source, WatermarkStrategy.noWatermarks(), "chat-feedback")
                 .process(new ValidateRecords<>(FeedbackEvent.class, WireCodec::feedbackEvents)).name("validate").uid("validate");
         events.sinkTo(sink(valid, new WireSerializer<>(valid, WireCodec::feedbackEvents, FeedbackEvent::getResponseId)));

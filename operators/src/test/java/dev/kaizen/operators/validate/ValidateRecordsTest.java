@@ -5,18 +5,22 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
+import org.apache.flink.api.common.functions.util.ListCollector;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
 
 import dev.kaizen.operators.deadletter.DeadLetters;
 import dev.kaizen.operators.kafka.CodecFactory;
-import dev.kaizen.operators.kafka.RawRecord;
+import dev.kaizen.operators.kafka.DecodingDeserializer;
+import dev.kaizen.operators.kafka.SourceRecord;
 import dev.kaizen.schemas.DeadLetter;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.OriginalForm;
@@ -27,7 +31,7 @@ class ValidateRecordsTest {
 
     private static final WireCodec<FeedbackEvent> CODEC = WireCodec.feedbackEvents(Clock.systemUTC());
 
-    private static OneInputStreamOperatorTestHarness<RawRecord, FeedbackEvent> harness() throws Exception {
+    private static OneInputStreamOperatorTestHarness<SourceRecord<FeedbackEvent>, FeedbackEvent> harness() throws Exception {
         return ProcessFunctionTestHarnesses.forProcessFunction(new ValidateRecords<>(FeedbackEvent.class, WireCodec::feedbackEvents));
     }
 
@@ -37,8 +41,18 @@ class ValidateRecordsTest {
                 .setPrompt(null).setCompletion(null).setAttributes(null);
     }
 
-    private static RawRecord raw(long offset, byte[] value) {
-        return new RawRecord("chat-feedback", 2, offset, 1_000L, value);
+    private static SourceRecord<FeedbackEvent> raw(long offset, byte[] value) {
+        return raw(WireCodec::feedbackEvents, offset, value);
+    }
+
+    /** The record as the job's source hands it on, decoded there. */
+    private static SourceRecord<FeedbackEvent> raw(CodecFactory<FeedbackEvent> codec, long offset, byte[] value) {
+        var deserializer = new DecodingDeserializer<>(FeedbackEvent.class, codec);
+        deserializer.open(null);
+        List<SourceRecord<FeedbackEvent>> read = new ArrayList<>();
+        deserializer.deserialize(new ConsumerRecord<>("chat-feedback", 2, offset, null, value), new ListCollector<>(read));
+        assertThat(read).hasSize(1);
+        return read.get(0);
     }
 
     @Test
@@ -79,7 +93,7 @@ class ValidateRecordsTest {
         }
         CodecFactory<FeedbackEvent> lenient = clock -> WireCodec.feedbackEvents(clock).withMaxFutureSkew(Duration.ofMinutes(15));
         try (var h = ProcessFunctionTestHarnesses.forProcessFunction(new ValidateRecords<>(FeedbackEvent.class, lenient))) {
-            h.processElement(raw(20, fast), 1_000L);
+            h.processElement(raw(lenient, 20, fast), 1_000L);
             assertThat(h.extractOutputValues()).hasSize(1);
         }
     }
