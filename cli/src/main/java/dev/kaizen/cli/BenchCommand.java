@@ -8,8 +8,11 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.Callable;
 
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
 import org.apache.commons.io.FileUtils;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -20,6 +23,7 @@ import picocli.CommandLine.Spec;
 import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.generate.Generator;
 import dev.kaizen.alignment.generate.SamplingParams;
+import dev.kaizen.alignment.model.LlamaConfig;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LlamaForSequenceClassification;
 import dev.kaizen.alignment.model.LoraAdapter;
@@ -38,7 +42,8 @@ final class BenchCommand {
 
     @Command(name = "train", mixinStandardHelpOptions = true,
             description = "KTO step throughput (policy and reference log-probs of a batch and its mismatched pairs, "
-                    + "backward, optimizer step) in tokens/s and peak resident memory, for the presets with LoRA and "
+                    + "backward, optimizer step) in tokens/s, as model FLOPs against the device's fp32 matmul rate at the "
+                    + "model's shapes measured in the same run, and peak resident memory, for the presets with LoRA and "
                     + "with full fine-tuning.")
     static final class Train implements Callable<Integer> {
         @Spec
@@ -60,22 +65,104 @@ final class BenchCommand {
         @Override
         public Integer call() throws Exception {
             PrintWriter out = spec.commandLine().getOut();
-            out.printf("%-14s %-5s %10s %14s %12s %14s%n", "PRESET", "MODE", "TOKENS/STEP", "KTO TOKENS/S", "S/STEP", "PEAK RSS MIB");
             List<Row> rows = TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), batchSize * (steps + 1), 0.5, 1));
             presets.forEachWrittenForTheTask((preset, dir) -> {
+                LlamaConfig config = LlamaConfig.read(dir.resolve("config.json"));
+                int tokens = batchTokens(dir, rows);
+                double peak = matmulPeakGflops(config, tokens, device.device());
+                out.printf("%s: fp32 matmul peak %.1f GFLOP/s (DJL on %s: the model's projections and head at %d tokens, its batch)%n",
+                        preset.id(), peak, device.device(), tokens);
+                out.printf("%-14s %-5s %10s %14s %12s %13s %10s %14s%n", "PRESET", "MODE", "TOKENS/STEP", "KTO TOKENS/S", "S/STEP",
+                        "MODEL GFLOP/S", "% OF PEAK", "PEAK RSS MIB");
                 for (boolean lora : new boolean[] {true, false}) {
                     resetPeakResident();
-                    double[] result = ktoSteps(dir, rows, lora);
-                    out.printf("%-14s %-5s %10.0f %14.1f %12.2f %14d%n", preset.id(), lora ? "lora" : "full",
-                            result[0], result[0] / result[1], result[1], peakResidentMiB());
+                    double seconds = ktoSeconds(dir, rows, lora);
+                    double gflops = tokens * ktoFlopsPerToken(config.matmulParameters(), lora) / seconds / 1e9;
+                    out.printf("%-14s %-5s %10d %14.1f %12.2f %13.1f %9.0f%% %14d%n", preset.id(), lora ? "lora" : "full",
+                            tokens, tokens / seconds, seconds, gflops, 100 * gflops / peak, peakResidentMiB());
                     out.flush();
                 }
             });
             return 0;
         }
 
-        /** {tokens per step, seconds per step} over the timed steps. */
-        private double[] ktoSteps(Path dir, List<Row> rows, boolean lora) {
+        /**
+         * A KTO step's model FLOPs per token of its batch, P being the weights a token multiplies through:
+         * the policy's forward (2P) and backward (2P for the activations' gradients; full fine-tuning adds
+         * 2P for the weights'), its forward on the mismatched pairs (2P, as many tokens: the same prompts
+         * and answers, paired otherwise) and the reference's forwards on both (4P): 10P with LoRA, 12P without.
+         */
+        static double ktoFlopsPerToken(long p, boolean lora) {
+            return (lora ? 10.0 : 12.0) * p;
+        }
+
+        /**
+         * The device's fp32 matmul rate at the shapes of one forward pass: each projection and the head
+         * timed on {@code tokens} rows, weighted by how often a forward runs it.
+         */
+        static double matmulPeakGflops(LlamaConfig c, int tokens, Device device) {
+            long q = (long) c.numHeads() * c.headDim();
+            long kv = (long) c.numKvHeads() * c.headDim();
+            long h = c.hiddenSize();
+            long i = c.intermediateSize();
+            // {inner, outer, times per forward}
+            long[][] shapes = {{h, q, c.numLayers()}, {h, kv, 2L * c.numLayers()}, {q, h, c.numLayers()}, {h, i, 2L * c.numLayers()},
+                    {i, h, c.numLayers()}, {h, c.vocabSize(), 1}};
+            double flops = 0;
+            double seconds = 0;
+            try (NoGrad noGrad = NoGrad.enter(); NDManager m = NDManager.newBaseManager(device)) {
+                for (long[] s : shapes) {
+                    NDArray x = m.randomNormal(new Shape(tokens, s[0]));
+                    NDArray w = m.randomNormal(new Shape(s[0], s[1]));
+                    double each = secondsPerMatmul(x, w);
+                    flops += 2.0 * tokens * s[0] * s[1] * s[2];
+                    seconds += each * s[2];
+                }
+            }
+            return flops / seconds / 1e9;
+        }
+
+        /** The best of five timings, each of enough products to take 50 ms or more, after a warm-up. */
+        private static double secondsPerMatmul(NDArray x, NDArray w) {
+            int n = 1;
+            while (products(x, w, n) < 0.05) {
+                n *= 2;
+            }
+            double best = Double.MAX_VALUE;
+            for (int round = 0; round < 5; round++) {
+                best = Math.min(best, products(x, w, n) / n);
+            }
+            return best;
+        }
+
+        /** Seconds for {@code n} products; reading a value of the last waits for them all, on an accelerator too. */
+        private static double products(NDArray x, NDArray w, int n) {
+            try (NDManager scratch = x.getManager().newSubManager()) {
+                long start = System.nanoTime();
+                NDArray r = null;
+                for (int i = 0; i < n; i++) {
+                    r = x.matMul(w);
+                    r.attach(scratch);
+                }
+                r.getFloat(0, 0);
+                return (System.nanoTime() - start) / 1e9;
+            }
+        }
+
+        /** The tokens of one step's batch: each row's prompt and answer as the trainer encodes them, averaged over the timed steps. */
+        private int batchTokens(Path dir, List<Row> rows) throws IOException {
+            long tokens = 0;
+            try (ChatTokenizer tokenizer = ChatTokenizer.load(dir)) {
+                for (int i = batchSize; i < rows.size(); i++) {
+                    Row.Unpaired r = (Row.Unpaired) rows.get(i);
+                    tokens += tokenizer.encodePromptCompletion(r.prompt(), r.completion()).ids().length;
+                }
+            }
+            return (int) Math.round((double) tokens / steps);
+        }
+
+        /** Seconds per step over the timed steps. */
+        private double ktoSeconds(Path dir, List<Row> rows, boolean lora) {
             TrainingOptions options = TrainingOptions.builder(TrainingOptions.Method.KTO).batchSize(batchSize)
                     .maxSteps(steps + 1).learningRate(1e-5)
                     .lora(lora ? new LoraAdapter.Config(16, 32, 0, LoraAdapter.ALL_TARGETS) : null).build();
@@ -86,12 +173,7 @@ final class BenchCommand {
                  Trainer trainer = Trainer.kto(policy, tokenizer, reference, options, rows)) {
                 marks[0] = System.nanoTime();
                 trainer.train(rows, step -> marks[step.step()] = System.nanoTime());
-                long tokens = 0;
-                for (int i = batchSize; i < rows.size(); i++) {
-                    Row.Unpaired r = (Row.Unpaired) rows.get(i);
-                    tokens += tokenizer.encodePromptCompletion(r.prompt(), r.completion()).ids().length;
-                }
-                return new double[] {(double) tokens / steps, (marks[steps + 1] - marks[1]) / 1e9 / steps};
+                return (marks[steps + 1] - marks[1]) / 1e9 / steps;
             }
         }
     }

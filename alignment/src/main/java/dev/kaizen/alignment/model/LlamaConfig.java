@@ -109,6 +109,19 @@ public record LlamaConfig(
                 json.deepCopy());
     }
 
+    /**
+     * The weights one token multiplies through on a forward pass of the causal LM: every layer's
+     * attention (q, k, v, o) and MLP (gate, up, down) projections and the language-model head, tied
+     * or not. A forward costs twice this many FLOPs a token, plus attention's scores, which grow
+     * with the sequence and are left out (a few percent at the lengths Kaizen trains on).
+     */
+    public long matmulParameters() {
+        long q = (long) numHeads * headDim;
+        long kv = (long) numKvHeads * headDim;
+        long layer = hiddenSize * (q + 2 * kv) + q * hiddenSize + 3L * hiddenSize * intermediateSize;
+        return numLayers * layer + (long) vocabSize * hiddenSize;
+    }
+
     /** True for a *ForSequenceClassification model: a score head instead of the language-model head. */
     public boolean sequenceClassification() {
         return numLabels > 0;
