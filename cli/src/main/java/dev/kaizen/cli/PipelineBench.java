@@ -91,13 +91,13 @@ final class PipelineBench implements Callable<Integer> {
             long produceStart = System.nanoTime();
             produce(kafka, WARM_UP, warmUp);
             produce(kafka, "", events);
-            out.printf("wrote %d events and %d answers to Kafka in %.1f s%n", events, events / VOTES_PER_ANSWER,
-                    (System.nanoTime() - produceStart) / 1e9);
+            out.printf("wrote %d events and %d answers to Kafka, and %d events for the warm-up, in %.1f s%n", events,
+                    events / VOTES_PER_ANSWER, warmUp, (System.nanoTime() - produceStart) / 1e9);
             // The JIT compiles the code both share during whichever runs first: both run once before any is measured.
             for (String name : new String[] {"kaizen", "baseline"}) {
                 run(kafka, work, name, parallelism, WARM_UP);
             }
-            out.printf("warmed up on %d events of their own%n", warmUp);
+            out.println("warmed up");
             out.flush();
             double ratio = Double.NaN;
             for (int p : parallelism == 1 ? new int[] {1} : new int[] {parallelism, 1}) {
