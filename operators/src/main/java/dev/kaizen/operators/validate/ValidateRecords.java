@@ -52,13 +52,8 @@ public final class ValidateRecords<T> extends ProcessFunction<SourceRecord<T>, T
 
     @Override
     public void processElement(SourceRecord<T> record, Context ctx, Collector<T> out) {
-        if (record.value() != null) {
-            valid.inc();
-            out.collect(record.value());
-            return;
-        }
-        Decoded<T> decoded = codec.decode(record.bytes());
-        // Valid now only if its time was too far ahead at the source and no longer is: it is a valid record.
+        // A refused record decoded again is valid only if its time was too far ahead at the source and no longer is.
+        Decoded<T> decoded = record.value() != null ? new Decoded.Valid<>(record.value()) : codec.decode(record.bytes());
         if (decoded instanceof Decoded.Valid<T> v) {
             valid.inc();
             out.collect(v.value());
