@@ -14,7 +14,6 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.core.Embedding;
-import ai.djl.pytorch.jni.JniUtils;
 
 /**
  * Hugging Face's {@code LlamaModel}: token embeddings, the decoder layers and the final norm, the
@@ -117,17 +116,13 @@ public final class LlamaModel {
 
         NDArray h = Embedding.embedding(inputIds.toType(DataType.INT64, false), embedTokens, SparseFormat.DENSE)
                 .singletonOrThrow();
-        boolean inference = !JniUtils.isGradMode();
         for (int i = 0; i < layers.size(); i++) {
             KvCache.Layer layerCache = cache == null ? null : cache.layer(i);
-            if (!inference) {
-                h = layers.get(i).forward(h, cosSin.get(0), cosSin.get(1), mask, layerCache);
-                continue;
-            }
-            // Without a graph, each layer's intermediates are freed when it ends, not when the
-            // caller's scope does: at 30 layers, one layer's activations instead of all of them.
-            // Never while training: DJL wraps the Java buffers of constants (every scalar) in
-            // place, and autograd reads the saved ones at backward, after this scope would free them.
+            // Each layer's intermediates are closed when it ends, not when the caller's scope does.
+            // Without a graph that frees them; while training, autograd holds by reference count
+            // the tensors backward reads, so only those outlive the layer. Safe because every
+            // constant on the differentiable path is allocated by libtorch (Scalar), not wrapped
+            // around a Java buffer that closing would hand back.
             NDArray next;
             try (NDScope layerScope = new NDScope()) {
                 next = layers.get(i).forward(h, cosSin.get(0), cosSin.get(1), mask, layerCache);

@@ -54,15 +54,18 @@ public final class AdamW implements AutoCloseable {
      * rate {@code lr} and zeroes the gradients. Returns the global gradient norm before clipping.
      */
     public double step(double lr) {
-        // Results of ops on the moments attach to their long-lived manager; the scope frees them.
-        try (NoGrad noGrad = NoGrad.enter(); NDScope scope = new NDScope(); NDManager scratch = state.newSubManager()) {
+        // Results of ops on the moments attach to their long-lived manager; a scope per parameter
+        // frees its temporaries before the next, so a step holds one parameter's, not the model's.
+        try (NoGrad noGrad = NoGrad.enter(); NDManager scratch = state.newSubManager()) {
             Map<String, NDArray> grads = new LinkedHashMap<>();
             double squares = 0;
             for (var e : params.entrySet()) {
                 NDArray g = e.getValue().getGradient();
                 g.attach(scratch);
                 grads.put(e.getKey(), g);
-                squares += g.square().sum().getFloat();
+                try (NDScope scope = new NDScope()) {
+                    squares += g.square().sum().getFloat();
+                }
             }
             double norm = Math.sqrt(squares);
             if (!Double.isFinite(norm)) {
@@ -74,18 +77,20 @@ public final class AdamW implements AutoCloseable {
             double bias1 = 1 - Math.pow(config.beta1(), steps);
             double bias2 = 1 - Math.pow(config.beta2(), steps);
             for (var e : params.entrySet()) {
-                NDArray p = e.getValue();
-                NDArray g = grads.get(e.getKey()).mul(clip);
-                NDArray mt = m.get(e.getKey());
-                NDArray vt = v.get(e.getKey());
-                mt.muli((float) config.beta1()).addi(g.mul((float) (1 - config.beta1())));
-                vt.muli((float) config.beta2()).addi(g.square().mul((float) (1 - config.beta2())));
-                NDArray update = mt.div((float) bias1).div(vt.div((float) bias2).sqrt().add((float) config.eps()));
-                if (config.weightDecay() > 0) {
-                    p.muli((float) (1 - lr * config.weightDecay()));
+                try (NDScope scope = new NDScope()) {
+                    NDArray p = e.getValue();
+                    NDArray g = grads.get(e.getKey()).mul(clip);
+                    NDArray mt = m.get(e.getKey());
+                    NDArray vt = v.get(e.getKey());
+                    mt.muli((float) config.beta1()).addi(g.mul((float) (1 - config.beta1())));
+                    vt.muli((float) config.beta2()).addi(g.square().mul((float) (1 - config.beta2())));
+                    NDArray update = mt.div((float) bias1).div(vt.div((float) bias2).sqrt().add((float) config.eps()));
+                    if (config.weightDecay() > 0) {
+                        p.muli((float) (1 - lr * config.weightDecay()));
+                    }
+                    p.subi(update.mul((float) lr));
+                    JniUtils.zeroGrad((PtNDArray) p);
                 }
-                p.subi(update.mul((float) lr));
-                JniUtils.zeroGrad((PtNDArray) p);
             }
             return norm;
         }
