@@ -4,9 +4,11 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
@@ -44,8 +46,14 @@ final class BenchCommand {
             description = "KTO step throughput (policy and reference log-probs of a batch and its mismatched pairs, "
                     + "backward, optimizer step) in tokens/s, as model FLOPs against the device's fp32 matmul rate at the "
                     + "model's shapes measured in the same run, and peak resident memory, for the presets with LoRA and "
-                    + "with full fine-tuning.")
+                    + "with full fine-tuning: on a batch of the two-style task's rows, and for the --long-presets on "
+                    + "16 answers of 512 tokens.")
     static final class Train implements Callable<Integer> {
+        /** The long case: a batch as the job accumulates it at its default max-length, every answer running past it. */
+        static final int LONG_BATCH = 16;
+        static final int LONG_LENGTH = 512;
+        private static final int ANSWERS_PER_LONG_ROW = 80;
+
         @Spec
         CommandSpec spec;
 
@@ -59,41 +67,77 @@ final class BenchCommand {
         @Option(names = "--batch-size", defaultValue = "8", paramLabel = "N", description = "Default: ${DEFAULT-VALUE}.")
         int batchSize;
 
+        @Option(names = "--long-presets", split = ",", defaultValue = "tiny", paramLabel = "NAME",
+                description = "Presets also timed on " + LONG_BATCH + " answers of " + LONG_LENGTH + " tokens (default: "
+                        + "${DEFAULT-VALUE}; SmolLM2-135M's shape takes minutes a step on a CPU).")
+        List<String> longPresets;
+
         @Mixin
         DeviceOption device;
+
+        /** One batch shape to time: its rows (steps + 1 batches of them), batch size and the trainer's max-length. */
+        private record Case(String name, List<Row> rows, int batchSize, int maxLength) {}
 
         @Override
         public Integer call() throws Exception {
             PrintWriter out = spec.commandLine().getOut();
-            List<Row> rows = TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), batchSize * (steps + 1), 0.5, 1));
+            Case rows = new Case("batch of " + batchSize + " two-style rows",
+                    TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), batchSize * (steps + 1), 0.5, 1)),
+                    batchSize, TrainingOptions.builder(TrainingOptions.Method.KTO).build().maxLength());
+            Case longAnswers = new Case(LONG_BATCH + " answers of " + LONG_LENGTH + " tokens", longAnswerRows(LONG_BATCH * (steps + 1)),
+                    LONG_BATCH, LONG_LENGTH);
             presets.forEachWrittenForTheTask((preset, dir) -> {
-                LlamaConfig config = LlamaConfig.read(dir.resolve("config.json"));
-                int tokens = batchTokens(dir, rows);
-                double peak = matmulPeakGflops(config, tokens, device.device());
-                out.printf("%s: fp32 matmul peak %.1f GFLOP/s (DJL on %s: the model's projections and head at %d tokens, its batch)%n",
-                        preset.id(), peak, device.device(), tokens);
-                out.printf("%-14s %-5s %10s %14s %12s %13s %10s %14s%n", "PRESET", "MODE", "TOKENS/STEP", "KTO TOKENS/S", "S/STEP",
-                        "MODEL GFLOP/S", "% OF PEAK", "PEAK RSS MIB");
-                for (boolean lora : new boolean[] {true, false}) {
-                    resetPeakResident();
-                    double seconds = ktoSeconds(dir, rows, lora);
-                    double gflops = tokens * ktoFlopsPerToken(config.matmulParameters(), lora) / seconds / 1e9;
-                    out.printf("%-14s %-5s %10d %14.1f %12.2f %13.1f %9.0f%% %14d%n", preset.id(), lora ? "lora" : "full",
-                            tokens, tokens / seconds, seconds, gflops, 100 * gflops / peak, peakResidentMiB());
-                    out.flush();
+                report(out, preset.id(), dir, rows);
+                if (longPresets.contains(preset.id())) {
+                    report(out, preset.id(), dir, longAnswers);
                 }
             });
             return 0;
         }
 
+        private void report(PrintWriter out, String preset, Path dir, Case c) throws IOException {
+            LlamaConfig config = LlamaConfig.read(dir.resolve("config.json"));
+            long[] shape = batchShape(dir, c);
+            double peak = matmulPeakGflops(config, (int) shape[0], device.device());
+            out.printf("%s, %s (%d tokens a step, %d of them predicting an answer token): fp32 matmul peak %.1f GFLOP/s "
+                    + "(DJL on %s: the model's projections and head at the batch's tokens)%n", preset, c.name(), shape[0], shape[1],
+                    peak, device.device());
+            out.printf("%-14s %-5s %10s %14s %12s %13s %10s %14s%n", "PRESET", "MODE", "TOKENS/STEP", "KTO TOKENS/S", "S/STEP",
+                    "MODEL GFLOP/S", "% OF PEAK", "PEAK RSS MIB");
+            for (boolean lora : new boolean[] {true, false}) {
+                resetPeakResident();
+                double seconds = ktoSeconds(dir, c, lora);
+                double gflops = ktoFlops(config, shape[0], shape[1], lora) / seconds / 1e9;
+                out.printf("%-14s %-5s %10d %14.1f %12.2f %13.1f %9.0f%% %14d%n", preset, lora ? "lora" : "full",
+                        shape[0], shape[0] / seconds, seconds, gflops, 100 * gflops / peak, peakResidentMiB());
+                out.flush();
+            }
+        }
+
         /**
-         * A KTO step's model FLOPs per token of its batch, P being the weights a token multiplies through:
-         * the policy's forward (2P) and backward (2P for the activations' gradients; full fine-tuning adds
-         * 2P for the weights'), its forward on the mismatched pairs (2P, as many tokens: the same prompts
-         * and answers, paired otherwise) and the reference's forwards on both (4P): 10P with LoRA, 12P without.
+         * A KTO step's model FLOPs, P being the weights a token multiplies through: the policy's forward
+         * (2P) and backward (2P for the activations' gradients; full fine-tuning adds 2P for the weights'),
+         * its forward on the mismatched pairs (2P, as many tokens: the same prompts and answers, paired
+         * otherwise) and the reference's forwards on both (4P): 10P with LoRA, 12P without. The decoder's
+         * weights count at every token; the head's only where a token of the answer is predicted, the one
+         * place a KTO step reads logits, and so the only place Kaizen computes them.
          */
-        static double ktoFlopsPerToken(long p, boolean lora) {
-            return (lora ? 10.0 : 12.0) * p;
+        static double ktoFlops(LlamaConfig c, long tokens, long predicting, boolean lora) {
+            long head = (long) c.vocabSize() * c.hiddenSize();
+            return (lora ? 10.0 : 12.0) * ((double) (c.matmulParameters() - head) * tokens + (double) head * predicting);
+        }
+
+        /** KTO rows whose answers run past {@link #LONG_LENGTH} tokens, so the trainer cuts every sequence to exactly that. */
+        static List<Row> longAnswerRows(int n) {
+            List<Row> answers = TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), n * ANSWERS_PER_LONG_ROW, 0.5, 2));
+            List<Row> rows = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                List<Row> mine = answers.subList(i * ANSWERS_PER_LONG_ROW, (i + 1) * ANSWERS_PER_LONG_ROW);
+                Row.Unpaired first = (Row.Unpaired) mine.get(0);
+                String completion = mine.stream().map(r -> ((Row.Unpaired) r).completion()).collect(Collectors.joining(" "));
+                rows.add(new Row.Unpaired(first.prompt(), completion, first.desirable()));
+            }
+            return rows;
         }
 
         /**
@@ -149,30 +193,37 @@ final class BenchCommand {
             }
         }
 
-        /** The tokens of one step's batch: each row's prompt and answer as the trainer encodes them, averaged over the timed steps. */
-        private int batchTokens(Path dir, List<Row> rows) throws IOException {
+        /**
+         * One step's tokens and, of them, the positions predicting an answer token, averaged over the
+         * timed steps: each row cut to the max-length as the trainer cuts it (the answer keeps its start).
+         */
+        private long[] batchShape(Path dir, Case c) throws IOException {
             long tokens = 0;
+            long predicting = 0;
             try (ChatTokenizer tokenizer = ChatTokenizer.load(dir)) {
-                for (int i = batchSize; i < rows.size(); i++) {
-                    Row.Unpaired r = (Row.Unpaired) rows.get(i);
-                    tokens += tokenizer.encodePromptCompletion(r.prompt(), r.completion()).ids().length;
+                for (int i = c.batchSize(); i < c.rows().size(); i++) {
+                    Row.Unpaired r = (Row.Unpaired) c.rows().get(i);
+                    int answer = Math.min(tokenizer.encodeCompletion(r.completion()).length, c.maxLength() - 1);
+                    int prompt = Math.min(tokenizer.encodePrompt(r.prompt()).length, c.maxLength() - answer);
+                    tokens += prompt + answer;
+                    predicting += answer;
                 }
             }
-            return (int) Math.round((double) tokens / steps);
+            return new long[] {Math.round((double) tokens / steps), Math.round((double) predicting / steps)};
         }
 
         /** Seconds per step over the timed steps. */
-        private double ktoSeconds(Path dir, List<Row> rows, boolean lora) {
-            TrainingOptions options = TrainingOptions.builder(TrainingOptions.Method.KTO).batchSize(batchSize)
-                    .maxSteps(steps + 1).learningRate(1e-5)
+        private double ktoSeconds(Path dir, Case c, boolean lora) {
+            TrainingOptions options = TrainingOptions.builder(TrainingOptions.Method.KTO).batchSize(c.batchSize())
+                    .maxSteps(steps + 1).learningRate(1e-5).maxLength(c.maxLength())
                     .lora(lora ? new LoraAdapter.Config(16, 32, 0, LoraAdapter.ALL_TARGETS) : null).build();
             long[] marks = new long[steps + 2];
             try (ChatTokenizer tokenizer = ChatTokenizer.load(dir);
                  LlamaForCausalLM policy = LlamaForCausalLM.load(dir, device.device());
                  LlamaForCausalLM reference = lora ? null : LlamaForCausalLM.load(dir, device.device());
-                 Trainer trainer = Trainer.kto(policy, tokenizer, reference, options, rows)) {
+                 Trainer trainer = Trainer.kto(policy, tokenizer, reference, options, c.rows())) {
                 marks[0] = System.nanoTime();
-                trainer.train(rows, step -> marks[step.step()] = System.nanoTime());
+                trainer.train(c.rows(), step -> marks[step.step()] = System.nanoTime());
                 return (marks[steps + 1] - marks[1]) / 1e9 / steps;
             }
         }

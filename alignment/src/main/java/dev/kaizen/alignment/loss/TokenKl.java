@@ -11,7 +11,7 @@ public final class TokenKl {
 
     private TokenKl() {}
 
-    /** logits [B, T, V] of both models over the same ids; mask [B, T] selects the positions that count. */
+    /** logits [..., V] of both models at the same positions; mask [...] selects the positions that count. */
     public static NDArray mean(NDArray policyLogits, NDArray referenceLogits, NDArray mask) {
         NDArray logP = policyLogits.logSoftmax(-1);
         NDArray logQ = referenceLogits.logSoftmax(-1);

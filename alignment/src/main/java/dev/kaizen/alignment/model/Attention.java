@@ -45,7 +45,9 @@ final class Attention {
             k = k.repeat(1, heads / kvHeads);
             v = v.repeat(1, heads / kvHeads);
         }
-        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(Scalar.of(x, 1 / Math.sqrt(headDim))).add(mask);
+        // Scaled before the product and masked in place: the [B, heads, T, S] scores exist twice
+        // (the product, then softmax's output, which backward keeps), not four times.
+        NDArray scores = q.mul(Scalar.of(x, 1 / Math.sqrt(headDim))).matMul(k.transpose(0, 1, 3, 2)).addi(mask);
         NDArray out = scores.softmax(-1).matMul(v).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * headDim);
         return oProj.forward(out);
     }

@@ -39,7 +39,12 @@ public final class LlamaForCausalLM extends LlamaPreTrainedModel {
      * takes them.
      */
     public NDArray forward(NDArray inputIds, NDArray attentionMask, KvCache cache) {
-        return lmHead.forward(model().forward(inputIds, attentionMask, cache));
+        return head(model().forward(inputIds, attentionMask, cache));
+    }
+
+    /** Logits [..., vocab] for final hidden states [..., hidden]: the head alone, for the positions a caller picked. */
+    public NDArray head(NDArray hidden) {
+        return lmHead.forward(hidden);
     }
 
     /**

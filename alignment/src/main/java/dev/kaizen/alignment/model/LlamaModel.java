@@ -117,20 +117,12 @@ public final class LlamaModel {
         NDArray h = Embedding.embedding(inputIds.toType(DataType.INT64, false), embedTokens, SparseFormat.DENSE)
                 .singletonOrThrow();
         for (int i = 0; i < layers.size(); i++) {
+            DecoderLayer layer = layers.get(i);
             KvCache.Layer layerCache = cache == null ? null : cache.layer(i);
-            // Each layer's intermediates are closed when it ends, not when the caller's scope does.
-            // Without a graph that frees them; while training, autograd holds by reference count
-            // the tensors backward reads, so only those outlive the layer. Safe because every
-            // constant on the differentiable path is allocated by libtorch (Scalar), not wrapped
-            // around a Java buffer that closing would hand back.
-            NDArray next;
-            try (NDScope layerScope = new NDScope()) {
-                next = layers.get(i).forward(h, cosSin.get(0), cosSin.get(1), mask, layerCache);
-                NDScope.unregister(next);
-            }
-            NDScope.register(next);
-            h.close();
-            h = next;
+            NDArray in = h;
+            // One layer's intermediates at a time, not all of them (see Scoped for why this is safe while training).
+            h = Scoped.only(() -> layer.forward(in, cosSin.get(0), cosSin.get(1), mask, layerCache));
+            in.close();
         }
         return norm.forward(h);
     }
@@ -139,11 +131,10 @@ public final class LlamaModel {
     private NDArray attentionMask(NDManager m, NDArray full, long past, long t, long s) {
         NDArray rows = m.arange(past, past + t).toType(DataType.FLOAT32, false).reshape(t, 1);
         NDArray cols = m.arange(0, s).toType(DataType.FLOAT32, false).reshape(1, s);
-        NDArray allowed = cols.lte(rows);
-        if (config.slidingWindow() != null) {
-            allowed = allowed.logicalAnd(cols.gt(rows.sub(config.slidingWindow())));
-        }
+        NDArray allowed = config.slidingWindow() == null ? cols.lte(rows)
+                : cols.lte(rows).logicalAnd(cols.gt(rows.sub(config.slidingWindow())));
         NDArray keys = full.reshape(full.getShape().get(0), 1, 1, s);
-        return allowed.toType(DataType.FLOAT32, false).mul(keys).sub(1).mul(-MASKED);
+        // [B, 1, T, S] is as large as one head's scores: only the result outlives this.
+        return Scoped.only(() -> allowed.toType(DataType.FLOAT32, false).mul(keys).subi(1).muli(-MASKED));
     }
 }

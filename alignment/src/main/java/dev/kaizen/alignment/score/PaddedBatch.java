@@ -4,6 +4,8 @@ import java.util.List;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.nn.core.Embedding;
 
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 
@@ -37,10 +39,58 @@ public record PaddedBatch(long[][] ids, float[][] attention, float[][] completio
         return TokenLogProbs.of(model.forward(input, m.create(attention), null), input);
     }
 
-    /** Sum over each row's completion tokens of their log-probs [B]. */
+    /**
+     * Sum over each row's completion tokens of their log-probs [B]. The head and log-softmax run
+     * only at the positions that predict a completion token: a prompt's positions cost the decoder
+     * alone, and the vocabulary-wide tensors are as large as the answers, not the batch.
+     */
     public NDArray completionSums(LlamaForCausalLM model, NDManager m) {
-        return tokenLogProbs(model, m).mul(m.create(completionMask)).sum(new int[] {1});
+        Completions c = completions();
+        NDArray logProbs = TokenLogProbs.atPositions(model, completionHidden(model, c, m), m.create(c.targets()));
+        return m.create(c.rows()).matMul(logProbs);
     }
+
+    /** The final hidden states [N, hidden] at the N positions that predict a completion token, in row order. */
+    public NDArray completionHidden(LlamaForCausalLM model, NDManager m) {
+        return completionHidden(model, completions(), m);
+    }
+
+    private NDArray completionHidden(LlamaForCausalLM model, Completions c, NDManager m) {
+        NDArray hidden = model.model().forward(m.create(ids), m.create(attention), null);
+        NDArray flat = hidden.reshape(-1, hidden.getShape().get(2));
+        // A row gather that autograd differentiates (embedding's backward adds into the rows it took).
+        return Embedding.embedding(m.create(c.positions()), flat, SparseFormat.DENSE).singletonOrThrow();
+    }
+
+    /**
+     * The positions that predict a completion token, flattened over [B, T] in row order; the ids
+     * they predict; and [B, N] with 1 where position k belongs to row b, which sums them per row.
+     */
+    private Completions completions() {
+        int t = ids[0].length;
+        int n = 0;
+        for (float[] row : completionMask) {
+            for (float v : row) {
+                n += v > 0 ? 1 : 0;
+            }
+        }
+        long[] positions = new long[n];
+        long[] targets = new long[n];
+        float[][] rows = new float[ids.length][n];
+        int k = 0;
+        for (int b = 0; b < ids.length; b++) {
+            for (int i = 0; i < t - 1; i++) {
+                if (completionMask[b][i] > 0) {
+                    positions[k] = (long) b * t + i;
+                    targets[k] = ids[b][i + 1];
+                    rows[b][k++] = 1;
+                }
+            }
+        }
+        return new Completions(positions, targets, rows);
+    }
+
+    private record Completions(long[] positions, long[] targets, float[][] rows) {}
 
     /** How many completion tokens each row has. */
     public float[] completionTokens() {

@@ -64,7 +64,8 @@ public final class AdamW implements AutoCloseable {
                 g.attach(scratch);
                 grads.put(e.getKey(), g);
                 try (NDScope scope = new NDScope()) {
-                    squares += g.square().sum().getFloat();
+                    double n = g.norm().getFloat();
+                    squares += n * n;
                 }
             }
             double norm = Math.sqrt(squares);
@@ -76,19 +77,30 @@ public final class AdamW implements AutoCloseable {
             steps++;
             double bias1 = 1 - Math.pow(config.beta1(), steps);
             double bias2 = 1 - Math.pow(config.beta2(), steps);
+            float stepSize = (float) (lr / bias1);
+            float rootBias2 = (float) (1 / Math.sqrt(bias2));
             for (var e : params.entrySet()) {
+                // In place wherever the math allows, multiplying rather than dividing and with sqrt
+                // rather than pow: an update is a dozen passes over its parameter, and with full
+                // fine-tuning a fifth of the step. A parameter's update holds two temporaries the size
+                // of it (the tied embeddings are a fifth of a small model), not ten.
                 try (NDScope scope = new NDScope()) {
                     NDArray p = e.getValue();
-                    NDArray g = grads.get(e.getKey()).mul(clip);
+                    NDArray g = clip == 1f ? grads.get(e.getKey()) : grads.get(e.getKey()).muli(clip);
                     NDArray mt = m.get(e.getKey());
                     NDArray vt = v.get(e.getKey());
-                    mt.muli((float) config.beta1()).addi(g.mul((float) (1 - config.beta1())));
-                    vt.muli((float) config.beta2()).addi(g.square().mul((float) (1 - config.beta2())));
-                    NDArray update = mt.div((float) bias1).div(vt.div((float) bias2).sqrt().add((float) config.eps()));
+                    try (NDArray scaled = g.mul((float) (1 - config.beta1()))) {
+                        mt.muli((float) config.beta1()).addi(scaled);
+                    }
+                    vt.muli((float) config.beta2()).addi(g.muli(g).muli((float) (1 - config.beta2())));
+                    // √v̂ = √v / √(1 − β₂ᵗ); the update is (lr / (1 − β₁ᵗ)) · m / (√v̂ + ε)
+                    NDArray denominator = vt.sqrt().muli(rootBias2).addi((float) config.eps());
+                    NDArray update = mt.div(denominator).muli(stepSize);
+                    denominator.close();
                     if (config.weightDecay() > 0) {
                         p.muli((float) (1 - lr * config.weightDecay()));
                     }
-                    p.subi(update.mul((float) lr));
+                    p.subi(update);
                     JniUtils.zeroGrad((PtNDArray) p);
                 }
             }

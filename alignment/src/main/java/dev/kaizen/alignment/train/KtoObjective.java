@@ -6,6 +6,7 @@ import java.util.List;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
 
 import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.loss.KtoLoss;
@@ -80,26 +81,24 @@ final class KtoObjective implements Objective<KtoObjective.Example> {
         }
         PaddedBatch ownBatch = PaddedBatch.of(own);
         PaddedBatch pairs = PaddedBatch.of(mismatched);
-        NDArray policySums = ownBatch.completionSums(policy, m);
+        // The three forwards without a graph come first, so their transient peaks never stack on the
+        // activations the graph keeps for backward.
         NDArray policyKl;
         try (NoGrad noGrad = NoGrad.enter()) {
             policyKl = pairs.completionSums(policy, m);
         }
-        return KtoLoss.compute(policySums, reference.completionSums(ownBatch, m), policyKl, reference.completionSums(pairs, m),
-                m.create(desirable), weights);
+        NDArray referenceKl = reference.completionSums(pairs, m);
+        NDArray referenceSums = reference.completionSums(ownBatch, m);
+        return KtoLoss.compute(ownBatch.completionSums(policy, m), referenceSums, policyKl, referenceKl, m.create(desirable), weights);
     }
 
     /** The exact per-token KL of the policy from the reference on the batch's own answers, averaged over answer tokens. */
     double klToReference(List<Example> batch) {
         PaddedBatch padded = PaddedBatch.of(batch.stream().map(e -> sequences.of(e.prompt(), e.completion())).toList());
-        int t = padded.ids()[0].length;
         try (NoGrad noGrad = NoGrad.enter(); NDScope scope = new NDScope(); NDManager m = policy.manager().newSubManager()) {
-            NDArray ids = m.create(padded.ids());
-            NDArray attention = m.create(padded.attention());
-            String predicting = ":, :" + (t - 1) + ", :";
-            NDArray policyLogits = policy.forward(ids, attention, null).get(predicting);
-            NDArray referenceLogits = reference.logits(ids, attention).get(predicting);
-            return TokenKl.mean(policyLogits, referenceLogits, m.create(padded.completionMask())).getFloat();
+            NDArray policyLogits = policy.head(padded.completionHidden(policy, m));
+            NDArray referenceLogits = reference.completionLogits(padded, m);
+            return TokenKl.mean(policyLogits, referenceLogits, m.ones(new Shape(policyLogits.getShape().get(0)))).getFloat();
         }
     }
 }

@@ -37,9 +37,9 @@ final class Reference {
         return withoutGradient(() -> batch.completionSums(model, m));
     }
 
-    /** Logits [B, T, vocab]. */
-    NDArray logits(NDArray ids, NDArray attention) {
-        return withoutGradient(() -> model.forward(ids, attention, null));
+    /** Logits [N, vocab] at the batch's N positions that predict a completion token. */
+    NDArray completionLogits(PaddedBatch batch, NDManager m) {
+        return withoutGradient(() -> model.head(batch.completionHidden(model, m)));
     }
 
     private NDArray withoutGradient(Supplier<NDArray> forward) {

@@ -1,6 +1,7 @@
 package dev.kaizen.alignment.weights;
 
 import java.io.IOException;
+import java.lang.reflect.Field;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -18,8 +19,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import sun.misc.Unsafe;
 
 import dev.kaizen.alignment.model.ModelDirectoryException;
 
@@ -192,25 +195,50 @@ public final class SafetensorsFile implements AutoCloseable {
         Entry e = entry(name);
         Shape shape = new Shape(e.shape());
         ByteBuffer bytes = bytes(name);
-        return switch (e.dtype()) {
-            case F32 -> {
-                try (NDArray mapped = manager.create(bytes, shape, DataType.FLOAT32)) {
-                    yield mapped.duplicate();
+        try {
+            return switch (e.dtype()) {
+                case F32 -> {
+                    try (NDArray mapped = manager.create(bytes, shape, DataType.FLOAT32)) {
+                        yield mapped.duplicate();
+                    }
                 }
-            }
-            case F16 -> {
-                try (NDArray half = manager.create(bytes, shape, DataType.FLOAT16)) {
-                    yield half.toType(DataType.FLOAT32, true);
+                case F16 -> {
+                    try (NDArray half = manager.create(bytes, shape, DataType.FLOAT16)) {
+                        yield half.toType(DataType.FLOAT32, true);
+                    }
                 }
-            }
-            case BF16 -> {
-                ByteBuffer wide = ByteBuffer.allocateDirect(bytes.capacity() * 2).order(ByteOrder.nativeOrder());
-                for (int i = 0; i < bytes.capacity() / 2; i++) {
-                    wide.putFloat(Dtype.bfloat16ToFloat(bytes.getShort(2 * i)));
+                case BF16 -> {
+                    ByteBuffer wide = ByteBuffer.allocateDirect(bytes.capacity() * 2).order(ByteOrder.nativeOrder());
+                    for (int i = 0; i < bytes.capacity() / 2; i++) {
+                        wide.putFloat(Dtype.bfloat16ToFloat(bytes.getShort(2 * i)));
+                    }
+                    yield manager.create(wide.flip(), shape, DataType.FLOAT32);
                 }
-                yield manager.create(wide.flip(), shape, DataType.FLOAT32);
-            }
-        };
+            };
+        } finally {
+            unmap(bytes);
+        }
+    }
+
+    /**
+     * Unmaps a tensor's bytes once the engine has its own copy. Java unmaps a mapping only when the
+     * collector finds it unreachable, and with little heap pressure that is never: every tensor of a
+     * loaded model would stay mapped and resident beside its copy, doubling a load's footprint.
+     */
+    private static void unmap(ByteBuffer mapped) {
+        UNSAFE.invokeCleaner(mapped);
+    }
+
+    private static final Unsafe UNSAFE = theUnsafe();
+
+    private static Unsafe theUnsafe() {
+        try {
+            Field f = Unsafe.class.getDeclaredField("theUnsafe");
+            f.setAccessible(true);
+            return (Unsafe) f.get(null);
+        } catch (ReflectiveOperationException ex) {
+            throw new IllegalStateException("sun.misc.Unsafe, which unmaps tensors after loading, is not available", ex);
+        }
     }
 
     private Entry entry(String name) {

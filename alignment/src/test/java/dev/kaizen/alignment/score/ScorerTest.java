@@ -10,12 +10,14 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import dev.kaizen.alignment.TestModels;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.NoGrad;
 
 class ScorerTest {
 
@@ -53,6 +55,35 @@ class ScorerTest {
                 double expected = row[LONG[i]] - max - Math.log(sum);
                 assertThat((double) scored.logprobs()[i - 1]).isCloseTo(expected, within(1e-5));
             }
+        }
+    }
+
+    @Test
+    void completionSumsTakeTheHeadOnlyWhereAnAnswerTokenIsPredictedAndAgreeWithTheFullScore() {
+        // The last row has no completion token at all: its sum is 0.
+        List<Scorer.Sequence> seqs = List.of(new Scorer.Sequence(LONG, 4), new Scorer.Sequence(SHORT, 2), new Scorer.Sequence(SHORT, 4));
+        List<Scorer.Scored> full = Scorer.score(model, seqs);
+        try (NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {
+            NDArray sums = PaddedBatch.of(seqs).completionSums(model, m);
+            assertThat(sums.getShape().getShape()).containsExactly(3);
+            for (int b = 0; b < seqs.size(); b++) {
+                assertThat((double) sums.getFloat(b)).isCloseTo(full.get(b).completionSum(), within(1e-4));
+            }
+            assertThat(sums.getFloat(2)).isZero();
+            assertThat(PaddedBatch.of(seqs).completionHidden(model, m).getShape().getShape())
+                    .containsExactly(LONG.length - 4 + SHORT.length - 2, model.config().hiddenSize());
+        }
+    }
+
+    @Test
+    void withoutGradientsTheHeadRunsInChunksThatGiveTheSameLogProbs() {
+        int vocab = model.config().vocabSize();
+        try (NoGrad noGrad = NoGrad.enter(); NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {
+            NDArray hidden = m.randomNormal(new Shape(7, model.config().hiddenSize()));
+            NDArray targets = m.create(new long[] {0, 5, 17, 42, 9, 300, vocab - 1});
+            float[] whole = TokenLogProbs.atPositions(model, hidden, targets, 7L * vocab).toFloatArray();
+            float[] chunked = TokenLogProbs.atPositions(model, hidden, targets, 2L * vocab).toFloatArray();
+            assertThat(chunked).hasSize(7).containsExactly(whole, within(1e-5f));
         }
     }
 
