@@ -2,10 +2,13 @@ package dev.kaizen.cli;
 
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
@@ -75,27 +78,39 @@ final class BenchCommand {
         @Mixin
         DeviceOption device;
 
+        @Option(names = "--alone", hidden = true, split = ",", paramLabel = "DIR,CASE,MODE",
+                description = "Times one case and mode of a preset written to DIR in this JVM and prints its seconds a step "
+                        + "and peak resident MiB: the bench runs each so, in a JVM of its own.")
+        List<String> alone;
+
         /** One batch shape to time: its rows (steps + 1 batches of them), batch size and the trainer's max-length. */
         private record Case(String name, List<Row> rows, int batchSize, int maxLength) {}
 
         @Override
         public Integer call() throws Exception {
             PrintWriter out = spec.commandLine().getOut();
-            Case rows = new Case("batch of " + batchSize + " two-style rows",
-                    TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), batchSize * (steps + 1), 0.5, 1)),
-                    batchSize, TrainingOptions.builder(TrainingOptions.Method.KTO).build().maxLength());
-            Case longAnswers = new Case(LONG_BATCH + " answers of " + LONG_LENGTH + " tokens", longAnswerRows(LONG_BATCH * (steps + 1)),
-                    LONG_BATCH, LONG_LENGTH);
+            Map<String, Case> cases = Map.of(
+                    "rows", new Case("batch of " + batchSize + " two-style rows",
+                            TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), batchSize * (steps + 1), 0.5, 1)),
+                            batchSize, TrainingOptions.builder(TrainingOptions.Method.KTO).build().maxLength()),
+                    "long", new Case(LONG_BATCH + " answers of " + LONG_LENGTH + " tokens", longAnswerRows(LONG_BATCH * (steps + 1)),
+                            LONG_BATCH, LONG_LENGTH));
+            if (alone != null) {
+                resetPeakResident();
+                double seconds = ktoSeconds(Path.of(alone.get(0)), cases.get(alone.get(1)), alone.get(2).equals("lora"));
+                out.println(seconds + " " + peakResidentMiB());
+                return 0;
+            }
             presets.forEachWrittenForTheTask((preset, dir) -> {
-                report(out, preset.id(), dir, rows);
+                report(out, preset.id(), dir, "rows", cases.get("rows"));
                 if (longPresets.contains(preset.id())) {
-                    report(out, preset.id(), dir, longAnswers);
+                    report(out, preset.id(), dir, "long", cases.get("long"));
                 }
             });
             return 0;
         }
 
-        private void report(PrintWriter out, String preset, Path dir, Case c) throws IOException {
+        private void report(PrintWriter out, String preset, Path dir, String key, Case c) throws IOException, InterruptedException {
             LlamaConfig config = LlamaConfig.read(dir.resolve("config.json"));
             long[] shape = batchShape(dir, c);
             double peak = matmulPeakGflops(config, (int) shape[0], device.device());
@@ -104,14 +119,34 @@ final class BenchCommand {
                     peak, device.device());
             out.printf("%-14s %-5s %10s %14s %12s %13s %10s %14s%n", "PRESET", "MODE", "TOKENS/STEP", "KTO TOKENS/S", "S/STEP",
                     "MODEL GFLOP/S", "% OF PEAK", "PEAK RSS MIB");
-            for (boolean lora : new boolean[] {true, false}) {
-                resetPeakResident();
-                double seconds = ktoSeconds(dir, c, lora);
-                double gflops = ktoFlops(config, shape[0], shape[1], lora) / seconds / 1e9;
-                out.printf("%-14s %-5s %10d %14.1f %12.2f %13.1f %9.0f%% %14d%n", preset, lora ? "lora" : "full",
-                        shape[0], shape[0] / seconds, seconds, gflops, 100 * gflops / peak, peakResidentMiB());
+            for (String mode : new String[] {"lora", "full"}) {
+                String[] measured = alone(dir, key, mode);
+                double seconds = Double.parseDouble(measured[0]);
+                double gflops = ktoFlops(config, shape[0], shape[1], mode.equals("lora")) / seconds / 1e9;
+                out.printf("%-14s %-5s %10d %14.1f %12.2f %13.1f %9.0f%% %14s%n", preset, mode,
+                        shape[0], shape[0] / seconds, seconds, gflops, 100 * gflops / peak, measured[1]);
                 out.flush();
             }
+        }
+
+        /**
+         * Seconds a step and peak resident MiB of one case and mode, measured by this command with
+         * {@code --alone} in a JVM of its own (this one's flags and class path): what the allocator kept
+         * from an earlier case would otherwise count in a later one's peak.
+         */
+        private String[] alone(Path dir, String key, String mode) throws IOException, InterruptedException {
+            List<String> command = new ArrayList<>();
+            command.add(ProcessHandle.current().info().command().orElse("java"));
+            command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
+            command.addAll(List.of("-cp", System.getProperty("java.class.path"), KaizenCommand.class.getName(), "bench", "train",
+                    "--steps", Integer.toString(steps), "--batch-size", Integer.toString(batchSize), "--device", device.device,
+                    "--alone", dir + "," + key + "," + mode));
+            Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+            if (process.waitFor() != 0) {
+                throw new IllegalStateException("timing " + key + " with " + mode + " failed (exit " + process.exitValue() + "): " + output);
+            }
+            return output.substring(output.lastIndexOf('\n') + 1).split(" ");
         }
 
         /**

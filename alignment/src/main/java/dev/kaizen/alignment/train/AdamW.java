@@ -31,6 +31,9 @@ public final class AdamW implements AutoCloseable {
      */
     public record State(Map<String, float[]> params, Map<String, float[]> expAvg, Map<String, float[]> expAvgSq, long steps) {}
 
+    /** The most elements one update works on at once: 16 MiB of float32. */
+    private static final long SLICE_ELEMENTS = 4L << 20;
+
     private final Map<String, NDArray> params;
     private final Config config;
     private final NDManager state;
@@ -54,8 +57,8 @@ public final class AdamW implements AutoCloseable {
      * rate {@code lr} and zeroes the gradients. Returns the global gradient norm before clipping.
      */
     public double step(double lr) {
-        // Results of ops on the moments attach to their long-lived manager; a scope per parameter
-        // frees its temporaries before the next, so a step holds one parameter's, not the model's.
+        // Results of ops on the moments attach to their long-lived manager; a scope per update frees
+        // its temporaries before the next, so a step holds one slice's, not the model's.
         try (NoGrad noGrad = NoGrad.enter(); NDManager scratch = state.newSubManager()) {
             Map<String, NDArray> grads = new LinkedHashMap<>();
             double squares = 0;
@@ -80,32 +83,52 @@ public final class AdamW implements AutoCloseable {
             float stepSize = (float) (lr / bias1);
             float rootBias2 = (float) (1 / Math.sqrt(bias2));
             for (var e : params.entrySet()) {
-                // In place wherever the math allows, multiplying rather than dividing and with sqrt
-                // rather than pow: an update is a dozen passes over its parameter, and with full
-                // fine-tuning a fifth of the step. A parameter's update holds two temporaries the size
-                // of it (the tied embeddings are a fifth of a small model), not ten.
-                try (NDScope scope = new NDScope()) {
-                    NDArray p = e.getValue();
-                    NDArray g = clip == 1f ? grads.get(e.getKey()) : grads.get(e.getKey()).muli(clip);
-                    NDArray mt = m.get(e.getKey());
-                    NDArray vt = v.get(e.getKey());
-                    try (NDArray scaled = g.mul((float) (1 - config.beta1()))) {
-                        mt.muli((float) config.beta1()).addi(scaled);
+                NDArray p = e.getValue();
+                NDArray g = grads.get(e.getKey());
+                NDArray mt = m.get(e.getKey());
+                NDArray vt = v.get(e.getKey());
+                long rows = p.getShape().get(0);
+                long perSlice = Math.max(1, SLICE_ELEMENTS / (p.size() / rows));
+                // A large parameter (the tied embeddings are a fifth of a small model) goes in slices
+                // of rows, views updated in place: its temporaries are a slice's, not the parameter's.
+                for (long from = 0; from < rows; from += perSlice) {
+                    try (NDScope scope = new NDScope()) {
+                        if (perSlice >= rows) {
+                            update(p, g, mt, vt, clip, lr, stepSize, rootBias2);
+                        } else {
+                            String slice = from + ":" + Math.min(rows, from + perSlice);
+                            update(p.get(slice), g.get(slice), mt.get(slice), vt.get(slice), clip, lr, stepSize, rootBias2);
+                        }
                     }
-                    vt.muli((float) config.beta2()).addi(g.muli(g).muli((float) (1 - config.beta2())));
-                    // √v̂ = √v / √(1 − β₂ᵗ); the update is (lr / (1 − β₁ᵗ)) · m / (√v̂ + ε)
-                    NDArray denominator = vt.sqrt().muli(rootBias2).addi((float) config.eps());
-                    NDArray update = mt.div(denominator).muli(stepSize);
-                    denominator.close();
-                    if (config.weightDecay() > 0) {
-                        p.muli((float) (1 - lr * config.weightDecay()));
-                    }
-                    p.subi(update);
-                    JniUtils.zeroGrad((PtNDArray) p);
                 }
+                JniUtils.zeroGrad((PtNDArray) p);
             }
             return norm;
         }
+    }
+
+    /**
+     * One Adam update of a parameter (or a slice of it: views, changed in place). In place wherever
+     * the math allows, multiplying rather than dividing and with sqrt rather than pow: an update is a
+     * dozen passes over its parameter, with full fine-tuning a fifth of the step; it holds two
+     * temporaries the size of what it updates.
+     */
+    private void update(NDArray p, NDArray g, NDArray mt, NDArray vt, float clip, double lr, float stepSize, float rootBias2) {
+        if (clip != 1f) {
+            g.muli(clip);
+        }
+        try (NDArray scaled = g.mul((float) (1 - config.beta1()))) {
+            mt.muli((float) config.beta1()).addi(scaled);
+        }
+        vt.muli((float) config.beta2()).addi(g.muli(g).muli((float) (1 - config.beta2())));
+        // √v̂ = √v / √(1 − β₂ᵗ); the update is (lr / (1 − β₁ᵗ)) · m / (√v̂ + ε)
+        NDArray denominator = vt.sqrt().muli(rootBias2).addi((float) config.eps());
+        NDArray update = mt.div(denominator).muli(stepSize);
+        denominator.close();
+        if (config.weightDecay() > 0) {
+            p.muli((float) (1 - lr * config.weightDecay()));
+        }
+        p.subi(update);
     }
 
     public long steps() {
