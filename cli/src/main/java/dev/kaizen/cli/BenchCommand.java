@@ -34,10 +34,12 @@ import dev.kaizen.alignment.model.LlamaForSequenceClassification;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.model.NoGrad;
+import dev.kaizen.alignment.score.Scorer;
 import dev.kaizen.alignment.synthetic.TwoStyleChat;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.alignment.tokenize.Prompt;
 import dev.kaizen.alignment.train.PpoTrainer;
+import dev.kaizen.alignment.train.Sequences;
 import dev.kaizen.alignment.train.Trainer;
 import dev.kaizen.alignment.train.TrainingOptions;
 
@@ -230,18 +232,18 @@ final class BenchCommand {
 
         /**
          * One step's tokens and, of them, the positions predicting an answer token, averaged over the
-         * timed steps: each row cut to the max-length as the trainer cuts it (the answer keeps its start).
+         * timed steps: each row as the trainer encodes and cuts it.
          */
         private long[] batchShape(Path dir, Case c) throws IOException {
             long tokens = 0;
             long predicting = 0;
             try (ChatTokenizer tokenizer = ChatTokenizer.load(dir)) {
+                Sequences sequences = new Sequences(tokenizer, c.maxLength());
                 for (int i = c.batchSize(); i < c.rows().size(); i++) {
                     Row.Unpaired r = (Row.Unpaired) c.rows().get(i);
-                    int answer = Math.min(tokenizer.encodeCompletion(r.completion()).length, c.maxLength() - 1);
-                    int prompt = Math.min(tokenizer.encodePrompt(r.prompt()).length, c.maxLength() - answer);
-                    tokens += prompt + answer;
-                    predicting += answer;
+                    Scorer.Sequence s = sequences.of(sequences.prompt(r), sequences.completion(r.completion()));
+                    tokens += s.ids().length;
+                    predicting += s.ids().length - s.completionStart();
                 }
             }
             return new long[] {Math.round((double) tokens / steps), Math.round((double) predicting / steps)};

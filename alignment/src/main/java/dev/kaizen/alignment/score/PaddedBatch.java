@@ -69,10 +69,8 @@ public record PaddedBatch(long[][] ids, float[][] attention, float[][] completio
     private Completions completions() {
         int t = ids[0].length;
         int n = 0;
-        for (float[] row : completionMask) {
-            for (float v : row) {
-                n += v > 0 ? 1 : 0;
-            }
+        for (float tokens : completionTokens()) {
+            n += (int) tokens;
         }
         long[] positions = new long[n];
         long[] targets = new long[n];

@@ -92,13 +92,9 @@ public final class AdamW implements AutoCloseable {
                 // A large parameter (the tied embeddings are a fifth of a small model) goes in slices
                 // of rows, views updated in place: its temporaries are a slice's, not the parameter's.
                 for (long from = 0; from < rows; from += perSlice) {
+                    String slice = from + ":" + Math.min(rows, from + perSlice);
                     try (NDScope scope = new NDScope()) {
-                        if (perSlice >= rows) {
-                            update(p, g, mt, vt, clip, lr, stepSize, rootBias2);
-                        } else {
-                            String slice = from + ":" + Math.min(rows, from + perSlice);
-                            update(p.get(slice), g.get(slice), mt.get(slice), vt.get(slice), clip, lr, stepSize, rootBias2);
-                        }
+                        update(p.get(slice), g.get(slice), mt.get(slice), vt.get(slice), clip, lr, stepSize, rootBias2);
                     }
                 }
                 JniUtils.zeroGrad((PtNDArray) p);

@@ -9,8 +9,11 @@ import dev.kaizen.alignment.score.PaddedBatch;
 import dev.kaizen.alignment.score.Scorer;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 
-/** Rows as token sequences: the prompt through the chat template, then a completion, cut to the maximum length. */
-final class Sequences {
+/**
+ * Rows as token sequences: the prompt through the chat template, then a completion, cut to the
+ * maximum length. Public so a benchmark counts the tokens a trainer actually sees.
+ */
+public final class Sequences {
 
     /** A preference row's two answers to one prompt, and its optional margin. */
     record Pair(Scorer.Sequence chosen, Scorer.Sequence rejected, Double margin) {}
@@ -18,16 +21,16 @@ final class Sequences {
     private final ChatTokenizer tokenizer;
     private final int maxLength;
 
-    Sequences(ChatTokenizer tokenizer, int maxLength) {
+    public Sequences(ChatTokenizer tokenizer, int maxLength) {
         this.tokenizer = tokenizer;
         this.maxLength = maxLength;
     }
 
-    int[] prompt(Row row) {
+    public int[] prompt(Row row) {
         return tokenizer.encodePrompt(row.prompt());
     }
 
-    int[] completion(String text) {
+    public int[] completion(String text) {
         return tokenizer.encodeCompletion(text);
     }
 
@@ -64,7 +67,7 @@ final class Sequences {
     }
 
     /** Prompt then completion, cut to max length: the completion keeps its start, the prompt its end. */
-    Scorer.Sequence of(int[] prompt, int[] completion) {
+    public Scorer.Sequence of(int[] prompt, int[] completion) {
         int[] c = completion.length > maxLength - 1 ? Arrays.copyOf(completion, maxLength - 1) : completion;
         int[] p = prompt.length + c.length > maxLength
                 ? Arrays.copyOfRange(prompt, prompt.length - (maxLength - c.length), prompt.length) : prompt;
