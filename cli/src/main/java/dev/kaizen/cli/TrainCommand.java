@@ -171,7 +171,7 @@ final class TrainCommand implements Callable<Integer> {
              Trainer trainer = trainer(trained, tokenizer, reference, options, contents.rows())) {
             List<Trainer.Step> steps;
             try (Report report = new Report("train " + method.name().toLowerCase(), metricsOut)) {
-                steps = trainer.train(contents.rows(), step -> report.step(step.step(), step.totalSteps(), "epoch", step.epoch(),
+                steps = trainer.train(contents.rows(), report::reference, step -> report.step(step.step(), step.totalSteps(), "epoch", step.epoch(),
                         step.metrics()));
             }
             trainer.save(out, model);
@@ -270,10 +270,22 @@ final class TrainCommand implements Callable<Integer> {
         private final String task;
         private final BufferedWriter metricsOut;
         private ProgressBar bar;
+        private ProgressBar referenceBar;
 
         Report(String task, BufferedWriter metricsOut) {
             this.task = task;
             this.metricsOut = metricsOut;
+        }
+
+        /** Full fine-tuning's reference log-probs, computed ahead of the first step, on a bar of their own. */
+        void reference(Trainer.ReferenceProgress progress) {
+            if (referenceBar == null) {
+                referenceBar = ProgressBars.start(task + " reference log-probs", progress.batches());
+            }
+            referenceBar.stepTo(progress.done());
+            if (progress.done() == progress.batches()) {
+                referenceBar.close();
+            }
         }
 
         /** {@code where} is how far through the data: TRL's epoch, or episode for PPO. */
@@ -301,6 +313,9 @@ final class TrainCommand implements Callable<Integer> {
 
         @Override
         public void close() {
+            if (referenceBar != null && referenceBar.getCurrent() < referenceBar.getMax()) {
+                referenceBar.close();  // training failed before the bar closed itself at its end
+            }
             if (bar != null) {
                 bar.close();
             }

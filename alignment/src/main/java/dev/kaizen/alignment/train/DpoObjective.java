@@ -51,4 +51,18 @@ final class DpoObjective implements Objective<Sequences.Pair> {
                 options.dpoLoss(), options.beta(), options.labelSmoothing());
         return options.rpoAlpha() == null ? dpo : DpoLoss.withChosenNll(dpo, chosenSums, tokens.get(":" + n), options.rpoAlpha());
     }
+
+    @Override
+    public boolean computeReferenceAhead(List<Sequences.Pair> batch) {
+        if (!reference.separate()) {
+            return false;
+        }
+        reference.computeAhead(Sequences.chosenThenRejected(batch));
+        return true;
+    }
+
+    @Override
+    public void closeReference() {
+        reference.close();
+    }
 }

@@ -67,8 +67,10 @@ final class KtoObjective implements Objective<KtoObjective.Example> {
                 !(row instanceof Row.Unpaired u) || u.desirable());
     }
 
-    @Override
-    public LossOutput loss(List<Example> batch, NDManager m) {
+    /** A batch's rows with their own answers, with their mismatched partners' answers, and which answers are desirable. */
+    private record Batches(PaddedBatch own, PaddedBatch pairs, float[] desirable) {}
+
+    private Batches batches(List<Example> batch) {
         int n = batch.size();
         List<Scorer.Sequence> own = new ArrayList<>();
         List<Scorer.Sequence> mismatched = new ArrayList<>();
@@ -79,17 +81,38 @@ final class KtoObjective implements Objective<KtoObjective.Example> {
             mismatched.add(sequences.of(e.prompt(), batch.get(KtoLoss.mismatchedPartner(i, n)).completion()));
             desirable[i] = e.desirable() ? 1 : 0;
         }
-        PaddedBatch ownBatch = PaddedBatch.of(own);
-        PaddedBatch pairs = PaddedBatch.of(mismatched);
+        return new Batches(PaddedBatch.of(own), PaddedBatch.of(mismatched), desirable);
+    }
+
+    @Override
+    public LossOutput loss(List<Example> batch, NDManager m) {
+        Batches b = batches(batch);
         // The three forwards without a graph come first, so their transient peaks never stack on the
         // activations the graph keeps for backward.
         NDArray policyKl;
         try (NoGrad noGrad = NoGrad.enter()) {
-            policyKl = pairs.completionSums(policy, m);
+            policyKl = b.pairs().completionSums(policy, m);
         }
-        NDArray referenceKl = reference.completionSums(pairs, m);
-        NDArray referenceSums = reference.completionSums(ownBatch, m);
-        return KtoLoss.compute(ownBatch.completionSums(policy, m), referenceSums, policyKl, referenceKl, m.create(desirable), weights);
+        NDArray referenceKl = reference.completionSums(b.pairs(), m);
+        NDArray referenceSums = reference.completionSums(b.own(), m);
+        return KtoLoss.compute(b.own().completionSums(policy, m), referenceSums, policyKl, referenceKl, m.create(b.desirable()), weights);
+    }
+
+    /** In {@link #loss}'s order: the mismatched pairs, then the rows' own answers. */
+    @Override
+    public boolean computeReferenceAhead(List<Example> batch) {
+        if (!reference.separate()) {
+            return false;
+        }
+        Batches b = batches(batch);
+        reference.computeAhead(b.pairs());
+        reference.computeAhead(b.own());
+        return true;
+    }
+
+    @Override
+    public void closeReference() {
+        reference.close();
     }
 
     /** The exact per-token KL of the policy from the reference on the batch's own answers, averaged over answer tokens. */

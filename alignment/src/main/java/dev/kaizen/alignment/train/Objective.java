@@ -22,4 +22,15 @@ interface Objective<E> {
     default int minBatch() {
         return 1;
     }
+
+    /**
+     * Computes now, without gradients, what {@link #loss} will read from a separate reference model
+     * on {@code batch}, after what is already computed ahead; false, doing nothing, where there is none.
+     */
+    default boolean computeReferenceAhead(List<E> batch) {
+        return false;
+    }
+
+    /** Closes the separate reference model once training's reads from it are all computed ahead. */
+    default void closeReference() {}
 }

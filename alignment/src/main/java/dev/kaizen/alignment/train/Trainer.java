@@ -119,14 +119,21 @@ public final class Trainer implements AutoCloseable {
                 adapter -> new RewardObjective(model, seqs, options.centerRewardsCoefficient()));
     }
 
-    /** DPO on preference rows; {@code reference} may be null with LoRA. */
+    /**
+     * DPO on preference rows; {@code reference} may be null with LoRA. A separate reference is closed
+     * by {@link #train(List, Consumer, Consumer)} once it has computed ahead what training reads.
+     */
     public static Trainer dpo(LlamaForCausalLM policy, ChatTokenizer tokenizer, LlamaForCausalLM reference, TrainingOptions options) {
         Sequences seqs = sequences(tokenizer, options);
         return new Trainer(policy, options, attach(policy, options), seqs, adapter -> new DpoObjective(policy,
                 Reference.of(policy, reference, adapter, "DPO"), seqs, options));
     }
 
-    /** KTO on unpaired rows, weighted for {@code dataset}'s mix unless the options set weights; {@code reference} may be null with LoRA. */
+    /**
+     * KTO on unpaired rows, weighted for {@code dataset}'s mix unless the options set weights;
+     * {@code reference} may be null with LoRA. A separate reference is closed by
+     * {@link #train(List, Consumer, Consumer)} once it has computed ahead what training reads.
+     */
     public static Trainer kto(LlamaForCausalLM policy, ChatTokenizer tokenizer, LlamaForCausalLM reference, TrainingOptions options,
                               List<Row> dataset) {
         Sequences seqs = sequences(tokenizer, options);
@@ -173,10 +180,27 @@ public final class Trainer implements AutoCloseable {
 
     /** Runs the configured epochs or steps over {@code rows}, reporting each optimizer step. */
     public List<Step> train(List<Row> rows, Consumer<Step> onStep) {
-        return train(objective, rows, onStep);
+        return train(rows, progress -> {}, onStep);
     }
 
-    private <E> List<Step> train(Objective<E> objective, List<Row> rows, Consumer<Step> onStep) {
+    /**
+     * As {@link #train(List, Consumer)}, also reporting the reference sums computed ahead: with a
+     * separate reference model (DPO and KTO without LoRA) every sum training will read is computed
+     * before the first step, for the very batches it will form, and the reference model is then
+     * closed, so training holds one model's weights fewer with the same results.
+     */
+    public List<Step> train(List<Row> rows, Consumer<ReferenceProgress> onReference, Consumer<Step> onStep) {
+        return train(objective, rows, onReference, onStep);
+    }
+
+    /** Of a run's {@code batches}, {@code done} have their reference sums computed ahead. */
+    public record ReferenceProgress(int done, int batches) {}
+
+    /** One micro-batch of a run, how far through the epochs it ends, and whether an optimizer step follows it. */
+    private record Micro<E>(List<E> batch, double epoch, boolean stepAfter) {}
+
+    private <E> List<Step> train(Objective<E> objective, List<Row> rows, Consumer<ReferenceProgress> onReference,
+                                 Consumer<Step> onStep) {
         List<E> encoded = rows.stream().map(objective::encode).toList();
         int rest = encoded.size() % options.batchSize();
         int batchesPerEpoch = encoded.size() / options.batchSize() + (rest >= objective.minBatch() ? 1 : 0);
@@ -185,6 +209,8 @@ public final class Trainer implements AutoCloseable {
         }
         int total = options.maxSteps() > 0 ? options.maxSteps()
                 : (int) Math.ceil((double) options.epochs() * batchesPerEpoch / options.gradientAccumulationSteps());
+        List<Micro<E>> plan = plan(encoded, batchesPerEpoch, total);
+        computeReferenceAhead(objective, plan, onReference);
         LearningRateSchedule schedule = new LearningRateSchedule(options.learningRate(),
                 (int) Math.round(options.warmupRatio() * total), total, options.schedule());
         List<Step> steps = new ArrayList<>();
@@ -194,27 +220,21 @@ public final class Trainer implements AutoCloseable {
             adapter.setTraining(true);
         }
         try {
-            for (int epoch = 0; steps.size() < total; epoch++) {
-                List<E> order = new ArrayList<>(encoded);
-                if (options.shuffle()) {
-                    Collections.shuffle(order, new Random(options.seed() + epoch));
-                }
-                for (int b = 0; b < batchesPerEpoch && steps.size() < total; b++) {
-                    List<E> batch = order.subList(b * options.batchSize(), Math.min(order.size(), (b + 1) * options.batchSize()));
-                    backward(objective, batch).forEach((k, v) -> sums.merge(k, v, Double::sum));
-                    if (++micro % options.gradientAccumulationSteps() == 0 || (b == batchesPerEpoch - 1 && steps.size() == total - 1)) {
-                        int n = (micro - 1) % options.gradientAccumulationSteps() + 1;
-                        double lr = schedule.at(steps.size());
-                        Map<String, Double> metrics = new LinkedHashMap<>();
-                        sums.forEach((k, v) -> metrics.put(k, v / n));
-                        metrics.put("grad_norm", adam.step(lr));
-                        metrics.put("learning_rate", lr);
-                        sums.clear();
-                        micro = 0;
-                        Step step = new Step(steps.size() + 1, total, epoch + (b + 1.0) / batchesPerEpoch, metrics);
-                        steps.add(step);
-                        onStep.accept(step);
-                    }
+            for (Micro<E> next : plan) {
+                backward(objective, next.batch()).forEach((k, v) -> sums.merge(k, v, Double::sum));
+                micro++;
+                if (next.stepAfter()) {
+                    double lr = schedule.at(steps.size());
+                    Map<String, Double> metrics = new LinkedHashMap<>();
+                    int n = micro;
+                    sums.forEach((k, v) -> metrics.put(k, v / n));
+                    metrics.put("grad_norm", adam.step(lr));
+                    metrics.put("learning_rate", lr);
+                    sums.clear();
+                    micro = 0;
+                    Step step = new Step(steps.size() + 1, total, next.epoch(), metrics);
+                    steps.add(step);
+                    onStep.accept(step);
                 }
             }
         } finally {
@@ -223,6 +243,44 @@ public final class Trainer implements AutoCloseable {
             }
         }
         return steps;
+    }
+
+    /**
+     * The micro-batches of {@code total} optimizer steps in order: each epoch's rows shuffled by its
+     * own seed, gradients accumulated over {@code gradientAccumulationSteps} micro-batches, the
+     * last step flushed at the end of an epoch.
+     */
+    private <E> List<Micro<E>> plan(List<E> encoded, int batchesPerEpoch, int total) {
+        List<Micro<E>> plan = new ArrayList<>();
+        int steps = 0;
+        int micro = 0;
+        for (int epoch = 0; steps < total; epoch++) {
+            List<E> order = new ArrayList<>(encoded);
+            if (options.shuffle()) {
+                Collections.shuffle(order, new Random(options.seed() + epoch));
+            }
+            for (int b = 0; b < batchesPerEpoch && steps < total; b++) {
+                boolean stepAfter = ++micro % options.gradientAccumulationSteps() == 0 || (b == batchesPerEpoch - 1 && steps == total - 1);
+                if (stepAfter) {
+                    steps++;
+                    micro = 0;
+                }
+                plan.add(new Micro<>(order.subList(b * options.batchSize(), Math.min(order.size(), (b + 1) * options.batchSize())),
+                        epoch + (b + 1.0) / batchesPerEpoch, stepAfter));
+            }
+        }
+        return plan;
+    }
+
+    /** Computes ahead what every micro-batch of {@code plan} reads from a separate reference model, then closes that model. */
+    private static <E> void computeReferenceAhead(Objective<E> objective, List<Micro<E>> plan, Consumer<ReferenceProgress> onReference) {
+        for (int i = 0; i < plan.size(); i++) {
+            if (!objective.computeReferenceAhead(plan.get(i).batch())) {
+                return;
+            }
+            onReference.accept(new ReferenceProgress(i + 1, plan.size()));
+        }
+        objective.closeReference();
     }
 
     /**
