@@ -73,7 +73,7 @@ public final class AdamW implements AutoCloseable {
             }
             double norm = Math.sqrt(squares);
             if (!Double.isFinite(norm)) {
-                params.values().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
+                zeroGradients();
                 throw new NonFiniteGradientException(norm);
             }
             float clip = config.maxGradNorm() > 0 && norm > config.maxGradNorm() ? (float) (config.maxGradNorm() / (norm + 1e-6)) : 1f;
@@ -101,6 +101,11 @@ public final class AdamW implements AutoCloseable {
             }
             return norm;
         }
+    }
+
+    /** Drops the accumulated gradients without an update. */
+    void zeroGradients() {
+        params.values().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
     }
 
     /**

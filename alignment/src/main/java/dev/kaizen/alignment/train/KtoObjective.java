@@ -2,8 +2,12 @@ package dev.kaizen.alignment.train;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
@@ -67,8 +71,17 @@ final class KtoObjective implements Objective<KtoObjective.Example> {
                 !(row instanceof Row.Unpaired u) || u.desirable());
     }
 
-    /** A batch's rows with their own answers, with their mismatched partners' answers, and which answers are desirable. */
-    private record Batches(PaddedBatch own, PaddedBatch pairs, float[] desirable) {}
+    /**
+     * Tokens (rows × padded length) above which a batch's graph is built and differentiated in parts
+     * of rows: 16 answers of 512 tokens keep a quarter of their activations for backward at a time.
+     */
+    static final int PART_TOKENS = 2048;
+
+    /** Answer positions whose logits, policy's and reference's, the exact KL reads at a time. */
+    private static final long KL_POSITIONS = 2048;
+
+    /** A batch's rows with their own answers (and those padded), their mismatched pairs padded, which answers are desirable. */
+    private record Batches(List<Scorer.Sequence> ownRows, PaddedBatch own, PaddedBatch pairs, float[] desirable) {}
 
     private Batches batches(List<Example> batch) {
         int n = batch.size();
@@ -81,7 +94,7 @@ final class KtoObjective implements Objective<KtoObjective.Example> {
             mismatched.add(sequences.of(e.prompt(), batch.get(KtoLoss.mismatchedPartner(i, n)).completion()));
             desirable[i] = e.desirable() ? 1 : 0;
         }
-        return new Batches(PaddedBatch.of(own), PaddedBatch.of(mismatched), desirable);
+        return new Batches(own, PaddedBatch.of(own), PaddedBatch.of(mismatched), desirable);
     }
 
     @Override
@@ -96,6 +109,43 @@ final class KtoObjective implements Objective<KtoObjective.Example> {
         NDArray referenceKl = reference.completionSums(b.pairs(), m);
         NDArray referenceSums = reference.completionSums(b.own(), m);
         return KtoLoss.compute(b.own().completionSums(policy, m), referenceSums, policyKl, referenceKl, m.create(b.desirable()), weights);
+    }
+
+    /**
+     * Each row's loss depends on its own log-prob sum alone (z0 comes from the mismatched pairs,
+     * without gradients), so a long batch is differentiated in parts of rows: each part's loss is the
+     * batch's with the other rows' sums held constant, and the parts' gradients add up to the
+     * batch's. The metrics are the whole batch's, from every part's sums.
+     */
+    @Override
+    public Map<String, Double> differentiate(List<Example> batch, NDManager m, Consumer<LossOutput> backward) {
+        Batches b = batches(batch);
+        int n = batch.size();
+        int perPart = Math.max(1, PART_TOKENS / b.own().ids()[0].length);
+        if (perPart >= n) {
+            return Objective.super.differentiate(batch, m, backward);
+        }
+        NDArray policyKl;
+        try (NoGrad noGrad = NoGrad.enter()) {
+            policyKl = b.pairs().completionSums(policy, m);
+        }
+        NDArray referenceKl = reference.completionSums(b.pairs(), m);
+        NDArray referenceSums = reference.completionSums(b.own(), m);
+        NDArray desirable = m.create(b.desirable());
+        float[] policySums = new float[n];
+        for (int from = 0; from < n; from += perPart) {
+            int to = Math.min(n, from + perPart);
+            try (NDManager part = m.newSubManager()) {
+                NDArray sums = PaddedBatch.of(b.ownRows().subList(from, to)).completionSums(policy, part);
+                // The other rows at their reference sums: constants, whatever their value.
+                NDArray all = NDArrays.concat(new NDList(referenceSums.get(":" + from), sums, referenceSums.get(to + ":")));
+                backward.accept(KtoLoss.compute(all, referenceSums, policyKl, referenceKl, desirable, weights));
+                System.arraycopy(sums.toFloatArray(), 0, policySums, from, to - from);
+            }
+        }
+        try (NoGrad noGrad = NoGrad.enter()) {
+            return KtoLoss.compute(m.create(policySums), referenceSums, policyKl, referenceKl, desirable, weights).metrics();
+        }
     }
 
     /** In {@link #loss}'s order: the mismatched pairs, then the rows' own answers. */
@@ -115,13 +165,27 @@ final class KtoObjective implements Objective<KtoObjective.Example> {
         reference.close();
     }
 
-    /** The exact per-token KL of the policy from the reference on the batch's own answers, averaged over answer tokens. */
+    /**
+     * The exact per-token KL of the policy from the reference on the batch's own answers, averaged
+     * over answer tokens; the vocabulary-wide logits exist for {@link #KL_POSITIONS} positions at a time.
+     */
     double klToReference(List<Example> batch) {
         PaddedBatch padded = PaddedBatch.of(batch.stream().map(e -> sequences.of(e.prompt(), e.completion())).toList());
         try (NoGrad noGrad = NoGrad.enter(); NDScope scope = new NDScope(); NDManager m = policy.manager().newSubManager()) {
-            NDArray policyLogits = policy.head(padded.completionHidden(policy, m));
-            NDArray referenceLogits = reference.completionLogits(padded, m);
-            return TokenKl.mean(policyLogits, referenceLogits, m.ones(new Shape(policyLogits.getShape().get(0)))).getFloat();
+            NDArray policyHidden = padded.completionHidden(policy, m);
+            NDArray referenceHidden = reference.completionHidden(padded, m);
+            long n = policyHidden.getShape().get(0);
+            double sum = 0;
+            for (long from = 0; from < n; from += KL_POSITIONS) {
+                String slice = from + ":" + Math.min(n, from + KL_POSITIONS);
+                try (NDScope chunk = new NDScope()) {
+                    NDArray p = policy.head(policyHidden.get(slice));
+                    NDArray q = reference.head(referenceHidden.get(slice));
+                    long positions = p.getShape().get(0);
+                    sum += TokenKl.mean(p, q, m.ones(new Shape(positions))).getFloat() * positions;
+                }
+            }
+            return sum / n;
         }
     }
 }

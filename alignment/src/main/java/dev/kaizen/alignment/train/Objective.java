@@ -1,6 +1,8 @@
 package dev.kaizen.alignment.train;
 
 import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
 
 import ai.djl.ndarray.NDManager;
 
@@ -17,6 +19,17 @@ interface Objective<E> {
     E encode(Row row);
 
     LossOutput loss(List<E> batch, NDManager m);
+
+    /**
+     * Differentiates the batch's loss by handing it to {@code backward}, and returns its metrics. An
+     * objective whose loss adds up over rows may hand a long batch over in parts, each part's graph
+     * freed before the next is built, so a step holds one part's activations, not the batch's.
+     */
+    default Map<String, Double> differentiate(List<E> batch, NDManager m, Consumer<LossOutput> backward) {
+        LossOutput out = loss(batch, m);
+        backward.accept(out);
+        return out.metrics();
+    }
 
     /** The fewest rows a batch can hold: a last, smaller batch below it is dropped. */
     default int minBatch() {

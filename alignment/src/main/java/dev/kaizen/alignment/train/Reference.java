@@ -66,9 +66,14 @@ final class Reference {
         return m.create(next.sums());
     }
 
-    /** Logits [N, vocab] at the batch's N positions that predict a completion token. */
-    NDArray completionLogits(PaddedBatch batch, NDManager m) {
-        return withoutGradient(() -> live().head(batch.completionHidden(live(), m)));
+    /** The final hidden states [N, hidden] at the batch's N positions that predict a completion token. */
+    NDArray completionHidden(PaddedBatch batch, NDManager m) {
+        return withoutGradient(() -> batch.completionHidden(live(), m));
+    }
+
+    /** The head's logits [N, vocab] on hidden states {@link #completionHidden} gave. */
+    NDArray head(NDArray hidden) {
+        return withoutGradient(() -> live().head(hidden));
     }
 
     /** Closes a separate model once what training reads from it is computed ahead; the policy is never closed here. */

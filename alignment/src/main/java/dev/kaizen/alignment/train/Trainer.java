@@ -301,6 +301,7 @@ public final class Trainer implements AutoCloseable {
             metrics = new LinkedHashMap<>(backward(weighted, encoded));
             metrics.put("grad_norm", adam.step(options.learningRate()));
         } catch (NonFiniteLossException e) {
+            adam.zeroGradients();  // parts of a long batch differentiated before the non-finite one
             return new OnlineStep(e.metrics(), NON_FINITE_LOSS);
         } catch (NonFiniteGradientException e) {
             return new OnlineStep(Map.of("grad_norm", Double.NaN), NON_FINITE_GRADIENT);
@@ -377,19 +378,21 @@ public final class Trainer implements AutoCloseable {
         return metrics;
     }
 
-    /** Differentiates one micro-batch's loss, scaled for accumulation; a non-finite loss is refused before it touches a gradient. */
+    /**
+     * Differentiates one micro-batch's loss, scaled for accumulation; a non-finite loss (or part of
+     * one) is refused before it touches a gradient.
+     */
     private <E> Map<String, Double> backward(Objective<E> objective, List<E> batch) {
         try (GradientLease lease = GradientLease.acquire();
              GradientCollector collector = Engine.getInstance().newGradientCollector();
              NDScope scope = new NDScope();
              NDManager m = model.manager().newSubManager()) {
-            LossOutput out = objective.loss(batch, m);
-            double loss = out.loss().getFloat();
-            if (!Double.isFinite(loss)) {
-                throw new NonFiniteLossException(out.metrics());
-            }
-            collector.backward(out.loss().div(Scalar.of(out.loss(), options.gradientAccumulationSteps())));
-            return out.metrics();
+            return objective.differentiate(batch, m, out -> {
+                if (!Double.isFinite(out.loss().getFloat())) {
+                    throw new NonFiniteLossException(out.metrics());
+                }
+                collector.backward(out.loss().div(Scalar.of(out.loss(), options.gradientAccumulationSteps())));
+            });
         }
     }
 

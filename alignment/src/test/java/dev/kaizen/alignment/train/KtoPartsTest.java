@@ -1,0 +1,104 @@
+package dev.kaizen.alignment.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiConsumer;
+import java.util.stream.Collectors;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.training.GradientCollector;
+import org.junit.jupiter.api.Test;
+
+import dev.kaizen.alignment.TestModels;
+import dev.kaizen.alignment.data.Row;
+import dev.kaizen.alignment.loss.KtoLoss;
+import dev.kaizen.alignment.loss.LossOutput;
+import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.LoraAdapter;
+import dev.kaizen.alignment.model.NoGrad;
+import dev.kaizen.alignment.synthetic.TwoStyleChat;
+import dev.kaizen.alignment.tokenize.ChatTokenizer;
+
+/** A long KTO batch differentiated in parts of rows has the whole batch's gradients and metrics. */
+class KtoPartsTest {
+
+    /** Eight rows of 512 tokens (answers cut): above {@link KtoObjective#PART_TOKENS}, so they go in parts. */
+    private static List<Row> longRows() {
+        List<Row> answers = TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), 8 * 30, 0.5, 5));
+        List<Row> rows = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            List<Row> mine = answers.subList(i * 30, (i + 1) * 30);
+            Row.Unpaired first = (Row.Unpaired) mine.get(0);
+            rows.add(new Row.Unpaired(first.prompt(), mine.stream().map(r -> ((Row.Unpaired) r).completion())
+                    .collect(Collectors.joining(" ")), first.desirable()));
+        }
+        return rows;
+    }
+
+    @Test
+    void partsGiveTheWholeBatchsGradientsAndMetrics() {
+        try (LlamaForCausalLM policy = LlamaForCausalLM.load(TestModels.tiny(), Device.cpu());
+             ChatTokenizer tokenizer = ChatTokenizer.load(TestModels.tiny());
+             LoraAdapter adapter = LoraAdapter.attach(policy, new LoraAdapter.Config(4, 8, 0, LoraAdapter.ALL_TARGETS), 3)) {
+            adapter.parameters().values().forEach(p -> p.setRequiresGradient(true));
+            try (NoGrad noGrad = NoGrad.enter()) {
+                // Non-zero B: the policy differs from its reference and every adapter weight gets a gradient.
+                adapter.parameters().forEach((name, p) -> p.addi(name.endsWith("lora_B.weight") ? 0.02f : 0f));
+            }
+            KtoObjective kto = new KtoObjective(policy, Reference.of(policy, null, adapter, "KTO"), new Sequences(tokenizer, 512),
+                    new KtoLoss.Config(KtoLoss.Type.KTO, 0.1, 1, 1.2));
+            List<KtoObjective.Example> batch = longRows().stream().map(kto::encode).toList();
+            Map<String, Double> wholeMetrics = new LinkedHashMap<>();
+            Map<String, float[]> whole = gradients(adapter, (m, c) -> wholeMetrics.putAll(differentiated(kto.loss(batch, m), c)));
+            List<Double> parts = new ArrayList<>();
+            Map<String, Double> partMetrics = new LinkedHashMap<>();
+            Map<String, float[]> inParts = gradients(adapter, (m, c) -> partMetrics.putAll(kto.differentiate(batch, m,
+                    out -> parts.add(differentiated(out, c).get("loss")))));
+            assertThat(parts).hasSizeGreaterThan(1);
+            assertThat(partMetrics.keySet()).isEqualTo(wholeMetrics.keySet());
+            wholeMetrics.forEach((name, v) -> assertThat(partMetrics.get(name)).as(name).isCloseTo(v, within(1e-5 + 1e-5 * Math.abs(v))));
+            whole.forEach((name, g) -> {
+                float[] p = inParts.get(name);
+                double scale = 1e-7;
+                for (float x : g) {
+                    scale = Math.max(scale, Math.abs(x));
+                }
+                for (int i = 0; i < g.length; i++) {
+                    assertThat((double) p[i]).as(name + "[" + i + "]").isCloseTo(g[i], within(1e-4 * scale));
+                }
+            });
+            assertThat(whole.values().stream().anyMatch(g -> g[0] != 0)).isTrue();
+        }
+    }
+
+    private static Map<String, Double> differentiated(LossOutput out, GradientCollector collector) {
+        collector.backward(out.loss());
+        return out.metrics();
+    }
+
+    private static Map<String, float[]> gradients(LoraAdapter adapter, BiConsumer<NDManager, GradientCollector> differentiate) {
+        try (GradientLease lease = GradientLease.acquire();
+             GradientCollector collector = Engine.getInstance().newGradientCollector();
+             NDScope scope = new NDScope();
+             NDManager m = adapter.parameters().values().iterator().next().getManager().newSubManager()) {
+            differentiate.accept(m, collector);
+        }
+        Map<String, float[]> grads = new LinkedHashMap<>();
+        adapter.parameters().forEach((name, p) -> {
+            grads.put(name, p.getGradient().toFloatArray());
+            JniUtils.zeroGrad((PtNDArray) p);
+        });
+        return grads;
+    }
+}
