@@ -234,7 +234,8 @@ public final class LoraAdapter implements AutoCloseable {
             NDArray in = training && config.dropout() > 0
                     ? Dropout.dropout(x, (float) config.dropout(), true).singletonOrThrow() : x;
             NDArray low = ai.djl.nn.core.Linear.linear(in, a).singletonOrThrow();
-            return y.add(ai.djl.nn.core.Linear.linear(low, b).singletonOrThrow().mul(Scalar.of(x, config.scale())));
+            // In place: a linear's backward reads its input, never its output, so neither product is needed as it was.
+            return y.addi(ai.djl.nn.core.Linear.linear(low, b).singletonOrThrow().muli(Scalar.of(x, config.scale())));
         }
     }
 }
