@@ -79,8 +79,11 @@ class KubernetesManifestsTest {
                 }).collect(Collectors.toSet());
         List<String> keys = new ArrayList<>();
         conf.fieldNames().forEachRemaining(keys::add);
-        // The per-resource keys (external-resource.gpu.*) are templates in Flink's options.
-        assertThat(keys.stream().filter(k -> !k.startsWith("external-resource.gpu."))).allMatch(known::contains);
+        // The per-resource and per-reporter keys are templates in Flink's options.
+        assertThat(keys.stream().filter(k -> !k.startsWith("external-resource.gpu.") && !k.startsWith("metrics.reporter.prom.")))
+                .allMatch(known::contains);
+        FlinkConfigTest.assertPrometheusReporter(conf.get("metrics.reporter.prom.factory.class").asText(),
+                conf.get("metrics.reporter.prom.port").asText());
 
         File config = Files.createTempFile("kaizen", ".yaml").toFile();
         config.deleteOnExit();
@@ -99,5 +102,32 @@ class KubernetesManifestsTest {
                 .isEqualTo(serving.at("/spec/template/metadata/labels/app").asText());
         assertThat(new ObjectMapper().writeValueAsString(flink.at("/spec/podTemplate")))
                 .contains("kaizen-store").contains("/data/store");
+    }
+
+    @Test
+    void prometheusFindsTheJobsPodsAndServingsByTheLabelsAndPortsTheyCarry() throws Exception {
+        Map<String, JsonNode> docs = documents();
+        JsonNode flink = docs.get("FlinkDeployment/kaizen-continual-kto");
+        String reporterPort = flink.at("/spec/flinkConfiguration").get("metrics.reporter.prom.port").asText();
+        JsonNode flinkPods = docs.get("PodMonitor/kaizen-continual-kto");
+        // The operator labels the job's pods app=<FlinkDeployment name>.
+        assertThat(flinkPods.at("/spec/selector/matchLabels/app").asText()).isEqualTo(flink.at("/metadata/name").asText());
+        String port = flinkPods.at("/spec/podMetricsEndpoints/0/port").asText();
+        assertThat(flink.at("/spec/podTemplate/spec/containers/0/ports").findValuesAsText("name")).contains(port);
+        for (JsonNode p : flink.at("/spec/podTemplate/spec/containers/0/ports")) {
+            if (p.get("name").asText().equals(port)) {
+                assertThat(p.get("containerPort").asText()).isEqualTo(reporterPort);
+            }
+        }
+        assertThat(flink.at("/spec/podTemplate/metadata/annotations").get("prometheus.io/port").asText()).isEqualTo(reporterPort);
+
+        JsonNode serving = docs.get("Deployment/kaizen-serving");
+        JsonNode servingPods = docs.get("PodMonitor/kaizen-serving");
+        assertThat(servingPods.at("/spec/selector/matchLabels/app").asText()).isEqualTo(serving.at("/spec/template/metadata/labels/app").asText());
+        assertThat(servingPods.at("/spec/podMetricsEndpoints/0/path").asText()).isEqualTo("/metrics");
+        assertThat(serving.at("/spec/template/spec/containers/0/ports").findValuesAsText("name"))
+                .contains(servingPods.at("/spec/podMetricsEndpoints/0/port").asText());
+        assertThat(serving.at("/spec/template/metadata/annotations").get("prometheus.io/port").asText())
+                .isEqualTo(serving.at("/spec/template/spec/containers/0/ports/0/containerPort").asText());
     }
 }
