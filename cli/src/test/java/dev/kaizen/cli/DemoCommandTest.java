@@ -8,13 +8,23 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+
+import dev.kaizen.schemas.wire.Topic;
 
 /**
  * The demo end to end, briefly: the base model is trained and cached, versions are announced and
@@ -38,6 +48,7 @@ class DemoCommandTest {
                         .isLessThan(deadline);
                 Thread.sleep(100);
             }
+            everyDashboardPanelHasData(Files.readString(tmp.resolve("demo.log")), tmp);
             demo.destroy();
             assertThat(demo.waitFor(2, TimeUnit.MINUTES)).as("the demo winds down after SIGTERM").isTrue();
         } finally {
@@ -85,6 +96,45 @@ class DemoCommandTest {
                 "--chart", tmp.resolve("second.png").toString());
         assertThat(second.exitCode()).as(second.err()).isZero();
         assertThat(second.out()).contains("(cached)").doesNotContain("SFT-training");
+    }
+
+    /**
+     * A real Prometheus scrapes the demo's job (Flink's reporter) and serving with the deployed scrape
+     * configuration, and every expression of every panel of the Grafana dashboard returns data: no
+     * panel reads a metric nobody exports. One undecodable vote on the feedback topic gives the
+     * dead-letter panel its reason.
+     */
+    private static void everyDashboardPanelHasData(String printed, Path tmp) throws Exception {
+        Matcher where = Pattern.compile("metrics: http://127\\.0\\.0\\.1:(\\d+)/metrics .*http://127\\.0\\.0\\.1:(\\d+)/metrics "
+                + "\\(serving\\); kafka: (\\S+)").matcher(printed);
+        assertThat(where.find()).as(printed).isTrue();
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(Map.of("bootstrap.servers", where.group(3)),
+                new ByteArraySerializer(), new ByteArraySerializer())) {
+            producer.send(new ProducerRecord<>(Topic.CHAT_FEEDBACK.topicName(), "not avro".getBytes(StandardCharsets.UTF_8))).get();
+        }
+        List<String> expressions = new ArrayList<>();
+        for (JsonNode panel : new ObjectMapper().readTree(Path.of("..", "deploy", "grafana", "dashboards", "kaizen.json").toFile()).get("panels")) {
+            panel.path("targets").forEach(t -> expressions.add(t.get("expr").asText().replace("$__rate_interval", "30s")));
+        }
+        assertThat(expressions).hasSizeGreaterThan(20);
+        Path dir = Files.createDirectories(tmp.resolve("prometheus"));
+        try (PrometheusServer prometheus = PrometheusServer.start(dir, Map.of("flink", "127.0.0.1:" + where.group(1),
+                "kaizen-serving", "127.0.0.1:" + where.group(2)))) {
+            List<String> empty = new ArrayList<>(expressions);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+            while (!empty.isEmpty() && System.nanoTime() < deadline) {
+                Thread.sleep(2000);
+                List<String> still = new ArrayList<>();
+                for (String expr : empty) {
+                    if (prometheus.query(expr).isEmpty()) {
+                        still.add(expr);
+                    }
+                }
+                empty = still;
+            }
+            assertThat(empty).as("dashboard expressions without data").isEmpty();
+            assertThat(prometheus.query("up").findValuesAsText("job")).containsExactlyInAnyOrder("flink", "kaizen-serving");
+        }
     }
 
     /** A port that is taken is said before minutes of start-up (model, Kafka, Flink), not after. */

@@ -3,11 +3,14 @@ package dev.kaizen.cli.demo;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
+import java.net.ServerSocket;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -21,6 +24,7 @@ import org.apache.commons.io.FileUtils;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.util.PortRange;
 
 import dev.kaizen.embeddedkafka.EmbeddedKafka;
 import dev.kaizen.jobs.continual.ContinualKtoJob;
@@ -53,6 +57,8 @@ public final class Demo {
 
     /** The share of conversations a canary release gets: half, so that a trial is short at the demo's few chats a second. */
     private static final double CANARY_FRACTION = 0.5;
+
+    private static final String PROMETHEUS_PORT = "metrics.reporter.prom.port";
 
     private final Options options;
     private final PrintWriter out;
@@ -105,7 +111,11 @@ public final class Demo {
                     "flink.web.cancel.enable=false"));
             EmbeddedScratch.flinkOptions(work.resolve("flink-scratch")).forEach((k, v) -> settings.add("flink." + k + "=" + v));
             JobConfig config = JobConfig.load(null, settings);
-            StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, Configuration.fromMap(config.flink()));
+            Map<String, String> flink = new HashMap<>(config.flink());
+            // Flink's reporter takes the first free port of its range; the demo picks it, to say where to scrape.
+            int metricsPort = firstFreePort(flink.get(PROMETHEUS_PORT));
+            flink.put(PROMETHEUS_PORT, Integer.toString(metricsPort));
+            StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, Configuration.fromMap(flink));
             ContinualKtoJob.build(env, config, false);
             JobClient job = env.executeAsync("kaizen-demo");
             try (Serving serving = Serving.start(new Serving.Options(new ModelFollower.Options(base,
@@ -115,6 +125,8 @@ public final class Demo {
                     config.topics().responses(), config.topics().feedback(),
                     new ChatServer.Options(options.host(), options.port(), options.token(), 1 << 20)))) {
                 out.printf("chat page: http://%s:%d/  (model %s; Ctrl-C stops)%n", options.host(), serving.port(), MODEL_ID);
+                out.printf("metrics: http://%s:%d/metrics (the job, Flink's Prometheus reporter), http://%s:%d/metrics (serving); "
+                        + "kafka: %s%n", options.host(), metricsPort, options.host(), serving.port(), kafka.bootstrapServers());
                 SimulatedUsers users = options.users() == 0 ? null
                         : new SimulatedUsers(URI.create("http://" + options.host() + ":" + serving.port()), options.token(), options.users(),
                                 options.chatsPerSecond(), options.noise(), 20);
@@ -242,5 +254,19 @@ public final class Demo {
             out.printf("summary: %s%n", options.summary().toAbsolutePath());
         }
         out.flush();
+    }
+
+    /** The first port of a Flink port range ("9249-9259") that is free on every interface, where the reporter listens. */
+    static int firstFreePort(String range) {
+        Iterator<Integer> ports = new PortRange(range).getPortsIterator();
+        while (ports.hasNext()) {
+            int port = ports.next();
+            try (ServerSocket probe = new ServerSocket(port)) {
+                return port;
+            } catch (IOException e) {
+                // taken: try the next
+            }
+        }
+        throw new IllegalStateException("no free port in " + range + " for Flink's Prometheus reporter; set " + PROMETHEUS_PORT);
     }
 }

@@ -35,7 +35,7 @@ class DockerComposeTest {
         JsonNode compose = new ObjectMapper(new YAMLFactory()).readTree(ROOT.resolve("docker-compose.yml").toFile());
         List<String> services = new ArrayList<>();
         compose.get("services").fieldNames().forEachRemaining(services::add);
-        assertThat(services).containsExactlyInAnyOrder("kafka", "topics", "jobmanager", "taskmanager", "submit", "serving", "prometheus");
+        assertThat(services).containsExactlyInAnyOrder("kafka", "topics", "jobmanager", "taskmanager", "submit", "serving", "prometheus", "grafana");
 
         // Every file the services mount from the repository is there (build outputs and your model aside).
         for (JsonNode service : compose.get("services")) {
