@@ -9,11 +9,13 @@ import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Histogram;
 import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
 
 import dev.kaizen.operators.deadletter.DeadLetters;
+import dev.kaizen.operators.metrics.Latency;
 import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ResponseLogged;
@@ -45,6 +47,7 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
     private transient Counter late;
     private transient Counter settled;
     private transient Counter unknownResponse;
+    private transient Histogram feedbackToSettled;
 
     public SettleVotes(SettleConfig config, DeadLetters deadLetters) {
         this.config = config;
@@ -67,6 +70,8 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
         late = metrics.counter("late");
         settled = metrics.counter("settled");
         unknownResponse = metrics.counter("unknown-response");
+        // From the vote's event time (the client's clock) to the moment it settles.
+        feedbackToSettled = Latency.register(metrics, "feedbackToSettledMs");
     }
 
     @Override
@@ -172,6 +177,7 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
 
     private void emit(String responseId, PendingVote vote, List<ChatMessage> prompt, String completion, Long version, Collector<SettledVote> out) {
         settled.inc();
+        feedbackToSettled.update(System.currentTimeMillis() - vote.eventTime);
         out.collect(new SettledVote(vote.modelId, responseId, vote.userId, vote.eventId, vote.eventTime, vote.vote == Vote.UP,
                 List.copyOf(prompt), completion, version));
     }

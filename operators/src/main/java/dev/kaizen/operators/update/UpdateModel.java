@@ -24,6 +24,7 @@ import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Histogram;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.state.FunctionInitializationContext;
 import org.apache.flink.runtime.state.FunctionSnapshotContext;
@@ -46,6 +47,7 @@ import dev.kaizen.operators.accumulate.KtoBatch;
 import dev.kaizen.operators.canary.CanaryRule;
 import dev.kaizen.operators.canary.Trial;
 import dev.kaizen.operators.deadletter.DeadLetters;
+import dev.kaizen.operators.metrics.Latency;
 import dev.kaizen.operators.release.Candidate;
 import dev.kaizen.operators.release.HoldOut;
 import dev.kaizen.operators.release.ReleaseConfig;
@@ -137,6 +139,8 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
     private transient String trainerModel;
     private transient String trainerCheckpoint;
     private transient Counter steps;
+    private transient Histogram feedbackToTrained;
+    private transient Histogram trainedToAnnounced;
     private transient Counter rejections;
     private transient Counter releases;
     private transient Counter refusals;
@@ -191,6 +195,10 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
         metricGroup = metrics;
         canaryGauges = new HashMap<>();
         metrics.gauge("stepTimeMs", () -> lastStepMillis);
+        // From a vote's event time to the step that trains on it (the votes a batch brings, not replays).
+        feedbackToTrained = Latency.register(metrics, "feedbackToTrainedMs");
+        // From a release's first step to its announcement (visible once the checkpoint holding it completes).
+        trainedToAnnounced = Latency.register(metrics, "trainedToAnnouncedMs");
         metrics.gauge("currentVersion", () -> currentVersion);
         for (String name : List.of("loss", "kl", "kl_to_reference", "rewards/chosen", "rewards/rejected", "grad_norm",
                 ReleaseGate.GOLDEN_NLL, ReleaseGate.GOLDEN_NLL_BASELINE, ReleaseGate.ANSWER_TOKENS, ReleaseGate.ANSWER_TOKENS_BASELINE,
@@ -257,6 +265,7 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
             ctx.output(REJECTIONS, dropped);
             return;
         }
+        List<SettledVote> fresh = trainable;
         trainable = trainingSamples(trainable, version);
         Trainer t = trainerAt(model, from);
         long desirable = trainable.stream().filter(SettledVote::desirable).count();
@@ -285,6 +294,7 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
         }
         trainerCheckpoint = stored.sha256();
         steps.inc();
+        fresh.forEach(vote -> feedbackToTrained.update(now - vote.eventTime()));
         stepped(from, stored, null, batch);
         if (pending != null) {
             unreference(pending.checkpoint());
@@ -341,6 +351,7 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
         released(decided);
         candidate.clear();
         if (verdict.passed()) {
+            trainedToAnnounced.update(now - next.firstStepAt());
             announce(ModelUpdate.newBuilder(decided).setCanary(canary != null).build(), out);
         } else {
             // The next step starts from the last release again.
