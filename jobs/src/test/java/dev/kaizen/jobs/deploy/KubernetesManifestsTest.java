@@ -104,6 +104,26 @@ class KubernetesManifestsTest {
                 .contains("kaizen-store").contains("/data/store");
     }
 
+    /** deploy/kustomization.yaml applies every manifest, and makes its ConfigMaps from the files compose mounts. */
+    @Test
+    void theKustomizationAppliesEveryManifestAndTheDashboardAndAlertsCompose() throws Exception {
+        JsonNode kustomization = new YAMLMapper().readTree(K8S.resolveSibling("kustomization.yaml").toFile());
+        List<String> manifests;
+        try (Stream<Path> files = Files.list(K8S)) {
+            manifests = files.filter(p -> p.toString().endsWith(".yaml")).map(p -> "k8s/" + p.getFileName()).toList();
+        }
+        List<String> resources = new ArrayList<>();
+        kustomization.get("resources").forEach(r -> resources.add(r.asText()));
+        assertThat(resources).containsExactlyInAnyOrderElementsOf(manifests);
+        List<String> generated = new ArrayList<>();
+        for (JsonNode map : kustomization.get("configMapGenerator")) {
+            map.get("files").forEach(f -> generated.add(f.asText()));
+        }
+        assertThat(generated).containsExactlyInAnyOrder("grafana/dashboards/kaizen.json", "prometheus/alerts.yml");
+        generated.forEach(f -> assertThat(K8S.resolveSibling(f)).exists());
+        assertThat(kustomization.at("/configMapGenerator/0/options/labels/grafana_dashboard").asText()).isEqualTo("1");
+    }
+
     @Test
     void prometheusFindsTheJobsPodsAndServingsByTheLabelsAndPortsTheyCarry() throws Exception {
         Map<String, JsonNode> docs = documents();

@@ -116,6 +116,9 @@ public final class ChatServer implements AutoCloseable {
                 .callback(cb -> cb.call(follower.candidateVersion())).register(registry);
         CounterWithCallback.builder().name("kaizen_model_swaps_total").help("Versions swapped in")
                 .callback(cb -> cb.call(follower.swaps())).register(registry);
+        follower.onFirstServed(Histogram.builder().name("kaizen_model_announced_to_served_seconds")
+                .help("From a version's announcement (its created_at) to its first entering service on this replica")
+                .classicOnly().classicUpperBounds(1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 300, 600).register(registry)::observe);
         CounterWithCallback.builder().name("kaizen_model_refusals_total").help("Announced versions refused, by reason")
                 .labelNames("reason").callback(cb -> follower.refusals().forEach((reason, n) -> cb.call(n, reason))).register(registry);
         app = Javalin.create(config -> {

@@ -3,7 +3,10 @@ package dev.kaizen.serving.follow;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.DoubleConsumer;
 
 import ai.djl.Device;
 
@@ -38,6 +41,9 @@ public final class ModelFollower implements AutoCloseable {
     private final LlamaForCausalLM base;
     private final AtomicReference<ServedModel> current = new AtomicReference<>();
     private final AtomicReference<ServedModel> candidate = new AtomicReference<>();
+    private final long startedAt = System.currentTimeMillis();
+    private final Set<Long> inService = ConcurrentHashMap.newKeySet();
+    private volatile DoubleConsumer onFirstServed = seconds -> { };
     private final CanaryRouting routing;
     private VersionFollower follower;
 
@@ -122,6 +128,15 @@ public final class ModelFollower implements AutoCloseable {
         return follower.applied();
     }
 
+    /**
+     * Tells {@code listener} the seconds from each version's announcement (its {@code created_at}) to
+     * its first entering service here, as candidate or promoted. Versions announced before this
+     * follower started are left out: their wait measures this replica's downtime, not the loop.
+     */
+    public void onFirstServed(DoubleConsumer listener) {
+        onFirstServed = listener;
+    }
+
     /** Builds each verified version into a model of its own and swaps it in. */
     private final class Swap implements VersionFollower.Target {
         @Override
@@ -162,6 +177,10 @@ public final class ModelFollower implements AutoCloseable {
             try (LoraAdapter adapter = LoraAdapter.load(base, dir)) {
                 model = LlamaForCausalLM.fromTensors(base.config(), adapter.mergedTensors(), options.device());
             }
+        }
+        long announced = update.getCreatedAt().toEpochMilli();
+        if (announced >= startedAt && inService.add(update.getVersion())) {
+            onFirstServed.accept((System.currentTimeMillis() - announced) / 1000.0);
         }
         return served(update.getVersion(), update, model);
     }

@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
@@ -171,9 +172,13 @@ class ModelFollowerTest {
         send(topic, true, version(1, 0, 1), version(2, 1, 2));
         try (ModelFollower follower = follow(topic)) {
             assertThat(served(follower)).as("caught up before answering anything").isEqualTo(2);
+            List<Double> waits = new CopyOnWriteArrayList<>();
+            follower.onFirstServed(waits::add);
             ModelUpdate v3 = version(3, 2, 3);
             send(topic, true, v3);
             await("version 3", () -> served(follower) == 3);
+            // Only version 3 was announced while this follower ran: 1 and 2 came before it started.
+            assertThat(waits).singleElement().satisfies(w -> assertThat(w).isBetween(0.0, 60.0));
             ServedModel s = follower.acquire(null);
             assertThat(s.update().getSha256()).isEqualTo(v3.getSha256());
             s.release();
