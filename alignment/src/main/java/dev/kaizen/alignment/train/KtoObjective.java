@@ -97,18 +97,30 @@ final class KtoObjective implements Objective<KtoObjective.Example> {
         return new Batches(own, PaddedBatch.of(own), PaddedBatch.of(mismatched), desirable);
     }
 
-    @Override
-    public LossOutput loss(List<Example> batch, NDManager m) {
-        Batches b = batches(batch);
-        // The three forwards without a graph come first, so their transient peaks never stack on the
-        // activations the graph keeps for backward.
+    /** What a batch's loss reads besides the policy's own sums, none of it differentiated. */
+    private record Fixed(NDArray policyKl, NDArray referenceKl, NDArray referenceSums, NDArray desirable) {
+        LossOutput loss(NDArray policySums, KtoLoss.Config weights) {
+            return KtoLoss.compute(policySums, referenceSums, policyKl, referenceKl, desirable, weights);
+        }
+    }
+
+    /**
+     * The three forwards without a graph: they come before the one with, so their transient peaks
+     * never stack on the activations the graph keeps for backward.
+     */
+    private Fixed fixed(Batches b, NDManager m) {
         NDArray policyKl;
         try (NoGrad noGrad = NoGrad.enter()) {
             policyKl = b.pairs().completionSums(policy, m);
         }
-        NDArray referenceKl = reference.completionSums(b.pairs(), m);
-        NDArray referenceSums = reference.completionSums(b.own(), m);
-        return KtoLoss.compute(b.own().completionSums(policy, m), referenceSums, policyKl, referenceKl, m.create(b.desirable()), weights);
+        return new Fixed(policyKl, reference.completionSums(b.pairs(), m), reference.completionSums(b.own(), m), m.create(b.desirable()));
+    }
+
+    @Override
+    public LossOutput loss(List<Example> batch, NDManager m) {
+        Batches b = batches(batch);
+        Fixed fixed = fixed(b, m);
+        return fixed.loss(b.own().completionSums(policy, m), weights);
     }
 
     /**
@@ -125,26 +137,20 @@ final class KtoObjective implements Objective<KtoObjective.Example> {
         if (perPart >= n) {
             return Objective.super.differentiate(batch, m, backward);
         }
-        NDArray policyKl;
-        try (NoGrad noGrad = NoGrad.enter()) {
-            policyKl = b.pairs().completionSums(policy, m);
-        }
-        NDArray referenceKl = reference.completionSums(b.pairs(), m);
-        NDArray referenceSums = reference.completionSums(b.own(), m);
-        NDArray desirable = m.create(b.desirable());
+        Fixed fixed = fixed(b, m);
         float[] policySums = new float[n];
         for (int from = 0; from < n; from += perPart) {
             int to = Math.min(n, from + perPart);
             try (NDManager part = m.newSubManager()) {
                 NDArray sums = PaddedBatch.of(b.ownRows().subList(from, to)).completionSums(policy, part);
                 // The other rows at their reference sums: constants, whatever their value.
-                NDArray all = NDArrays.concat(new NDList(referenceSums.get(":" + from), sums, referenceSums.get(to + ":")));
-                backward.accept(KtoLoss.compute(all, referenceSums, policyKl, referenceKl, desirable, weights));
+                NDArray others = fixed.referenceSums();
+                backward.accept(fixed.loss(NDArrays.concat(new NDList(others.get(":" + from), sums, others.get(to + ":"))), weights));
                 System.arraycopy(sums.toFloatArray(), 0, policySums, from, to - from);
             }
         }
         try (NoGrad noGrad = NoGrad.enter()) {
-            return KtoLoss.compute(m.create(policySums), referenceSums, policyKl, referenceKl, desirable, weights).metrics();
+            return fixed.loss(m.create(policySums), weights).metrics();
         }
     }
 
