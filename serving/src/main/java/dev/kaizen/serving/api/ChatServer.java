@@ -110,6 +110,12 @@ public final class ChatServer implements AutoCloseable {
         latency = Histogram.builder().name("kaizen_http_request_duration_seconds").help("HTTP request time by route")
                 .labelNames("route").register(registry);
         votes = Counter.builder().name("kaizen_feedback_total").help("Votes taken by /v1/feedback").labelNames("vote").register(registry);
+        GaugeWithCallback.builder().name("kaizen_answer_votes")
+                .help("Current thumbs up and down on this replica's latest answers, by the version that wrote them")
+                .labelNames("version", "vote").callback(cb -> tally.rates().forEach(r -> {
+                    cb.call(r.up(), Long.toString(r.version()), "up");
+                    cb.call(r.down(), Long.toString(r.version()), "down");
+                })).register(registry);
         GaugeWithCallback.builder().name("kaizen_model_version").help("The promoted release: the version most requests get")
                 .callback(cb -> cb.call(follower.version())).register(registry);
         GaugeWithCallback.builder().name("kaizen_model_candidate_version").help("The canary candidate in service beside it, -1 for none")

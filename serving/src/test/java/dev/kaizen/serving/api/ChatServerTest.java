@@ -16,6 +16,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -170,6 +172,27 @@ class ChatServerTest {
         assertThat(events.get(0).getUserId()).isEqualTo("alice");
         assertThat(events.get(0).getModelId()).isEqualTo("tiny");
         assertThat(server.recentVotes().count()).as("votes taken through the API, whoever sends them").isEqualTo(counted + 2);
+    }
+
+    /** /metrics counts each version's current votes: a changed vote moves from up to down. */
+    @Test
+    void theMetricsCountEachVersionsVotesAsTheyStand() throws Exception {
+        String id = JSON.readTree(post("/v1/chat/completions",
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":2,\"temperature\":0}").body()).get("id").asText();
+        double up = versionVotes("up");
+        double down = versionVotes("down");
+        assertThat(post("/v1/feedback", "{\"response_id\":\"" + id + "\",\"vote\":\"up\",\"user_id\":\"carol\"}").statusCode()).isEqualTo(202);
+        assertThat(versionVotes("up")).isEqualTo(up + 1);
+        assertThat(post("/v1/feedback", "{\"response_id\":\"" + id + "\",\"vote\":\"down\",\"user_id\":\"carol\"}").statusCode()).isEqualTo(202);
+        assertThat(versionVotes("up")).isEqualTo(up);
+        assertThat(versionVotes("down")).isEqualTo(down + 1);
+    }
+
+    /** Version 1's current {@code vote} count on /metrics (0 before it has any). */
+    private static double versionVotes(String vote) throws Exception {
+        Matcher m = Pattern.compile("kaizen_answer_votes\\{version=\"1\",vote=\"" + vote + "\"} (\\S+)")
+                .matcher(get("/metrics").body());
+        return m.find() ? Double.parseDouble(m.group(1)) : 0;
     }
 
     @Test
