@@ -263,7 +263,6 @@ final class BenchCommand {
                  LlamaForCausalLM policy = LlamaForCausalLM.load(dir, device.device());
                  LlamaForCausalLM reference = lora ? null : LlamaForCausalLM.load(dir, device.device());
                  Trainer trainer = Trainer.kto(policy, tokenizer, reference, options, c.rows())) {
-                referenceMarks[0] = System.nanoTime();
                 trainer.train(c.rows(), p -> referenceMarks[p.done()] = System.nanoTime(), step -> marks[step.step()] = System.nanoTime());
                 return ((marks[steps + 1] - marks[1]) + (referenceMarks[steps + 1] - referenceMarks[1])) / 1e9 / steps;
             }
