@@ -38,6 +38,11 @@ final class FeedbackScenario {
 
     // Three hours ago, at the start of an hour: every phase-one vote lies within its first 50 minutes.
     final Instant base = Instant.now().truncatedTo(ChronoUnit.HOURS).minus(Duration.ofHours(3));
+    /**
+     * Every answer, in event-time order across models as a product logs them: written model by model, the
+     * second model's answers sat 40 minutes behind the answers' watermark, and a responses source that read
+     * slower than the votes' let the votes on them expire as unknown-response before they were read.
+     */
     final List<byte[]> responses = new ArrayList<>();
     /** Phase one, in event-time order as a product would send it (within the allowed disorder). */
     final List<byte[]> feedback = new ArrayList<>();
@@ -62,6 +67,7 @@ final class FeedbackScenario {
         random = new Random(seed);
         List<TwoStyleChat.Fact> facts = TwoStyleChat.trainFacts();
         Map<String, TwoStyleChat.Style> styles = new LinkedHashMap<>();
+        List<ResponseLogged> answers = new ArrayList<>();
         for (String model : models) {
             int samples = 0;
             for (int i = 0; i < answersPerModel; i++) {
@@ -70,9 +76,9 @@ final class FeedbackScenario {
                 TwoStyleChat.Style style = random.nextBoolean() ? TwoStyleChat.Style.A : TwoStyleChat.Style.B;
                 styles.put(id, style);
                 long at = 1000L * i * 2400 / answersPerModel;  // spread over the first 40 minutes
-                responses.add(RESPONSES.encode(ResponseLogged.newBuilder().setResponseId(id).setModelId(model).setModelVersion(0)
+                answers.add(ResponseLogged.newBuilder().setResponseId(id).setModelId(model).setModelVersion(0)
                         .setPrompt(List.of(new ChatMessage("user", fact.question()))).setCompletion(fact.answer(style))
-                        .setCreatedAt(base.plusMillis(at)).build()));
+                        .setCreatedAt(base.plusMillis(at)).build());
                 Vote rule = style == TwoStyleChat.Style.A ? Vote.UP : Vote.DOWN;
                 for (int k = 0; k < 2; k++) {
                     String user = "u" + i + "-" + k;
@@ -107,6 +113,8 @@ final class FeedbackScenario {
             }
             expectedSamples.put(model, samples);
         }
+        answers.sort(Comparator.comparing(ResponseLogged::getCreatedAt));
+        answers.forEach(a -> responses.add(RESPONSES.encode(a)));
         events.sort(Comparator.comparing(FeedbackEvent::getEventTime));
         events.forEach(e -> feedback.add(VOTES.encode(e)));
         for (int g = 0; g < DEAD_LETTERS.get("bad-header"); g++) {
