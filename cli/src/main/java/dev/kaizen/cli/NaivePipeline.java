@@ -150,7 +150,7 @@ final class NaivePipeline {
                 boolean own = j.answer() == null;
                 out.collect(new SettledVote(v.getModelId(), v.getResponseId(), v.getUserId(), v.getEventId(), v.getEventTime().toEpochMilli(),
                         v.getVote() == Vote.UP, own ? v.getPrompt() : j.answer().getPrompt(), own ? v.getCompletion() : j.answer().getCompletion(),
-                        own ? null : j.answer().getModelVersion()));
+                        own ? null : j.answer().getModelVersion(), ctx.timerService().currentProcessingTime()));
             }
         }
     }

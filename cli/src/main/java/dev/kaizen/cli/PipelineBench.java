@@ -220,7 +220,7 @@ final class PipelineBench implements Callable<Integer> {
             out.collect(s);
         }
 
-        /** A 64-bit hash of every field, cheap enough that measuring costs both pipelines little. */
+        /** A 64-bit hash of every field but the moment it settled, cheap enough that measuring costs both pipelines little. */
         static long fingerprint(SettledVote s) {
             long h = 17;
             for (Object field : new Object[] {s.eventId(), s.modelId(), s.responseId(), s.userId(), s.eventTime(), s.desirable(),

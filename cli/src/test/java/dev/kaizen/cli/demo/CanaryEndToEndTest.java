@@ -61,7 +61,7 @@ class CanaryEndToEndTest {
         @Override
         protected List<SettledVote> trainingSamples(List<SettledVote> samples, long version) {
             return version != 2 ? samples : samples.stream().map(v -> new SettledVote(v.modelId(), v.responseId(), v.userId(), v.eventId(),
-                    v.eventTime(), !v.desirable(), v.prompt(), v.completion(), v.modelVersion())).toList();
+                    v.eventTime(), !v.desirable(), v.prompt(), v.completion(), v.modelVersion(), v.settledAt())).toList();
         }
     }
 

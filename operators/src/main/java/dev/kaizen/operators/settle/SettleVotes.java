@@ -105,7 +105,7 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
         b.answered = true;
         response.update(answer);
         for (PendingVote vote : b.awaitingText) {
-            emit(ctx.getCurrentKey(), vote, answer.getPrompt(), answer.getCompletion(), answer.getModelVersion(), out);
+            emit(ctx, ctx.getCurrentKey(), vote, answer.getPrompt(), answer.getCompletion(), answer.getModelVersion(), out);
         }
         b.awaitingText.clear();
         store(b, ctx);
@@ -128,7 +128,7 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
                 continue;
             }
             if (vote.prompt != null) {
-                emit(responseId, vote, vote.prompt, vote.completion, null, out);
+                emit(ctx, responseId, vote, vote.prompt, vote.completion, null, out);
                 continue;
             }
             if (b.answered && answer == null) {
@@ -137,7 +137,7 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
                 b.answered = answer != null;
             }
             if (b.answered) {
-                emit(responseId, vote, answer.getPrompt(), answer.getCompletion(), answer.getModelVersion(), out);
+                emit(ctx, responseId, vote, answer.getPrompt(), answer.getCompletion(), answer.getModelVersion(), out);
             } else {
                 b.awaitingText.add(vote);
             }
@@ -175,11 +175,13 @@ public final class SettleVotes extends KeyedCoProcessFunction<String, FeedbackEv
         ballot.update(b);
     }
 
-    private void emit(String responseId, PendingVote vote, List<ChatMessage> prompt, String completion, Long version, Collector<SettledVote> out) {
+    private void emit(Context ctx, String responseId, PendingVote vote, List<ChatMessage> prompt, String completion, Long version,
+                      Collector<SettledVote> out) {
         settled.inc();
-        feedbackToSettled.update(System.currentTimeMillis() - vote.eventTime);
+        long now = ctx.timerService().currentProcessingTime();
+        feedbackToSettled.update(now - vote.eventTime);
         out.collect(new SettledVote(vote.modelId, responseId, vote.userId, vote.eventId, vote.eventTime, vote.vote == Vote.UP,
-                List.copyOf(prompt), completion, version));
+                List.copyOf(prompt), completion, version, now));
     }
 
     /** When a vote cast at {@code eventTime} becomes final. */

@@ -12,9 +12,11 @@ import dev.kaizen.schemas.Vote;
  * that of the vote that won, so every count downstream can be traced to one input.
  * {@code modelVersion} is the version that wrote the answer, as serving logged it (null when the
  * vote carried its own text: nobody said which version wrote it), so the canary can tally votes by version.
+ * {@code settledAt} is the settling operator's processing time when it became final (ms), so the
+ * update stage can tell how long a sample waited to train.
  */
 public record SettledVote(String modelId, String responseId, String userId, String eventId, long eventTime,
-                          boolean desirable, List<ChatMessage> prompt, String completion, Long modelVersion) {
+                          boolean desirable, List<ChatMessage> prompt, String completion, Long modelVersion, long settledAt) {
 
     /** The vote as a FeedbackEvent carrying its text inline: what a dead letter keeps, so it can be replayed. */
     public FeedbackEvent toFeedbackEvent() {

@@ -139,7 +139,7 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
     private transient String trainerModel;
     private transient String trainerCheckpoint;
     private transient Counter steps;
-    private transient Histogram feedbackToTrained;
+    private transient Histogram settledToTrained;
     private transient Histogram trainedToAnnounced;
     private transient Counter rejections;
     private transient Counter releases;
@@ -195,8 +195,9 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
         metricGroup = metrics;
         canaryGauges = new HashMap<>();
         metrics.gauge("stepTimeMs", () -> lastStepMillis);
-        // From a vote's event time to the step that trains on it (the votes a batch brings, not replays).
-        feedbackToTrained = Latency.register(metrics, "feedbackToTrainedMs");
+        // From a vote's settling to the step that trains on it (the votes a batch brings, not replays): the wait for a
+        // full batch and for the steps ahead of it. Both ends are TaskManagers' clocks.
+        settledToTrained = Latency.register(metrics, "settledToTrainedMs");
         // From a release's first step to its announcement (visible once the checkpoint holding it completes).
         trainedToAnnounced = Latency.register(metrics, "trainedToAnnouncedMs");
         metrics.gauge("currentVersion", () -> currentVersion);
@@ -294,7 +295,7 @@ public class UpdateModel extends KeyedCoProcessFunction<String, KtoBatch, ModelC
         }
         trainerCheckpoint = stored.sha256();
         steps.inc();
-        fresh.forEach(vote -> feedbackToTrained.update(now - vote.eventTime()));
+        fresh.forEach(vote -> settledToTrained.update(now - vote.settledAt()));
         stepped(from, stored, null, batch);
         if (pending != null) {
             unreference(pending.checkpoint());

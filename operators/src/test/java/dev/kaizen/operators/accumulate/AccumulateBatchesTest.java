@@ -18,7 +18,7 @@ import dev.kaizen.schemas.ChatMessage;
 class AccumulateBatchesTest {
 
     private static SettledVote sample(String model, String event, boolean desirable) {
-        return new SettledVote(model, "r-" + event, "u-" + event, event, 0L, desirable, List.of(new ChatMessage("user", "Q?")), "A.", 1L);
+        return new SettledVote(model, "r-" + event, "u-" + event, event, 0L, desirable, List.of(new ChatMessage("user", "Q?")), "A.", 1L, 0L);
     }
 
     private static KeyedOneInputStreamOperatorTestHarness<String, SettledVote, KtoBatch> harness(int size) throws Exception {

@@ -32,7 +32,7 @@ class CapPerUserTest {
     private static final long HORIZON = SETTLE.horizon().toMillis();
 
     private static SettledVote sample(String user, String event, long at) {
-        return new SettledVote("tiny", "r-" + event, user, event, at, true, List.of(new ChatMessage("user", "Q?")), "A.", 1L);
+        return new SettledVote("tiny", "r-" + event, user, event, at, true, List.of(new ChatMessage("user", "Q?")), "A.", 1L, 0L);
     }
 
     @Test

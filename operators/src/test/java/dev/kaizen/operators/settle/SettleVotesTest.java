@@ -63,7 +63,7 @@ class SettleVotesTest {
             assertThat(h.extractOutputValues()).as("not final before time + lateness").isEmpty();
             h.processBothWatermarks(new Watermark(T0 + 14_000));
             assertThat(h.extractOutputValues()).containsExactly(
-                    new SettledVote("tiny", "r1", "alice", "e2", T0 + 3_000, false, PROMPT, "A log.", 1L));
+                    new SettledVote("tiny", "r1", "alice", "e2", T0 + 3_000, false, PROMPT, "A log.", 1L, 0L));
         }
     }
 
@@ -73,9 +73,11 @@ class SettleVotesTest {
             vote(h, vote("e1", "r2", "carol", Vote.UP, T0));
             h.processBothWatermarks(new Watermark(T0 + 30_000));
             assertThat(h.extractOutputValues()).isEmpty();
+            h.setProcessingTime(T0 + 45_000);
             h.processElement2(new StreamRecord<>(answer("r2", T0 + 31_000), T0 + 31_000));
-            assertThat(h.extractOutputValues()).extracting(SettledVote::userId, SettledVote::desirable, SettledVote::completion)
-                    .containsExactly(org.assertj.core.groups.Tuple.tuple("carol", true, "A log."));
+            // Settled when its answer came, by the operator's clock: where the update stage's settled-to-trained latency starts.
+            assertThat(h.extractOutputValues()).extracting(SettledVote::userId, SettledVote::desirable, SettledVote::completion, SettledVote::settledAt)
+                    .containsExactly(org.assertj.core.groups.Tuple.tuple("carol", true, "A log.", T0 + 45_000));
             h.processBothWatermarks(new Watermark(T0 + 100_000));
             assertThat(h.getSideOutput(DeadLetters.TAG)).as("joined, it no longer waits for its answer").isNull();
             assertThat(h.extractOutputValues()).hasSize(1);
@@ -241,8 +243,8 @@ class SettleVotesTest {
 
     @Test
     void aSettledVoteBecomesAFeedbackEventWithItsTextInline() {
-        FeedbackEvent down = new SettledVote("tiny", "r1", "ann", "e1", T0, false, PROMPT, "A log.", null).toFeedbackEvent();
+        FeedbackEvent down = new SettledVote("tiny", "r1", "ann", "e1", T0, false, PROMPT, "A log.", null, 0L).toFeedbackEvent();
         assertThat(down).isEqualTo(FeedbackEvent.newBuilder(vote("e1", "r1", "ann", Vote.DOWN, T0)).setPrompt(PROMPT).setCompletion("A log.").build());
-        assertThat(new SettledVote("tiny", "r1", "ann", "e1", T0, true, PROMPT, "A log.", null).toFeedbackEvent().getVote()).isEqualTo(Vote.UP);
+        assertThat(new SettledVote("tiny", "r1", "ann", "e1", T0, true, PROMPT, "A log.", null, 0L).toFeedbackEvent().getVote()).isEqualTo(Vote.UP);
     }
 }

@@ -57,7 +57,7 @@ class UpdateModelTest {
         int i = 0;
         for (TwoStyleChat.Example e : TwoStyleChat.sample(TwoStyleChat.trainFacts(), 6, 0.5, seed)) {
             samples.add(new SettledVote(model, "r" + seed + "-" + i, "u" + i, "e" + seed + "-" + i++, 0L,
-                    e.style() == TwoStyleChat.Style.A, List.of(new ChatMessage("user", e.fact().question())), e.answer(), 0L));
+                    e.style() == TwoStyleChat.Style.A, List.of(new ChatMessage("user", e.fact().question())), e.answer(), 0L, 0L));
         }
         return new KtoBatch(model, samples);
     }
@@ -281,7 +281,7 @@ class UpdateModelTest {
 
     private static KtoBatch inverted(KtoBatch batch) {
         return new KtoBatch(batch.modelId(), batch.samples().stream().map(v -> new SettledVote(v.modelId(), v.responseId(), v.userId(),
-                v.eventId(), v.eventTime(), !v.desirable(), v.prompt(), v.completion(), v.modelVersion())).toList());
+                v.eventId(), v.eventTime(), !v.desirable(), v.prompt(), v.completion(), v.modelVersion(), v.settledAt())).toList());
     }
 
     /**
@@ -391,7 +391,7 @@ class UpdateModelTest {
         for (int i = 0; i < n; i++) {
             TwoStyleChat.Example e = examples.get(i);
             samples.add(new SettledVote(model, "r" + seed + "-" + i, "u" + i, "e" + seed + "-" + i, 0L, i < up,
-                    List.of(new ChatMessage("user", e.fact().question())), e.answer(), version));
+                    List.of(new ChatMessage("user", e.fact().question())), e.answer(), version, 0L));
         }
         return new KtoBatch(model, samples);
     }
