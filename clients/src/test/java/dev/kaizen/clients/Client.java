@@ -45,6 +45,10 @@ enum Client {
         this.module = module;
     }
 
+    String interpreter() {
+        return interpreter;
+    }
+
     /** Runs the driver with {@code args}, {@code lines} on its standard input; returns its standard output's lines. */
     List<String> run(List<String> lines, String... args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(interpreter, resource(driver).toString()));
