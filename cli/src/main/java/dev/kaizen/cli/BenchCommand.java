@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -81,8 +82,8 @@ final class BenchCommand {
         DeviceOption device;
 
         @Option(names = "--alone", hidden = true, split = ",", paramLabel = "DIR,CASE,MODE",
-                description = "Times one case and mode of a preset written to DIR in this JVM and prints its seconds a step "
-                        + "and peak resident MiB: the bench runs each so, in a JVM of its own.")
+                description = "Times one case and mode of a preset written to DIR in this JVM and prints its seconds a step, "
+                        + "peak resident MiB and the matmul rate measured between its steps: the bench runs each so, in a JVM of its own.")
         List<String> alone;
 
         /** One batch shape to time: its rows (steps + 1 batches of them), batch size and the trainer's max-length. */
@@ -99,8 +100,8 @@ final class BenchCommand {
                             LONG_BATCH, LONG_LENGTH));
             if (alone != null) {
                 resetPeakResident();
-                double seconds = ktoSeconds(Path.of(alone.get(0)), cases.get(alone.get(1)), alone.get(2).equals("lora"));
-                out.println(seconds + " " + peakResidentMiB());
+                double[] timed = ktoSeconds(Path.of(alone.get(0)), cases.get(alone.get(1)), alone.get(2).equals("lora"));
+                out.println(timed[0] + " " + peakResidentMiB() + " " + timed[1]);
                 return 0;
             }
             presets.forEachWrittenForTheTask((preset, dir) -> {
@@ -115,18 +116,18 @@ final class BenchCommand {
         private void report(PrintWriter out, String preset, Path dir, String key, Case c) throws IOException, InterruptedException {
             LlamaConfig config = LlamaConfig.read(dir.resolve("config.json"));
             long[] shape = batchShape(dir, c);
-            double peak = matmulPeakGflops(config, (int) shape[0], device.device());
-            out.printf("%s, %s (%d tokens a step, %d of them predicting an answer token): fp32 matmul peak %.1f GFLOP/s "
-                    + "(DJL on %s: the model's projections and head at the batch's tokens)%n", preset, c.name(), shape[0], shape[1],
-                    peak, device.device());
-            out.printf("%-14s %-5s %10s %14s %12s %13s %10s %14s%n", "PRESET", "MODE", "TOKENS/STEP", "KTO TOKENS/S", "S/STEP",
-                    "MODEL GFLOP/S", "% OF PEAK", "PEAK RSS MIB");
+            out.printf("%s, %s (%d tokens a step, %d of them predicting an answer token); fp32 matmul peak: DJL on %s, the model's "
+                    + "projections and head at the batch's tokens, measured before and after each timed step%n", preset, c.name(),
+                    shape[0], shape[1], device.device());
+            out.printf("%-14s %-5s %10s %14s %12s %13s %12s %10s %14s%n", "PRESET", "MODE", "TOKENS/STEP", "KTO TOKENS/S", "S/STEP",
+                    "MODEL GFLOP/S", "PEAK GFLOP/S", "% OF PEAK", "PEAK RSS MIB");
             for (String mode : new String[] {"lora", "full"}) {
                 String[] measured = alone(dir, key, mode);
                 double seconds = Double.parseDouble(measured[0]);
+                double peak = Double.parseDouble(measured[2]);
                 double gflops = ktoFlops(config, shape[0], shape[1], mode.equals("lora")) / seconds / 1e9;
-                out.printf("%-14s %-5s %10d %14.1f %12.2f %13.1f %9.0f%% %14s%n", preset, mode,
-                        shape[0], shape[0] / seconds, seconds, gflops, 100 * gflops / peak, measured[1]);
+                out.printf("%-14s %-5s %10d %14.1f %12.2f %13.1f %12.1f %9.0f%% %14s%n", preset, mode,
+                        shape[0], shape[0] / seconds, seconds, gflops, peak, 100 * gflops / peak, measured[1]);
                 out.flush();
             }
         }
@@ -250,22 +251,39 @@ final class BenchCommand {
         }
 
         /**
-         * Seconds per step over the timed steps. Without LoRA the trainer computes the reference's
-         * sums for every batch before the first step: the timed batches' share of that counts too.
+         * Seconds per step over the timed steps, and the matmul rate measured before and after each
+         * of them (their mean): on a shared machine whose speed drifts, the yardstick is taken over the
+         * same minutes as the steps it measures. Without LoRA the trainer computes the reference's sums
+         * for every batch before the first step: the timed batches' share of that counts too.
          */
-        private double ktoSeconds(Path dir, Case c, boolean lora) {
+        private double[] ktoSeconds(Path dir, Case c, boolean lora) throws IOException {
+            LlamaConfig config = LlamaConfig.read(dir.resolve("config.json"));
+            int tokens = (int) batchShape(dir, c)[0];
             TrainingOptions options = TrainingOptions.builder(TrainingOptions.Method.KTO).batchSize(c.batchSize())
                     .maxSteps(steps + 1).learningRate(1e-5).maxLength(c.maxLength())
                     .lora(lora ? new LoraAdapter.Config(16, 32, 0, LoraAdapter.ALL_TARGETS) : null).build();
-            long[] marks = new long[steps + 2];
+            long[] starts = new long[steps + 2];
+            long[] ends = new long[steps + 2];
             long[] referenceMarks = new long[steps + 2];
+            double[] peaks = new double[steps + 1];
             try (ChatTokenizer tokenizer = ChatTokenizer.load(dir);
                  LlamaForCausalLM policy = LlamaForCausalLM.load(dir, device.device());
                  LlamaForCausalLM reference = lora ? null : LlamaForCausalLM.load(dir, device.device());
                  Trainer trainer = Trainer.kto(policy, tokenizer, reference, options, c.rows())) {
-                trainer.train(c.rows(), p -> referenceMarks[p.done()] = System.nanoTime(), step -> marks[step.step()] = System.nanoTime());
-                return ((marks[steps + 1] - marks[1]) + (referenceMarks[steps + 1] - referenceMarks[1])) / 1e9 / steps;
+                trainer.train(c.rows(), p -> referenceMarks[p.done()] = System.nanoTime(), step -> {
+                    ends[step.step()] = System.nanoTime();
+                    // After the warm-up step and each timed one: outside the timed window.
+                    peaks[step.step() - 1] = matmulPeakGflops(config, tokens, device.device());
+                    if (step.step() <= steps) {
+                        starts[step.step() + 1] = System.nanoTime();
+                    }
+                });
             }
+            long stepNanos = 0;
+            for (int s = 2; s <= steps + 1; s++) {
+                stepNanos += ends[s] - starts[s];
+            }
+            return new double[] {(stepNanos + referenceMarks[steps + 1] - referenceMarks[1]) / 1e9 / steps, Arrays.stream(peaks).average().orElseThrow()};
         }
     }
 

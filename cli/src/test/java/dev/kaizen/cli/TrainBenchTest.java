@@ -1,6 +1,7 @@
 package dev.kaizen.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -8,9 +9,9 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@code bench train} on the tiny preset: for each batch shape, the matmul rate it measures in the
- * same run comes first, then each mode's step with its model FLOPs as a share of that rate. How
- * fast, is the bench's to print.
+ * {@code bench train} on the tiny preset: for each batch shape and mode, the step with its model
+ * FLOPs as a share of the matmul rate measured in the same JVM around its steps. How fast, is the
+ * bench's to print.
  */
 class TrainBenchTest {
 
@@ -21,21 +22,27 @@ class TrainBenchTest {
         String[] cases = {"batch of 2 two-style rows", "16 answers of 512 tokens"};
         int from = 0;
         for (String name : cases) {
-            Matcher peak = Pattern.compile("tiny, " + name + " \\((\\d+) tokens a step, (\\d+) of them predicting an answer token\\): "
-                    + "fp32 matmul peak ([0-9.]+) GFLOP/s").matcher(run.out());
-            assertThat(peak.find(from)).as(name + " in\n" + run.out()).isTrue();
-            assertThat(Double.parseDouble(peak.group(3))).isPositive();
-            assertThat(Long.parseLong(peak.group(2))).isPositive().isLessThan(Long.parseLong(peak.group(1)));
+            Matcher shape = Pattern.compile("tiny, " + name + " \\((\\d+) tokens a step, (\\d+) of them predicting an answer token\\); "
+                    + "fp32 matmul peak: ").matcher(run.out());
+            assertThat(shape.find(from)).as(name + " in\n" + run.out()).isTrue();
+            assertThat(Long.parseLong(shape.group(2))).isPositive().isLessThan(Long.parseLong(shape.group(1)));
             if (name.startsWith("16")) {
                 // Every answer runs past the max-length: 16 sequences cut to 512, 511 positions of each predicting the answer.
-                assertThat(peak.group(1)).isEqualTo("8192");
-                assertThat(peak.group(2)).isEqualTo("8176");
+                assertThat(shape.group(1)).isEqualTo("8192");
+                assertThat(shape.group(2)).isEqualTo("8176");
             }
             for (String mode : new String[] {"lora", "full"}) {
-                Matcher m = Pattern.compile("tiny +" + mode + " +" + peak.group(1) + " +[0-9.]+ +[0-9.]+ +([0-9.]+) +(\\d+)% +\\d+")
+                Matcher m = Pattern.compile("tiny +" + mode + " +" + shape.group(1) + " +[0-9.]+ +([0-9.]+) +([0-9.]+) +([0-9.]+) +(\\d+)% +\\d+")
                         .matcher(run.out());
-                assertThat(m.find(peak.end())).as(mode + " in\n" + run.out()).isTrue();
-                assertThat(Double.parseDouble(m.group(1))).isPositive();
+                assertThat(m.find(shape.end())).as(mode + " in\n" + run.out()).isTrue();
+                double seconds = Double.parseDouble(m.group(1));
+                double gflops = Double.parseDouble(m.group(2));
+                double peak = Double.parseDouble(m.group(3));
+                assertThat(gflops).isPositive();
+                assertThat(peak).isPositive();
+                assertThat(Integer.parseInt(m.group(4))).as("the share printed is model GFLOP/s over the peak")
+                        .isCloseTo((int) Math.round(100 * gflops / peak), within(1));
+                assertThat(seconds).isPositive();
                 from = m.end();
             }
         }

@@ -2,6 +2,7 @@ package dev.kaizen.serving.api;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.OptionalLong;
 import java.util.Set;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -12,9 +13,12 @@ import dev.kaizen.alignment.tokenize.ChatTemplate;
 /**
  * The part of OpenAI's chat completion request that Kaizen honours, read and checked field by
  * field; {@code includeUsage} is {@code stream_options.include_usage}; {@code user} is OpenAI's
- * end-user id (null when absent), which keeps a user's conversations on one release during a canary.
+ * end-user id (null when absent), which keeps a user's conversations on one release during a canary;
+ * {@code model} is the request's model name as sent (null when absent); {@code seeded}, whether the
+ * sampling's seed is the request's own (else a random one was drawn).
  */
-public record ChatRequest(List<ChatTemplate.Message> messages, SamplingParams sampling, boolean stream, boolean includeUsage, String user) {
+public record ChatRequest(List<ChatTemplate.Message> messages, SamplingParams sampling, boolean stream, boolean includeUsage, String user,
+                          String model, boolean seeded) {
 
     /** OpenAI's newer models take instructions as 'developer'; chat templates know them as 'system'. */
     private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant");
@@ -71,7 +75,27 @@ public record ChatRequest(List<ChatTemplate.Message> messages, SamplingParams sa
             throw ApiError.invalid("user", "'user' must be a string of at most " + MAX_USER_LENGTH + " characters");
         }
         String userId = user == null || user.isNull() || user.asText().isEmpty() ? null : user.asText();
-        return new ChatRequest(parsed, new SamplingParams(maxTokens, temperature, 0, topP, seed, stop, true), stream, includeUsage, userId);
+        JsonNode model = body.get("model");
+        if (model != null && !model.isNull() && !model.isTextual()) {
+            throw ApiError.invalid("model", "'model' must be a string");
+        }
+        return new ChatRequest(parsed, new SamplingParams(maxTokens, temperature, 0, topP, seed, stop, true), stream, includeUsage, userId,
+                model == null || model.isNull() ? null : model.asText(), body.has("seed"));
+    }
+
+    /**
+     * The version this request names as its {@code model}, {@code <model_id>-v<version>}
+     * ({@link ChatBackend#versionName}); empty when it names none (any other model name is taken as
+     * a name for the model as a whole, as before).
+     */
+    public OptionalLong version(String modelId) {
+        String prefix = ChatBackend.versionName(modelId, 0);
+        prefix = prefix.substring(0, prefix.length() - 1);
+        if (model == null || !model.startsWith(prefix) || model.length() == prefix.length() || model.length() > prefix.length() + 18) {
+            return OptionalLong.empty();
+        }
+        String digits = model.substring(prefix.length());
+        return digits.chars().allMatch(Character::isDigit) ? OptionalLong.of(Long.parseLong(digits)) : OptionalLong.empty();
     }
 
     /** A message's content: a string, or OpenAI's list of parts, of which Kaizen's models read the text ones. */

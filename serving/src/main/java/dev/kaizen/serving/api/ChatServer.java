@@ -31,9 +31,6 @@ import org.eclipse.jetty.server.ConnectionLimit;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.ServerConnector;
 
-import dev.kaizen.alignment.generate.Generator;
-import dev.kaizen.alignment.generate.SamplingParams;
-import dev.kaizen.alignment.tokenize.Prompt;
 import dev.kaizen.schemas.ChatMessage;
 import dev.kaizen.schemas.FeedbackEvent;
 import dev.kaizen.schemas.ModelRelease;
@@ -41,8 +38,7 @@ import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.schemas.ResponseLogged;
 import dev.kaizen.schemas.Vote;
 import dev.kaizen.schemas.wire.FieldRules;
-import dev.kaizen.serving.follow.ModelFollower;
-import dev.kaizen.serving.follow.ServedModel;
+import dev.kaizen.serving.follow.VersionFollower;
 import dev.kaizen.serving.log.BrokerWatch;
 import dev.kaizen.serving.log.FeedbackLog;
 
@@ -66,11 +62,6 @@ public final class ChatServer implements AutoCloseable {
     public static final Duration IDLE_TIMEOUT = BODY_DEADLINE.multipliedBy(3);
     /** Connections held open at once; more wait in the operating system's queue until one closes. */
     public static final int MAX_CONNECTIONS = 1024;
-    /**
-     * No token of the tokenizers we load spans more characters than this, so a prompt longer than
-     * the context times this cannot fit, and is refused before any time is spent tokenizing it.
-     */
-    static final int MAX_CHARS_PER_TOKEN = 32;
     /** How long a client should wait before retrying while Kafka is away: the broker watch looks again by then. */
     private static final int KAFKA_RETRY_AFTER_SECONDS = 2 * BrokerWatch.PERIOD_SECONDS;
     private static final String CLIENT_GONE = "client-gone";
@@ -88,7 +79,7 @@ public final class ChatServer implements AutoCloseable {
         }
     }
 
-    private final ModelFollower follower;
+    private final ChatBackend backend;
     private final FeedbackLog log;
     private final Options options;
     private final Javalin app;
@@ -100,8 +91,8 @@ public final class ChatServer implements AutoCloseable {
     private final RecentShare recent = new RecentShare();
     private final RequestBody bodies;
 
-    public ChatServer(ModelFollower follower, FeedbackLog log, Options options) {
-        this.follower = follower;
+    public ChatServer(ChatBackend backend, FeedbackLog log, Options options) {
+        this.backend = backend;
         this.log = log;
         this.options = options;
         this.bodies = new RequestBody(options.maxBodyBytes(), BODY_DEADLINE, JSON);
@@ -117,16 +108,19 @@ public final class ChatServer implements AutoCloseable {
                     cb.call(r.down(), Long.toString(r.version()), "down");
                 })).register(registry);
         GaugeWithCallback.builder().name("kaizen_model_version").help("The promoted release: the version most requests get")
-                .callback(cb -> cb.call(follower.version())).register(registry);
+                .callback(cb -> cb.call(backend.version())).register(registry);
         GaugeWithCallback.builder().name("kaizen_model_candidate_version").help("The canary candidate in service beside it, -1 for none")
-                .callback(cb -> cb.call(follower.candidateVersion())).register(registry);
+                .callback(cb -> cb.call(backend.candidateVersion())).register(registry);
         CounterWithCallback.builder().name("kaizen_model_swaps_total").help("Versions swapped in")
-                .callback(cb -> cb.call(follower.swaps())).register(registry);
-        follower.onFirstServed(Histogram.builder().name("kaizen_model_announced_to_served_seconds")
+                .callback(cb -> cb.call(backend.swaps())).register(registry);
+        backend.onFirstServed(Histogram.builder().name("kaizen_model_announced_to_served_seconds")
                 .help("From a version's announcement (its created_at) to its first entering service on this replica")
                 .classicOnly().classicUpperBounds(1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 300, 600).register(registry)::observe);
+        GaugeWithCallback.builder().name("kaizen_backend_ready")
+                .help("1 while what answers (serving's own models, or the upstream server) can take requests, else 0")
+                .callback(cb -> cb.call(backend.health().ready() ? 1 : 0)).register(registry);
         CounterWithCallback.builder().name("kaizen_model_refusals_total").help("Announced versions refused, by reason")
-                .labelNames("reason").callback(cb -> follower.refusals().forEach((reason, n) -> cb.call(n, reason))).register(registry);
+                .labelNames("reason").callback(cb -> backend.refusals().forEach((reason, n) -> cb.call(n, reason))).register(registry);
         app = Javalin.create(config -> {
             config.showJavalinBanner = false;
             config.http.prefer405over404 = true;
@@ -160,7 +154,7 @@ public final class ChatServer implements AutoCloseable {
         app.post("/v1/feedback", ctx -> ctx.future(() -> bodies.json(ctx).thenAccept(body -> feedback(ctx, body))));
         app.get("/v1/models", this::models);
         app.get("/v1/stats", this::stats);
-        app.get("/healthz", ctx -> ctx.json(Map.of("status", "ok", "model", follower.modelId(), "version", follower.version())));
+        app.get("/healthz", ctx -> ctx.json(Map.of("status", "ok", "model", backend.modelId(), "version", backend.version())));
         app.get("/readyz", this::ready);
         app.get("/metrics", this::metrics);
         app.exception(ApiError.class, ChatServer::refuse);
@@ -236,86 +230,96 @@ public final class ChatServer implements AutoCloseable {
                 || path.equals("/readyz");
     }
 
-    /** Ready when a model is loaded and Kafka takes answers and votes; 503 otherwise, with the reason. */
+    /** Ready when the backend can answer and Kafka takes answers and votes; 503 otherwise, with the reason. */
     private void ready(Context ctx) {
         BrokerWatch.State kafka = log.state();
+        ChatBackend.Health model = backend.health();
+        boolean ready = kafka.writable() && model.ready();
         Map<String, Object> body = new LinkedHashMap<>();
-        body.put("status", kafka.writable() ? "ready" : "not_ready");
-        body.put("model", "loaded");
+        body.put("status", ready ? "ready" : "not_ready");
+        body.put("model", model.detail() == null ? "loaded" : model.detail());
         body.put("kafka", kafka.writable() ? "ok" : kafka.problem());
-        ctx.status(kafka.writable() ? 200 : 503).json(body);
+        ctx.status(ready ? 200 : 503).json(body);
     }
 
     private void chat(Context ctx, JsonNode body) {
         ChatRequest request = ChatRequest.parse(body, ThreadLocalRandom.current().nextLong());
         log.requireWritable();
-        long characters = request.messages().stream().mapToLong(m -> m.content().length()).sum();
-        if (characters > (long) follower.contextLength() * MAX_CHARS_PER_TOKEN) {
-            throw new ApiError(413, "invalid_request_error", "messages", "context_length_exceeded", "the prompt has " + characters
-                    + " characters, more than a context of " + follower.contextLength() + " tokens can hold");
-        }
-        ServedModel served = follower.acquire(request.user());
-        try {
-            int[] prompt = follower.tokenizer().encodePrompt(Prompt.chat(request.messages()));
-            int room = follower.contextLength() - prompt.length;
-            if (room < 1) {
-                throw new ApiError(413, "invalid_request_error", "messages", "context_length_exceeded", "the prompt has "
-                        + prompt.length + " tokens; the model's context is " + follower.contextLength());
-            }
-            SamplingParams sampling = request.sampling().withMaxNewTokens(Math.min(request.sampling().maxNewTokens(), room));
+        try (ChatBackend.Turn turn = backend.begin(request)) {
             String id = "chatcmpl-" + UUID.randomUUID();
-            String model = follower.modelId() + "@" + served.version();
+            String model = backend.modelId() + "@" + turn.version();
             long created = Instant.now().getEpochSecond();
-            ctx.header(VERSION_HEADER, Long.toString(served.version()));
+            ctx.header(VERSION_HEADER, Long.toString(turn.version()));
             if (request.stream()) {
-                stream(ctx, served, request, prompt, sampling, id, model, created);
+                stream(ctx, turn, request, id, model, created);
                 return;
             }
-            Generator.Generation answer = served.generator().generate(prompt, sampling, piece -> {});
-            logAnswer(id, served, request, answer.text());
+            ChatBackend.Answer answer = turn.answer(piece -> {});
+            logAnswer(id, turn.version(), request, answer.text());
             Map<String, Object> reply = new LinkedHashMap<>();
             reply.put("id", id);
             reply.put("object", "chat.completion");
             reply.put("created", created);
             reply.put("model", model);
             reply.put("choices", List.of(Map.of("index", 0, "message", Map.of("role", "assistant", "content", answer.text()),
-                    "finish_reason", finishReason(answer))));
-            reply.put("usage", usage(prompt.length, answer.ids().length));
+                    "finish_reason", answer.finishReason())));
+            reply.put("usage", usage(answer.promptTokens(), answer.completionTokens()));
             ctx.json(reply);
-        } finally {
-            served.release();
         }
     }
 
-    /** Server-sent events as OpenAI streams them: a role delta, content deltas, the finish reason, then [DONE]. */
-    private void stream(Context ctx, ServedModel served, ChatRequest request, int[] prompt,
-                        SamplingParams sampling, String id, String model, long created) {
+    /**
+     * Server-sent events as OpenAI streams them: a role delta, content deltas, the finish reason, then
+     * [DONE]. The role delta goes with the first piece, so a backend that fails before answering
+     * (an upstream that refuses) is still answered with an error status.
+     */
+    private void stream(Context ctx, ChatBackend.Turn turn, ChatRequest request, String id, String model, long created) {
         ctx.contentType("text/event-stream");
         ctx.header("Cache-Control", "no-cache");
         ctx.status(200);
+        boolean[] started = {false};
         try {
             OutputStream out = ctx.res().getOutputStream();
-            event(out, chunk(id, model, created, Map.of("role", "assistant", "content", ""), null));
-            Generator.Generation answer = served.generator().generate(prompt, sampling, piece -> {
-                try {
-                    event(out, chunk(id, model, created, Map.of("content", piece), null));
-                } catch (IOException e) {
-                    throw new RequestBody.ClientGone(e);
+            ChatBackend.Answer answer;
+            try {
+                answer = turn.answer(piece -> {
+                    try {
+                        begin(out, started, id, model, created);
+                        event(out, chunk(id, model, created, Map.of("content", piece), null));
+                    } catch (IOException e) {
+                        throw new RequestBody.ClientGone(e);
+                    }
+                });
+            } catch (ApiError e) {
+                if (!started[0]) {
+                    throw e;
                 }
-            });
-            logAnswer(id, served, request, answer.text());
-            event(out, chunk(id, model, created, Map.of(), finishReason(answer)));
+                // Mid-answer the status is sent: the failure goes in the stream, as OpenAI reports one.
+                event(out, e.body());
+                return;
+            }
+            begin(out, started, id, model, created);
+            logAnswer(id, turn.version(), request, answer.text());
+            event(out, chunk(id, model, created, Map.of(), answer.finishReason()));
             if (request.includeUsage()) {
                 // As OpenAI sends it: one last chunk with no choices and the usage of the whole answer.
                 Map<String, Object> last = chunk(id, model, created, Map.of(), null);
                 last.put("choices", List.of());
-                last.put("usage", usage(prompt.length, answer.ids().length));
+                last.put("usage", usage(answer.promptTokens(), answer.completionTokens()));
                 event(out, last);
             }
             out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
             out.flush();
         } catch (IOException e) {
             throw new RequestBody.ClientGone(e);
+        }
+    }
+
+    /** The role delta, once, before anything else of the stream. */
+    private static void begin(OutputStream out, boolean[] started, String id, String model, long created) throws IOException {
+        if (!started[0]) {
+            started[0] = true;
+            event(out, chunk(id, model, created, Map.of("role", "assistant", "content", ""), null));
         }
     }
 
@@ -342,16 +346,12 @@ public final class ChatServer implements AutoCloseable {
         out.flush();
     }
 
-    private static String finishReason(Generator.Generation answer) {
-        return answer.finishReason() == Generator.FinishReason.LENGTH ? "length" : "stop";
-    }
-
-    private void logAnswer(String id, ServedModel served, ChatRequest request, String completion) {
+    private void logAnswer(String id, long version, ChatRequest request, String completion) {
         List<ChatMessage> prompt = new ArrayList<>();
         request.messages().forEach(m -> prompt.add(new ChatMessage(m.role(), m.content())));
-        log.answer(ResponseLogged.newBuilder().setResponseId(id).setModelId(follower.modelId()).setModelVersion(served.version())
+        log.answer(ResponseLogged.newBuilder().setResponseId(id).setModelId(backend.modelId()).setModelVersion(version)
                 .setPrompt(prompt).setCompletion(completion).setCreatedAt(Instant.now()).build());
-        tally.answered(id, served.version());
+        tally.answered(id, version);
     }
 
     private void feedback(Context ctx, JsonNode body) {
@@ -363,7 +363,7 @@ public final class ChatServer implements AutoCloseable {
         String eventId = body.hasNonNull("event_id") ? body.get("event_id").asText() : UUID.randomUUID().toString();
         // Missing ids become empty ones, which the field rules refuse by name like any other bad id.
         FeedbackEvent event = FeedbackEvent.newBuilder().setEventId(eventId).setResponseId(body.path("response_id").asText(""))
-                .setUserId(body.path("user_id").asText("")).setModelId(follower.modelId()).setVote(Vote.valueOf(vote.toUpperCase()))
+                .setUserId(body.path("user_id").asText("")).setModelId(backend.modelId()).setVote(Vote.valueOf(vote.toUpperCase()))
                 .setEventTime(Instant.now()).setPrompt(null).setCompletion(null).setAttributes(null).build();
         FieldRules.feedback(event, Instant.now().plus(FieldRules.MAX_FUTURE_SKEW)).ifPresent(rejection -> {
             throw new ApiError(400, "invalid_request_error", rejection.field(), rejection.code(), rejection.message());
@@ -379,13 +379,24 @@ public final class ChatServer implements AutoCloseable {
 
     private void models(Context ctx) {
         // Read once, so that every entry names the same promoted release and candidate.
-        long promoted = follower.version();
-        long candidate = follower.candidateVersion();
-        Map<Long, ModelRelease> decisions = follower.decisions();
+        long promoted = backend.version();
+        long candidate = backend.candidateVersion();
+        Map<Long, ModelRelease> decisions = backend.decisions();
         List<Map<String, Object>> data = new ArrayList<>();
         data.add(model(0, null, promoted, candidate, decisions));
-        for (ModelUpdate u : follower.announced()) {
+        for (ModelUpdate u : backend.announced()) {
             data.add(model(u.getVersion(), u, promoted, candidate, decisions));
+        }
+        // The versions in service also under the names a request can ask for them by (as vLLM lists its
+        // adapters), so another Kaizen serve can stand in front of this one.
+        for (long v : candidate == VersionFollower.NO_CANDIDATE ? List.of(promoted) : List.of(promoted, candidate)) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("id", ChatBackend.versionName(backend.modelId(), v));
+            m.put("object", "model");
+            m.put("created", 0);
+            m.put("owned_by", "kaizen");
+            m.put("root", backend.modelId() + "@" + v);
+            data.add(m);
         }
         ctx.json(Map.of("object", "list", "data", data));
     }
@@ -397,7 +408,7 @@ public final class ChatServer implements AutoCloseable {
     private Map<String, Object> model(long version, ModelUpdate u, long promoted, long candidate, Map<Long, ModelRelease> decisions) {
         ModelRelease verdict = decisions.get(version);
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("id", follower.modelId() + "@" + version);
+        m.put("id", backend.modelId() + "@" + version);
         m.put("object", "model");
         m.put("created", u == null ? 0 : u.getCreatedAt().getEpochSecond());
         m.put("owned_by", "kaizen");
@@ -428,13 +439,13 @@ public final class ChatServer implements AutoCloseable {
         for (VoteTally.Rate r : tally.rates()) {
             versions.add(Map.of("version", r.version(), "up", r.up(), "down", r.down(), "rate", r.rate()));
         }
-        List<Map<String, Object>> rollbacks = follower.announced().stream().filter(u -> u.getRestoresVersion() != null)
+        List<Map<String, Object>> rollbacks = backend.announced().stream().filter(u -> u.getRestoresVersion() != null)
                 .map(u -> Map.<String, Object>of("version", u.getVersion(), "restores", u.getRestoresVersion())).toList();
-        List<Map<String, Object>> refused = follower.refusedCandidates().stream()
+        List<Map<String, Object>> refused = backend.refusedCandidates().stream()
                 .map(u -> Map.<String, Object>of("after", u.getParentVersion(), "reason", u.getRejectionReason())).toList();
-        List<Map<String, Object>> decisions = follower.decisions().values().stream()
+        List<Map<String, Object>> decisions = backend.decisions().values().stream()
                 .map(d -> Map.<String, Object>of("version", d.getVersion(), "decision", decision(d), "reason", d.getReason())).toList();
-        ctx.json(Map.of("model", follower.modelId(), "serving", follower.version(), "candidate", follower.candidateVersion(),
+        ctx.json(Map.of("model", backend.modelId(), "serving", backend.version(), "candidate", backend.candidateVersion(),
                 "versions", versions, "rollbacks", rollbacks, "refused", refused, "decisions", decisions));
     }
 

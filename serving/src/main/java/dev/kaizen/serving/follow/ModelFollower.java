@@ -3,28 +3,36 @@ package dev.kaizen.serving.follow;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 import java.util.function.DoubleConsumer;
 
 import ai.djl.Device;
 
 import dev.kaizen.alignment.generate.Generator;
+import dev.kaizen.alignment.generate.SamplingParams;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
+import dev.kaizen.alignment.tokenize.Prompt;
 import dev.kaizen.schemas.CheckpointFormat;
 import dev.kaizen.schemas.ModelRelease;
 import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.serving.api.ApiError;
+import dev.kaizen.serving.api.ChatBackend;
+import dev.kaizen.serving.api.ChatRequest;
 
 /**
  * Serving's model: the promoted release of one model in memory and, during a canary trial, the
  * candidate beside it, kept so by a {@link VersionFollower}. Each version is merged into a model
  * of its own and swapped in atomically; a request is routed to one of them by {@link CanaryRouting}
- * and holds it ({@link #acquire(String)}) until it ends.
+ * and holds it ({@link #acquire(String)}) until it ends. As the chat API's backend it answers with
+ * its own generator.
  */
-public final class ModelFollower implements AutoCloseable {
+public final class ModelFollower implements ChatBackend {
 
     /** The base model directory, what to follow, where the models run, and the share of conversations a candidate answers. */
     public record Options(Path baseDir, VersionFollower.Options versions, Device device, double canaryFraction) {
@@ -35,6 +43,12 @@ public final class ModelFollower implements AutoCloseable {
             this(baseDir, versions, device, DEFAULT_CANARY_FRACTION);
         }
     }
+
+    /**
+     * No token of the tokenizers we load spans more characters than this, so a prompt longer than
+     * the context times this cannot fit, and is refused before any time is spent tokenizing it.
+     */
+    public static final int MAX_CHARS_PER_TOKEN = 32;
 
     private final Options options;
     private final ChatTokenizer tokenizer;
@@ -82,18 +96,88 @@ public final class ModelFollower implements AutoCloseable {
         }
     }
 
+    /**
+     * The version a request names, held for the caller, if it is in service here (promoted or
+     * candidate); null if not.
+     */
+    public ServedModel acquireVersion(long version) {
+        for (AtomicReference<ServedModel> slot : List.of(current, candidate)) {
+            ServedModel served = slot.get();
+            if (served != null && served.version() == version && served.acquire()) {
+                return served;
+            }
+        }
+        return null;
+    }
+
+    /** Refuses up front what cannot fit the context, tokenizes the prompt and holds the version that answers it. */
+    @Override
+    public Turn begin(ChatRequest request) {
+        long characters = request.messages().stream().mapToLong(m -> m.content().length()).sum();
+        if (characters > (long) contextLength() * MAX_CHARS_PER_TOKEN) {
+            throw new ApiError(413, "invalid_request_error", "messages", "context_length_exceeded", "the prompt has " + characters
+                    + " characters, more than a context of " + contextLength() + " tokens can hold");
+        }
+        OptionalLong named = request.version(modelId());
+        ServedModel served = named.isPresent() ? acquireVersion(named.getAsLong()) : acquire(request.user());
+        if (served == null) {
+            throw new ApiError(404, "invalid_request_error", "model", "model_not_found", request.model() + " is not in service here; "
+                    + "it serves " + ChatBackend.versionName(modelId(), version()) + (candidateVersion() == VersionFollower.NO_CANDIDATE
+                    ? "" : " and " + ChatBackend.versionName(modelId(), candidateVersion())));
+        }
+        try {
+            int[] prompt = tokenizer.encodePrompt(Prompt.chat(request.messages()));
+            int room = contextLength() - prompt.length;
+            if (room < 1) {
+                throw new ApiError(413, "invalid_request_error", "messages", "context_length_exceeded", "the prompt has "
+                        + prompt.length + " tokens; the model's context is " + contextLength());
+            }
+            SamplingParams sampling = request.sampling().withMaxNewTokens(Math.min(request.sampling().maxNewTokens(), room));
+            return new Turn() {
+                @Override
+                public long version() {
+                    return served.version();
+                }
+
+                @Override
+                public Answer answer(Consumer<String> onPiece) {
+                    Generator.Generation answer = served.generator().generate(prompt, sampling, onPiece);
+                    return new Answer(answer.text(), answer.finishReason() == Generator.FinishReason.LENGTH ? "length" : "stop",
+                            prompt.length, answer.ids().length);
+                }
+
+                @Override
+                public void close() {
+                    served.release();
+                }
+            };
+        } catch (RuntimeException e) {
+            served.release();
+            throw e;
+        }
+    }
+
+    /** Its models are in memory: ready whenever it runs. */
+    @Override
+    public Health health() {
+        return Health.ok();
+    }
+
     /** The promoted release: what a request outside the canary share starting now would run on. */
+    @Override
     public long version() {
         return current.get().version();
     }
 
     /** The canary candidate in service, or {@link VersionFollower#NO_CANDIDATE}. */
+    @Override
     public long candidateVersion() {
         ServedModel trial = candidate.get();
         return trial == null ? VersionFollower.NO_CANDIDATE : trial.version();
     }
 
     /** The job's canary verdicts so far, by version. */
+    @Override
     public Map<Long, ModelRelease> decisions() {
         return follower.decisions();
     }
@@ -102,6 +186,7 @@ public final class ModelFollower implements AutoCloseable {
         return tokenizer;
     }
 
+    @Override
     public String modelId() {
         return options.versions().modelId();
     }
@@ -111,19 +196,23 @@ public final class ModelFollower implements AutoCloseable {
         return base.config().maxPositionEmbeddings();
     }
 
+    @Override
     public List<ModelUpdate> announced() {
         return follower.announced();
     }
 
+    @Override
     public Map<String, Long> refusals() {
         return follower.refusals();
     }
 
     /** The candidates the job's release gate refused (when the rejections topic is followed). */
+    @Override
     public List<ModelUpdate> refusedCandidates() {
         return follower.refusedCandidates();
     }
 
+    @Override
     public long swaps() {
         return follower.applied();
     }
@@ -133,6 +222,7 @@ public final class ModelFollower implements AutoCloseable {
      * its first entering service here, as candidate or promoted. Versions announced before this
      * follower started are left out: their wait measures this replica's downtime, not the loop.
      */
+    @Override
     public void onFirstServed(DoubleConsumer listener) {
         onFirstServed = listener;
     }

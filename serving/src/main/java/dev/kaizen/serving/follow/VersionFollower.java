@@ -78,6 +78,14 @@ public final class VersionFollower implements AutoCloseable {
         /** Puts a version into service from its verified files (in {@code dir} for this call only); throws to refuse it. */
         void apply(ModelUpdate update, Path dir) throws Exception;
 
+        /**
+         * Whether it reads the versions' files; one that does not (a gateway, whose upstream loads them
+         * itself) is handed {@code dir} null and nothing is fetched from the store.
+         */
+        default boolean needsFiles() {
+            return true;
+        }
+
         /** Whether it serves a canary candidate beside the promoted release; one that does not serves promoted releases only. */
         default boolean servesCandidates() {
             return false;
@@ -352,6 +360,14 @@ public final class VersionFollower implements AutoCloseable {
 
     /** Fetches the checkpoint into a scratch directory, verifying every file on the way, and hands it to the target. */
     private void apply(ModelUpdate update, Into into) throws Refusal {
+        if (!target.needsFiles()) {
+            try {
+                into.accept(update, null);
+                return;
+            } catch (Exception e) {
+                throw new Refusal("target", e);
+            }
+        }
         Path local = null;
         try {
             local = Files.createTempDirectory("kaizen-version-");

@@ -17,6 +17,7 @@ import org.slf4j.LoggerFactory;
 
 import dev.kaizen.schemas.CheckpointFormat;
 import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.serving.api.ChatBackend;
 import dev.kaizen.serving.follow.VersionFollower;
 
 /**
@@ -46,7 +47,7 @@ public final class VllmRollout implements VersionFollower.Target {
 
     /** The adapter name vLLM serves a version under: clients ask for it as their {@code model}. */
     public static String name(String modelId, long version) {
-        return modelId.replaceAll("[^A-Za-z0-9_.-]", "_") + "-v" + version;
+        return ChatBackend.versionName(modelId, version);
     }
 
     @Override

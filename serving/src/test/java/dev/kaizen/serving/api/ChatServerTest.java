@@ -254,7 +254,10 @@ class ChatServerTest {
     @Test
     void modelsHealthAndMetricsDescribeWhatIsServing() throws Exception {
         JsonNode models = JSON.readTree(get("/v1/models").body()).get("data");
-        assertThat(models).hasSize(2);
+        assertThat(models).hasSize(3);
+        // The version in service, also under the name a request (or a Kaizen gateway) asks for it by.
+        assertThat(models.get(2).get("id").asText()).isEqualTo("tiny-v1");
+        assertThat(models.get(2).get("root").asText()).isEqualTo("tiny@1");
         assertThat(models.get(0).get("id").asText()).isEqualTo("tiny@0");
         assertThat(models.get(1).get("id").asText()).isEqualTo("tiny@1");
         assertThat(models.get(1).get("parent").asLong()).isZero();
@@ -273,6 +276,19 @@ class ChatServerTest {
         HttpResponse<String> metrics = get("/metrics");
         assertThat(metrics.headers().firstValue("Content-Type").orElse("")).startsWith("text/plain");
         assertThat(metrics.body()).contains("kaizen_model_version 1.0").contains("kaizen_http_requests_total{route=\"/healthz\",status=\"200\"}");
+    }
+
+    @Test
+    void aRequestNamingAVersionInServiceGetsItAndOneNamingAnotherIsNotFound() throws Exception {
+        HttpResponse<String> named = post("/v1/chat/completions",
+                "{\"model\":\"tiny-v1\",\"max_tokens\":2,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
+        assertThat(named.statusCode()).isEqualTo(200);
+        assertThat(JSON.readTree(named.body()).get("model").asText()).isEqualTo("tiny@1");
+        HttpResponse<String> other = post("/v1/chat/completions",
+                "{\"model\":\"tiny-v7\",\"max_tokens\":2,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
+        assertThat(other.statusCode()).isEqualTo(404);
+        assertThat(JSON.readTree(other.body()).at("/error/code").asText()).isEqualTo("model_not_found");
+        assertThat(JSON.readTree(other.body()).at("/error/message").asText()).contains("tiny-v7").contains("tiny-v1");
     }
 
     @Test

@@ -226,7 +226,7 @@ class HostileClientsTest {
                 new Case("", 400, null, "empty"),
                 new Case("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}", 400,
                         "messages[0].content[0]", "text only"),
-                new Case("{\"messages\":[{\"role\":\"user\",\"content\":\"" + "a".repeat(2048 * ChatServer.MAX_CHARS_PER_TOKEN + 1) + "\"}]}",
+                new Case("{\"messages\":[{\"role\":\"user\",\"content\":\"" + "a".repeat(2048 * ModelFollower.MAX_CHARS_PER_TOKEN + 1) + "\"}]}",
                         413, "messages", "characters"),
                 new Case("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream_options\":{\"include_usage\":\"yes\"}}", 400,
                         "stream_options.include_usage", "true or false"));
