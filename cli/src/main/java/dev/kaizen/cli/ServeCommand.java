@@ -39,7 +39,8 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--upstream-model-name", defaultValue = UpstreamBackend.Options.DEFAULT_NAME_TEMPLATE, paramLabel = "TEMPLATE",
             description = "The name the upstream serves a version under, {model_id} and {version} replaced; version 0 is also "
-                    + "found as the base model its adapters name as parent (default: ${DEFAULT-VALUE}, as `rollout vllm` loads them).")
+                    + "found as the base model its adapters name as parent, or as the model id itself (vLLM's --served-model-name) "
+                    + "(default: ${DEFAULT-VALUE}, as `rollout vllm` loads them).")
     String upstreamModelName;
 
     @Option(names = "--upstream-token-env", paramLabel = "VAR", description = "Environment variable holding the upstream's bearer token.")

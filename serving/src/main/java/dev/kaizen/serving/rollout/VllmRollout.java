@@ -25,8 +25,10 @@ import dev.kaizen.serving.follow.VersionFollower;
  * {@code adapterDir/<model_id>-v<version>} (a directory the vLLM server reads), then
  * {@code POST /v1/load_lora_adapter} names them {@code <model_id>-v<version>}; only once that load
  * succeeded is the previous version unloaded. A failed load is retried; if it keeps failing the
- * version is refused and the previous adapter stays loaded. vLLM must run with
- * {@code VLLM_ALLOW_RUNTIME_LORA_UPDATING=True} and {@code --enable-lora}.
+ * version is refused and the previous adapter stays loaded. A canary candidate is loaded beside the
+ * promoted release the same way (a gateway, {@code serve --upstream}, routes its share of users to
+ * it) and unloaded when the job rolls it back; promoted, it is already loaded. vLLM must run with
+ * {@code VLLM_ALLOW_RUNTIME_LORA_UPDATING=True} and {@code --enable-lora} ({@code --max-loras} 2 or more).
  */
 public final class VllmRollout implements VersionFollower.Target {
 
@@ -39,7 +41,9 @@ public final class VllmRollout implements VersionFollower.Target {
     private final Options options;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
     private volatile long version;
+    private volatile long candidate = VersionFollower.NO_CANDIDATE;
     private String loaded;
+    private String loadedCandidate;
 
     public VllmRollout(Options options) {
         this.options = options;
@@ -57,10 +61,46 @@ public final class VllmRollout implements VersionFollower.Target {
 
     @Override
     public void apply(ModelUpdate update, Path dir) throws IOException, InterruptedException {
+        String name = name(options.modelId(), update.getVersion());
+        if (!name.equals(loadedCandidate)) {
+            put(update, dir, name);
+        }
+        if (loaded != null && !loaded.equals(loadedCandidate)) {
+            unload(loaded);
+        }
+        loaded = name;
+        version = update.getVersion();
+    }
+
+    @Override
+    public boolean servesCandidates() {
+        return true;
+    }
+
+    @Override
+    public long candidate() {
+        return candidate;
+    }
+
+    @Override
+    public void applyCandidate(ModelUpdate update, Path dir) throws IOException, InterruptedException {
+        String name = update == null ? null : name(options.modelId(), update.getVersion());
+        if (name != null) {
+            put(update, dir, name);
+        }
+        // A candidate that was promoted stays loaded: it is the promoted release now.
+        if (loadedCandidate != null && !loadedCandidate.equals(loaded) && !loadedCandidate.equals(name)) {
+            unload(loadedCandidate);
+        }
+        loadedCandidate = name;
+        candidate = update == null ? VersionFollower.NO_CANDIDATE : update.getVersion();
+    }
+
+    /** Copies the verified files where vLLM reads them (once per version) and loads them under {@code name}. */
+    private void put(ModelUpdate update, Path dir, String name) throws IOException, InterruptedException {
         if (update.getFormat() != CheckpointFormat.ADAPTER) {
             throw new IOException("vLLM's runtime LoRA API takes adapters; version " + update.getVersion() + " is " + update.getFormat());
         }
-        String name = name(options.modelId(), update.getVersion());
         Path target = options.adapterDir().resolve(name);
         if (!Files.isDirectory(target)) {
             Path staging = options.adapterDir().resolve("." + name + ".staging");
@@ -69,15 +109,14 @@ public final class VllmRollout implements VersionFollower.Target {
             Files.move(staging, target);
         }
         load(name, target);
-        if (loaded != null) {
-            // The new adapter serves already; failing to unload the old one only leaves it loaded.
-            HttpResponse<String> r = post("/v1/unload_lora_adapter", Map.of("lora_name", loaded));
-            if (r.statusCode() / 100 != 2) {
-                LOG.warn("vLLM did not unload {} ({}: {})", loaded, r.statusCode(), r.body());
-            }
+    }
+
+    /** The new adapter serves already: failing to unload the old one only leaves it loaded. */
+    private void unload(String name) throws IOException, InterruptedException {
+        HttpResponse<String> r = post("/v1/unload_lora_adapter", Map.of("lora_name", name));
+        if (r.statusCode() / 100 != 2) {
+            LOG.warn("vLLM did not unload {} ({}: {})", name, r.statusCode(), r.body());
         }
-        loaded = name;
-        version = update.getVersion();
     }
 
     private void load(String name, Path path) throws IOException, InterruptedException {

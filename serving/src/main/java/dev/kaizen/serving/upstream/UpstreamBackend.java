@@ -136,8 +136,14 @@ public final class UpstreamBackend implements ChatBackend {
         if (listing.serves(name)) {
             return name;
         }
-        // The base model under its own name, as the adapters name their parent.
-        return version == 0 && listing.base() != null && listing.serves(listing.base()) ? listing.base() : null;
+        if (version != 0) {
+            return null;
+        }
+        // The base model under its own name: as the adapters name their parent, or the model id (vLLM's --served-model-name).
+        if (listing.base() != null && listing.serves(listing.base())) {
+            return listing.base();
+        }
+        return listing.serves(modelId()) ? modelId() : null;
     }
 
     /** The newest promoted release the upstream serves; -1 if none. */

@@ -8,7 +8,9 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -26,7 +28,10 @@ import org.junit.jupiter.api.io.TempDir;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.checkpoints.CheckpointStore;
+import dev.kaizen.schemas.ModelRelease;
 import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.schemas.ReleaseDecision;
+import dev.kaizen.schemas.wire.WireCodec;
 import dev.kaizen.serving.Announcements;
 import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.VersionFollower;
@@ -115,6 +120,40 @@ class VllmRolloutTest {
                 assertThat(CheckpointStore.describe(loaded).sha256()).as("vLLM reads the verified files").isEqualTo(v4.getSha256());
             }
         }
+    }
+
+    @Test
+    void aCanaryIsLoadedBesideThePromotedReleaseUnloadedWhenRolledBackAndKeptWhenPromoted() throws Exception {
+        Path base = tmp.resolve("base");
+        ModelPresets.TINY.write(base, 5);
+        CheckpointStore store = new CheckpointStore(tmp.resolve("store").toUri().toString());
+        KAFKA.kafka().createTopics(1, "canary-updates", "canary-releases");
+        Path adapters = Files.createDirectories(tmp.resolve("vllm-adapters"));
+        try (LlamaForCausalLM trainer = LlamaForCausalLM.load(base, Device.cpu()); RecordingVllm vllm = new RecordingVllm()) {
+            Announcements announce = new Announcements(trainer, store, tmp, KAFKA.kafka().bootstrapServers());
+            announce.send("canary-updates", true, announce.version(1, 0, 1),
+                    ModelUpdate.newBuilder(announce.version(2, 1, 2)).setCanary(true).build());
+            VllmRollout rollout = new VllmRollout(new VllmRollout.Options(vllm.url(), adapters, "tiny", null, 3, Duration.ofMillis(10)));
+            try (VersionFollower follower = VersionFollower.start(new VersionFollower.Options("tiny", KafkaClients.of(KAFKA.kafka().bootstrapServers()),
+                    "canary-updates", store.root(), null, "canary-releases"), rollout)) {
+                assertThat(rollout.version()).isEqualTo(1);
+                assertThat(rollout.candidate()).isEqualTo(2);
+                decide("canary-releases", 2, ReleaseDecision.ROLLBACK);
+                await(() -> rollout.candidate() == VersionFollower.NO_CANDIDATE);
+                announce.send("canary-updates", true, ModelUpdate.newBuilder(announce.version(3, 1, 3)).setCanary(true).build());
+                await(() -> rollout.candidate() == 3);
+                decide("canary-releases", 3, ReleaseDecision.PROMOTE);
+                await(() -> rollout.version() == 3 && rollout.candidate() == VersionFollower.NO_CANDIDATE);
+                assertThat(vllm.calls).containsExactly("load tiny-v1", "load tiny-v2", "unload tiny-v2", "load tiny-v3", "unload tiny-v1");
+            }
+        }
+    }
+
+    private static void decide(String topic, long version, ReleaseDecision decision) {
+        ModelRelease verdict = ModelRelease.newBuilder().setModelId("tiny").setVersion(version).setDecision(decision).setPromotedVersion(1)
+                .setCandidateVotes(400).setCandidateUp(300).setPromotedVotes(400).setPromotedUp(300).setDecidedAt(Instant.now())
+                .setReason("test").build();
+        KAFKA.kafka().send(topic, List.of(WireCodec.modelReleases(Clock.systemUTC()).encode(verdict)));
     }
 
     private static void await(java.util.function.BooleanSupplier condition) throws InterruptedException {

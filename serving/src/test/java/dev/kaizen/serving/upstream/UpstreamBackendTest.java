@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -51,6 +52,7 @@ class UpstreamBackendTest {
 
     private HttpServer upstream;
     private volatile String behaviour = "answer";
+    private final List<String> asked = new CopyOnWriteArrayList<>();
     private final List<String> models = new ArrayList<>();
 
     @BeforeEach
@@ -71,6 +73,7 @@ class UpstreamBackendTest {
 
     private void chat(HttpExchange ex) throws IOException {
         String request = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+        asked.add(JSON.readTree(request).get("model").asText());
         switch (behaviour) {
             case "fail" -> reply(ex, 500, "{\"error\":{\"message\":\"CUDA out of memory\",\"type\":\"server_error\"}}");
             case "hang" -> sleep(5_000);
@@ -83,8 +86,7 @@ class UpstreamBackendTest {
                 sleep(5_000);
             }
             default -> reply(ex, 200, "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Hello\"},"
-                    + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1},\"asked\":"
-                    + JSON.readTree(request).get("model") + "}");
+                    + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}");
         }
     }
 
@@ -137,7 +139,21 @@ class UpstreamBackendTest {
                 ChatBackend.Answer answer = turn.answer(piece -> {});
                 assertThat(answer).isEqualTo(new ChatBackend.Answer("Hello", "stop", 3, 1));
             }
+            assertThat(asked).containsExactly("tiny-v0");
             assertThat(gateway.health().ready()).isTrue();
+        }
+    }
+
+    @Test
+    void versionZeroIsTheBaseModelUnderTheModelIdAsVllmServesIt() {
+        models.clear();
+        models.add("tiny");
+        try (UpstreamBackend gateway = gateway(4)) {
+            try (ChatBackend.Turn turn = gateway.begin(request(false))) {
+                assertThat(turn.version()).isZero();
+                assertThat(turn.answer(piece -> {}).text()).isEqualTo("Hello");
+            }
+            assertThat(asked).containsExactly("tiny");
         }
     }
 
