@@ -22,12 +22,40 @@ class DockerComposeTest {
     private static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
 
     @Test
-    void debiansDockerComposeAcceptsIt() throws Exception {
-        Process p = new ProcessBuilder("docker-compose", "-f", ROOT.resolve("docker-compose.yml").toString(), "config", "-q")
-                .redirectErrorStream(true).start();
-        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
-        assertThat(p.exitValue()).as(output).isZero();
+    void debiansDockerComposeAcceptsItWithAndWithoutTheVllmProfile() throws Exception {
+        for (List<String> profile : List.of(List.<String>of(), List.of("--profile", "vllm"))) {
+            List<String> command = new ArrayList<>(List.of("docker-compose", "-f", ROOT.resolve("docker-compose.yml").toString()));
+            command.addAll(profile);
+            command.addAll(List.of("config", "-q"));
+            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+            String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(p.exitValue()).as(String.join(" ", command) + "\n" + output).isZero();
+        }
+    }
+
+    /** vLLM with runtime LoRA, rollout writing adapters where vLLM reads them, and the gateway in front, on the serving's model and store. */
+    @Test
+    void theVllmProfileRollsVersionsIntoVllmAndPutsTheGatewayInFront() throws Exception {
+        JsonNode compose = new ObjectMapper(new YAMLFactory()).readTree(ROOT.resolve("docker-compose.yml").toFile());
+        for (String service : List.of("vllm", "rollout", "gateway")) {
+            assertThat(compose.at("/services/" + service + "/profiles").toString()).as(service).isEqualTo("[\"vllm\"]");
+        }
+        JsonNode vllm = compose.at("/services/vllm");
+        assertThat(vllm.at("/environment/VLLM_ALLOW_RUNTIME_LORA_UPDATING").asText()).isEqualTo("True");
+        assertThat(vllm.get("command").toString()).contains("\"--enable-lora\"").contains("\"--served-model-name\",\"${MODEL_ID:-base}\"");
+        assertThat(vllm.get("volumes").toString()).contains("vllm-adapters:/adapters");
+        assertThat(compose.at("/services/rollout/volumes").toString()).contains("vllm-adapters:/adapters");
+        String rollout = compose.at("/services/rollout/command").toString();
+        assertThat(rollout).contains("\"rollout\",\"vllm\",\"--url\",\"http://vllm:8000\"").contains("\"--adapter-dir\",\"/adapters\"");
+        String gateway = compose.at("/services/gateway/command").toString();
+        String serving = compose.at("/services/serving/command").toString();
+        assertThat(gateway).contains("\"serve\",\"--upstream\",\"http://vllm:8000\"").doesNotContain("\"--model\"");
+        for (String shared : List.of("\"--model-id\",\"${MODEL_ID:-base}\"", "\"--checkpoint-root\",\"file:///data/store\"")) {
+            assertThat(gateway).contains(shared);
+            assertThat(rollout).contains(shared);
+            assertThat(serving).contains(shared);
+        }
     }
 
     @Test
@@ -35,13 +63,14 @@ class DockerComposeTest {
         JsonNode compose = new ObjectMapper(new YAMLFactory()).readTree(ROOT.resolve("docker-compose.yml").toFile());
         List<String> services = new ArrayList<>();
         compose.get("services").fieldNames().forEachRemaining(services::add);
-        assertThat(services).containsExactlyInAnyOrder("kafka", "topics", "jobmanager", "taskmanager", "submit", "serving", "prometheus", "grafana");
+        assertThat(services).containsExactlyInAnyOrder("kafka", "topics", "jobmanager", "taskmanager", "submit", "serving", "vllm", "rollout",
+                "gateway", "prometheus", "grafana");
 
         // Every file the services mount from the repository is there (build outputs and your model aside).
         for (JsonNode service : compose.get("services")) {
             for (JsonNode volume : service.path("volumes")) {
                 String host = volume.asText().split(":")[0];
-                if (host.startsWith("./") && !host.startsWith("./jobs/target/") && !host.startsWith("./models")) {
+                if (host.startsWith("./") && !host.matches("\\./(jobs|cli)/target/.*") && !host.startsWith("./models")) {
                     assertThat(ROOT.resolve(host)).as(volume.asText()).exists();
                 }
             }

@@ -38,9 +38,13 @@ class KubernetesManifestsTest {
     private static final Path K8S = Path.of("../deploy/k8s");
 
     private static Map<String, JsonNode> documents() throws Exception {
+        return documents(K8S);
+    }
+
+    private static Map<String, JsonNode> documents(Path folder) throws Exception {
         Map<String, JsonNode> byKindAndName = new java.util.HashMap<>();
-        try (Stream<Path> files = Files.list(K8S)) {
-            for (Path f : files.filter(p -> p.toString().endsWith(".yaml")).toList()) {
+        try (Stream<Path> files = Files.list(folder)) {
+            for (Path f : files.filter(p -> p.toString().endsWith(".yaml") && !p.endsWith("kustomization.yaml")).toList()) {
                 for (JsonNode doc : new YAMLMapper().readValues(new YAMLFactory().createParser(f.toFile()), JsonNode.class).readAll()) {
                     assertThat(doc.path("apiVersion").asText()).as(f + " apiVersion").isNotBlank();
                     assertThat(doc.path("metadata").path("name").asText()).as(f + " metadata.name").isNotBlank();
@@ -122,6 +126,57 @@ class KubernetesManifestsTest {
         assertThat(generated).containsExactlyInAnyOrder("grafana/dashboards/kaizen.json", "prometheus/alerts.yml");
         generated.forEach(f -> assertThat(K8S.resolveSibling(f)).exists());
         assertThat(kustomization.at("/configMapGenerator/0/options/labels/grafana_dashboard").asText()).isEqualTo("1");
+    }
+
+    /**
+     * deploy/vllm: vLLM with runtime LoRA, rollout beside it writing adapters where vLLM reads them and
+     * loading them on its port, the gateway in front on the vLLM Service, all on serving's model id and store.
+     */
+    @Test
+    void theVllmManifestsRollVersionsIntoVllmAndPutTheGatewayInFront() throws Exception {
+        Map<String, JsonNode> vllm = documents(K8S.resolveSibling("vllm"));
+        JsonNode kustomization = new YAMLMapper().readTree(K8S.resolveSibling("vllm/kustomization.yaml").toFile());
+        assertThat(kustomization.get("resources").toString()).isEqualTo("[\"vllm.yaml\"]");
+        List<String> servingArgs = args(documents().get("Deployment/kaizen-serving"), 0);
+        String modelId = servingArgs.get(servingArgs.indexOf("--model-id") + 1);
+        String store = servingArgs.get(servingArgs.indexOf("--checkpoint-root") + 1);
+
+        JsonNode pod = vllm.get("Deployment/kaizen-vllm").at("/spec/template/spec");
+        JsonNode server = pod.at("/containers/0");
+        List<String> serverArgs = args(vllm.get("Deployment/kaizen-vllm"), 0);
+        assertThat(serverArgs).contains("--enable-lora");
+        assertThat(serverArgs.get(serverArgs.indexOf("--served-model-name") + 1)).as("version 0 is asked for by the model id").isEqualTo(modelId);
+        assertThat(server.get("env").toString()).contains("{\"name\":\"VLLM_ALLOW_RUNTIME_LORA_UPDATING\",\"value\":\"True\"}");
+        String port = serverArgs.get(serverArgs.indexOf("--port") + 1);
+        assertThat(server.at("/ports/0/containerPort").asText()).isEqualTo(port);
+        List<String> rollout = args(vllm.get("Deployment/kaizen-vllm"), 1);
+        assertThat(rollout.subList(0, 2)).containsExactly("rollout", "vllm");
+        assertThat(rollout.get(rollout.indexOf("--url") + 1)).isEqualTo("http://localhost:" + port);
+        String adapters = rollout.get(rollout.indexOf("--adapter-dir") + 1);
+        for (int c = 0; c < 2; c++) {
+            assertThat(pod.at("/containers/" + c + "/volumeMounts").toString()).as("both containers see the adapters at one path")
+                    .contains("{\"name\":\"adapters\",\"mountPath\":\"" + adapters + "\"}");
+        }
+        JsonNode service = vllm.get("Service/kaizen-vllm");
+        assertThat(service.at("/spec/selector/app").asText()).isEqualTo("kaizen-vllm");
+
+        List<String> gateway = args(vllm.get("Deployment/kaizen-gateway"), 0);
+        assertThat(gateway).doesNotContain("--model");
+        assertThat(gateway.get(gateway.indexOf("--upstream") + 1))
+                .isEqualTo("http://" + service.at("/metadata/name").asText() + ":" + service.at("/spec/ports/0/port").asText());
+        for (List<String> args : List.of(rollout, gateway)) {
+            assertThat(args.get(args.indexOf("--model-id") + 1)).isEqualTo(modelId);
+            assertThat(args.get(args.indexOf("--checkpoint-root") + 1)).isEqualTo(store);
+        }
+        assertThat(vllm.get("Deployment/kaizen-gateway").at("/spec/template/spec/containers/0/readinessProbe/httpGet/path").asText())
+                .isEqualTo("/readyz");
+        assertThat(vllm.get("PodMonitor/kaizen-gateway").at("/spec/selector/matchLabels/app").asText()).isEqualTo("kaizen-gateway");
+    }
+
+    private static List<String> args(JsonNode deployment, int container) {
+        List<String> args = new ArrayList<>();
+        deployment.at("/spec/template/spec/containers/" + container + "/args").forEach(a -> args.add(a.asText()));
+        return args;
     }
 
     @Test
