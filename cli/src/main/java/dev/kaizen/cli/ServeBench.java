@@ -7,6 +7,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -24,13 +25,18 @@ import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.checkpoints.CheckpointStore;
 import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.serving.Serving;
 import dev.kaizen.serving.api.ChatServer;
+import dev.kaizen.serving.follow.KafkaClients;
+import dev.kaizen.serving.follow.VersionFollower;
 import dev.kaizen.serving.publish.VersionPublisher;
+import dev.kaizen.serving.upstream.UpstreamBackend;
 
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serve the tiny model with an in-process broker and measure /v1/chat/completions at several numbers of "
-                + "concurrent clients (requests/s, p50/p99), then the time from a version's commit on model-updates to the "
-                + "first answer that version gives.")
+                + "concurrent clients (requests/s, p50/p99); then the latency a gateway (serve --upstream) in front of it adds, "
+                + "requests through it and straight to the server taking turns; then the time from a version's commit on "
+                + "model-updates to the first answer that version gives.")
 final class ServeBench implements Callable<Integer> {
 
     @Spec
@@ -61,14 +67,48 @@ final class ServeBench implements Callable<Integer> {
                 long start = System.nanoTime();
                 List<Long> latencies = load(url, c, requests);
                 double seconds = (System.nanoTime() - start) / 1e9;
-                Collections.sort(latencies);
                 out.printf("  %2d clients: %6.1f requests/s, p50 %5.0f ms, p99 %5.0f ms%n", c, requests / seconds,
-                        latencies.get(latencies.size() / 2) / 1e6, latencies.get((int) Math.ceil(latencies.size() * 0.99) - 1) / 1e6);
+                        percentile(latencies, 0.5), percentile(latencies, 0.99));
                 out.flush();
             }
+            gateway(out, bench, url);
             swapTimes(out, url, bench.base, bench.store, bench.kafka.bootstrapServers());
         }
         return 0;
+    }
+
+    /**
+     * A gateway in front of the bench's server (logging on topics of its own): each client sends its
+     * requests to the gateway and straight to the server in turn, so both see the same moments of a
+     * shared machine; the difference of their percentiles is what the gateway adds.
+     */
+    private void gateway(PrintWriter out, BenchServing bench, URI direct) throws Exception {
+        bench.kafka.createTopics(1, "gateway-chat-responses", "gateway-chat-feedback");
+        try (Serving gateway = Serving.gateway(new UpstreamBackend.Options(URI.create(bench.url("/")),
+                UpstreamBackend.Options.DEFAULT_NAME_TEMPLATE, null, Duration.ofSeconds(60), 64, ServeCommand.UPSTREAM_LIST_EVERY,
+                new VersionFollower.Options("tiny", KafkaClients.of(bench.kafka.bootstrapServers()), "model-updates", bench.store.root()), 0),
+                "gateway-chat-responses", "gateway-chat-feedback", new ChatServer.Options("127.0.0.1", 0, null, 1 << 20))) {
+            URI via = URI.create("http://127.0.0.1:" + gateway.port() + "/v1/chat/completions");
+            load(List.of(via, direct), 4, 16);  // warm-up
+            out.printf("gateway (serve --upstream) in front of it, requests through it and straight to the server in turn:%n");
+            for (int c : clients) {
+                List<List<Long>> latencies = load(List.of(via, direct), c, 2 * requests);
+                List<Long> through = latencies.get(0);
+                List<Long> straight = latencies.get(1);
+                out.printf("  %2d clients: straight p50 %5.0f ms, p99 %5.0f ms; through the gateway p50 %5.0f ms, p99 %5.0f ms; "
+                        + "added p50 %+.1f ms, p99 %+.1f ms%n", c, percentile(straight, 0.5), percentile(straight, 0.99),
+                        percentile(through, 0.5), percentile(through, 0.99), percentile(through, 0.5) - percentile(straight, 0.5),
+                        percentile(through, 0.99) - percentile(straight, 0.99));
+                out.flush();
+            }
+        }
+    }
+
+    /** The {@code q} quantile of {@code nanos}, in ms. */
+    private static double percentile(List<Long> nanos, double q) {
+        List<Long> sorted = new ArrayList<>(nanos);
+        Collections.sort(sorted);
+        return sorted.get(Math.max(0, (int) Math.ceil(sorted.size() * q) - 1)) / 1e6;
     }
 
     /** Announces fresh versions one at a time and times commit → first answer carrying the new version. */
@@ -96,18 +136,25 @@ final class ServeBench implements Callable<Integer> {
     }
 
     private List<Long> load(URI url, int concurrency, int count) throws InterruptedException {
-        List<Long> latencies = Collections.synchronizedList(new ArrayList<>());
+        return load(List.of(url), concurrency, count).get(0);
+    }
+
+    /** {@code count} requests from {@code concurrency} clients, each sending to {@code urls} in turn; the latencies per URL. */
+    private List<List<Long>> load(List<URI> urls, int concurrency, int count) throws InterruptedException {
+        List<List<Long>> latencies = new ArrayList<>();
+        urls.forEach(u -> latencies.add(Collections.synchronizedList(new ArrayList<>())));
         AtomicInteger next = new AtomicInteger();
         List<Thread> threads = new ArrayList<>();
         for (int i = 0; i < concurrency; i++) {
             Thread t = new Thread(() -> {
-                while (next.getAndIncrement() < count) {
+                for (int n = next.getAndIncrement(); n < count; n = next.getAndIncrement()) {
+                    int target = n % urls.size();
                     long start = System.nanoTime();
-                    HttpResponse<String> r = ask(url, maxTokens);
+                    HttpResponse<String> r = ask(urls.get(target), maxTokens);
                     if (r.statusCode() != 200) {
                         throw new IllegalStateException("HTTP " + r.statusCode() + ": " + r.body());
                     }
-                    latencies.add(System.nanoTime() - start);
+                    latencies.get(target).add(System.nanoTime() - start);
                 }
             });
             t.start();
