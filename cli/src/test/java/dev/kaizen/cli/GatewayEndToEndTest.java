@@ -98,7 +98,7 @@ class GatewayEndToEndTest {
             // Chats and votes through the gateway until the job, trained on them, announces release 1 (a canary).
             List<String> answered = new ArrayList<>();
             long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
-            for (int i = 0; gateway.backend().announced().isEmpty(); i++) {
+            for (int i = 0; gateway.backend().versions().announced().isEmpty(); i++) {
                 assertThat(System.nanoTime()).as("release 1 trained on the gateway's votes within 3 minutes").isLessThan(deadline);
                 TwoStyleChat.Fact fact = TwoStyleChat.trainFacts().get(i % TwoStyleChat.trainFacts().size());
                 HttpResponse<String> chat = chat(at, "early-" + i, fact.question(), false);
@@ -110,7 +110,7 @@ class GatewayEndToEndTest {
                 assertThat(post(at, "/v1/feedback", Map.of("response_id", body.get("id").asText(), "vote", i % 3 == 0 ? "down" : "up",
                         "user_id", "voter-" + i, "event_id", UUID.randomUUID().toString())).statusCode()).isEqualTo(202);
             }
-            ModelUpdate first = gateway.backend().announced().get(0);
+            ModelUpdate first = gateway.backend().versions().announced().get(0);
             assertThat(first.getCanary()).isTrue();
             assertThat(first.getFeedbackCount()).as("trained on votes cast through the gateway").isPositive();
             Map<String, ResponseLogged> logged = new HashMap<>();
@@ -121,7 +121,7 @@ class GatewayEndToEndTest {
             assertThat(answered).allSatisfy(id -> assertThat(logged.get(id).getModelVersion()).isZero());
 
             // Announced, but the upstream has not loaded it: nobody is routed to release 1.
-            await(() -> gateway.backend().announced().size() == 1, "the gateway knows release 1");
+            await(() -> gateway.backend().versions().announced().size() == 1, "the gateway knows release 1");
             Thread.sleep(1000);
             for (int u = 0; u < 40; u++) {
                 assertThat(JSON.readTree(chat(at, "before-" + u, "Hi", false).body()).get("model").asText()).isEqualTo(MODEL + "@0");

@@ -1,12 +1,9 @@
 package dev.kaizen.serving.api;
 
-import java.util.List;
-import java.util.Map;
 import java.util.function.Consumer;
 import java.util.function.DoubleConsumer;
 
-import dev.kaizen.schemas.ModelRelease;
-import dev.kaizen.schemas.ModelUpdate;
+import dev.kaizen.serving.follow.VersionFollower;
 
 /**
  * What answers the chat API's requests and which versions of the model it serves: Kaizen's own
@@ -21,22 +18,11 @@ public interface ChatBackend extends AutoCloseable {
     /** The promoted release: what a request outside the canary share starting now would get. */
     long version();
 
-    /** The canary candidate in service, or {@link dev.kaizen.serving.follow.VersionFollower#NO_CANDIDATE}. */
+    /** The canary candidate in service, or {@link VersionFollower#NO_CANDIDATE}. */
     long candidateVersion();
 
-    /** The job's canary verdicts so far, by version. */
-    Map<Long, ModelRelease> decisions();
-
-    List<ModelUpdate> announced();
-
-    /** Announced versions refused, by reason. */
-    Map<String, Long> refusals();
-
-    /** The candidates the job's release gate refused. */
-    List<ModelUpdate> refusedCandidates();
-
-    /** Versions put into service so far. */
-    long swaps();
+    /** The announcements, the job's verdicts and the refusals, as this backend follows them. */
+    VersionFollower versions();
 
     /** Told the seconds from each version's announcement to its first entering service here. */
     void onFirstServed(DoubleConsumer listener);

@@ -112,7 +112,7 @@ public final class ChatServer implements AutoCloseable {
         GaugeWithCallback.builder().name("kaizen_model_candidate_version").help("The canary candidate in service beside it, -1 for none")
                 .callback(cb -> cb.call(backend.candidateVersion())).register(registry);
         CounterWithCallback.builder().name("kaizen_model_swaps_total").help("Versions swapped in")
-                .callback(cb -> cb.call(backend.swaps())).register(registry);
+                .callback(cb -> cb.call(backend.versions().applied())).register(registry);
         backend.onFirstServed(Histogram.builder().name("kaizen_model_announced_to_served_seconds")
                 .help("From a version's announcement (its created_at) to its first entering service on this replica")
                 .classicOnly().classicUpperBounds(1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 300, 600).register(registry)::observe);
@@ -120,7 +120,7 @@ public final class ChatServer implements AutoCloseable {
                 .help("1 while what answers (serving's own models, or the upstream server) can take requests, else 0")
                 .callback(cb -> cb.call(backend.health().ready() ? 1 : 0)).register(registry);
         CounterWithCallback.builder().name("kaizen_model_refusals_total").help("Announced versions refused, by reason")
-                .labelNames("reason").callback(cb -> backend.refusals().forEach((reason, n) -> cb.call(n, reason))).register(registry);
+                .labelNames("reason").callback(cb -> backend.versions().refusals().forEach((reason, n) -> cb.call(n, reason))).register(registry);
         app = Javalin.create(config -> {
             config.showJavalinBanner = false;
             config.http.prefer405over404 = true;
@@ -381,10 +381,10 @@ public final class ChatServer implements AutoCloseable {
         // Read once, so that every entry names the same promoted release and candidate.
         long promoted = backend.version();
         long candidate = backend.candidateVersion();
-        Map<Long, ModelRelease> decisions = backend.decisions();
+        Map<Long, ModelRelease> decisions = backend.versions().decisions();
         List<Map<String, Object>> data = new ArrayList<>();
         data.add(model(0, null, promoted, candidate, decisions));
-        for (ModelUpdate u : backend.announced()) {
+        for (ModelUpdate u : backend.versions().announced()) {
             data.add(model(u.getVersion(), u, promoted, candidate, decisions));
         }
         // The versions in service also under the names a request can ask for them by (as vLLM lists its
@@ -439,11 +439,11 @@ public final class ChatServer implements AutoCloseable {
         for (VoteTally.Rate r : tally.rates()) {
             versions.add(Map.of("version", r.version(), "up", r.up(), "down", r.down(), "rate", r.rate()));
         }
-        List<Map<String, Object>> rollbacks = backend.announced().stream().filter(u -> u.getRestoresVersion() != null)
+        List<Map<String, Object>> rollbacks = backend.versions().announced().stream().filter(u -> u.getRestoresVersion() != null)
                 .map(u -> Map.<String, Object>of("version", u.getVersion(), "restores", u.getRestoresVersion())).toList();
-        List<Map<String, Object>> refused = backend.refusedCandidates().stream()
+        List<Map<String, Object>> refused = backend.versions().refusedCandidates().stream()
                 .map(u -> Map.<String, Object>of("after", u.getParentVersion(), "reason", u.getRejectionReason())).toList();
-        List<Map<String, Object>> decisions = backend.decisions().values().stream()
+        List<Map<String, Object>> decisions = backend.versions().decisions().values().stream()
                 .map(d -> Map.<String, Object>of("version", d.getVersion(), "decision", decision(d), "reason", d.getReason())).toList();
         ctx.json(Map.of("model", backend.modelId(), "serving", backend.version(), "candidate", backend.candidateVersion(),
                 "versions", versions, "rollbacks", rollbacks, "refused", refused, "decisions", decisions));

@@ -177,7 +177,6 @@ public final class ModelFollower implements ChatBackend {
     }
 
     /** The job's canary verdicts so far, by version. */
-    @Override
     public Map<Long, ModelRelease> decisions() {
         return follower.decisions();
     }
@@ -196,23 +195,24 @@ public final class ModelFollower implements ChatBackend {
         return base.config().maxPositionEmbeddings();
     }
 
-    @Override
     public List<ModelUpdate> announced() {
         return follower.announced();
     }
 
-    @Override
     public Map<String, Long> refusals() {
         return follower.refusals();
     }
 
-    /** The candidates the job's release gate refused (when the rejections topic is followed). */
     @Override
+    public VersionFollower versions() {
+        return follower;
+    }
+
+    /** The candidates the job's release gate refused (when the rejections topic is followed). */
     public List<ModelUpdate> refusedCandidates() {
         return follower.refusedCandidates();
     }
 
-    @Override
     public long swaps() {
         return follower.applied();
     }

@@ -35,7 +35,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import dev.kaizen.schemas.ModelRelease;
 import dev.kaizen.schemas.ModelUpdate;
 import dev.kaizen.serving.api.ApiError;
 import dev.kaizen.serving.api.ChatBackend;
@@ -399,28 +398,8 @@ public final class UpstreamBackend implements ChatBackend {
     }
 
     @Override
-    public Map<Long, ModelRelease> decisions() {
-        return follower.decisions();
-    }
-
-    @Override
-    public List<ModelUpdate> announced() {
-        return follower.announced();
-    }
-
-    @Override
-    public Map<String, Long> refusals() {
-        return follower.refusals();
-    }
-
-    @Override
-    public List<ModelUpdate> refusedCandidates() {
-        return follower.refusedCandidates();
-    }
-
-    @Override
-    public long swaps() {
-        return follower.applied();
+    public VersionFollower versions() {
+        return follower;
     }
 
     @Override
