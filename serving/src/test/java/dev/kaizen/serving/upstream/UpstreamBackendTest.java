@@ -16,7 +16,9 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
+import java.util.function.BooleanSupplier;
 
+import ai.djl.Device;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
@@ -26,6 +28,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
+import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.ModelPresets;
+import dev.kaizen.checkpoints.CheckpointStore;
+import dev.kaizen.serving.Announcements;
 import dev.kaizen.serving.api.ApiError;
 import dev.kaizen.serving.api.ChatBackend;
 import dev.kaizen.serving.api.ChatRequest;
@@ -53,7 +59,9 @@ class UpstreamBackendTest {
     private HttpServer upstream;
     private volatile String behaviour = "answer";
     private final List<String> asked = new CopyOnWriteArrayList<>();
-    private final List<String> models = new ArrayList<>();
+    private final List<String> models = new CopyOnWriteArrayList<>();
+    /** The announcements topic of the last gateway started. */
+    private String updates;
 
     @BeforeEach
     void standIn() throws IOException {
@@ -108,6 +116,7 @@ class UpstreamBackendTest {
 
     private UpstreamBackend gateway(int maxConnections) {
         String suffix = "-" + UUID.randomUUID();
+        updates = "model-updates" + suffix;
         KAFKA.kafka().createTopics(1, "model-updates" + suffix, "model-releases" + suffix);
         return UpstreamBackend.start(new UpstreamBackend.Options(URI.create("http://127.0.0.1:" + upstream.getAddress().getPort()),
                 UpstreamBackend.Options.DEFAULT_NAME_TEMPLATE, null, TIMEOUT, maxConnections, Duration.ofMillis(100),
@@ -154,6 +163,49 @@ class UpstreamBackendTest {
                 assertThat(turn.answer(piece -> {}).text()).isEqualTo("Hello");
             }
             assertThat(asked).containsExactly("tiny");
+        }
+    }
+
+    @Test
+    void aVersionIsRoutedToOnlyWhileTheUpstreamListsItElseTheNewestPromotedReleaseItHas() throws Exception {
+        Path base = tmp.resolve("base");
+        ModelPresets.TINY.write(base, 5);
+        try (UpstreamBackend gateway = gateway(4); LlamaForCausalLM trainer = LlamaForCausalLM.load(base, Device.cpu())) {
+            Announcements announce = new Announcements(trainer, new CheckpointStore(tmp.resolve("store").toUri().toString()), tmp,
+                    KAFKA.kafka().bootstrapServers());
+            announce.send(updates, true, announce.version(1, 0, 1));
+            await(() -> gateway.versions().announced().size() == 1);
+            Thread.sleep(300);
+            assertThat(routed(gateway)).as("announced, not loaded upstream: not routed to").isZero();
+            assertThat(gateway.health().detail()).contains("not yet the promoted release 1");
+
+            models.add("tiny-v1");
+            await(() -> gateway.version() == 1);
+            assertThat(routed(gateway)).isEqualTo(1);
+            assertThat(gateway.health()).isEqualTo(new ChatBackend.Health(true, "upstream serves tiny-v1"));
+
+            models.remove("tiny-v1");  // the upstream restarted without its adapter
+            await(() -> gateway.version() == 0);
+            assertThat(routed(gateway)).isZero();
+            assertThat(gateway.health().ready()).isTrue();
+            assertThat(gateway.health().detail()).isEqualTo("upstream serves tiny-v0, not yet the promoted release 1");
+            assertThat(asked).endsWith("tiny-v0");
+        }
+    }
+
+    /** The version a plain request goes to, answered. */
+    private static long routed(ChatBackend backend) {
+        try (ChatBackend.Turn turn = backend.begin(request(false))) {
+            turn.answer(piece -> {});
+            return turn.version();
+        }
+    }
+
+    private static void await(BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (!condition.getAsBoolean()) {
+            assertThat(System.nanoTime()).isLessThan(deadline);
+            Thread.sleep(50);
         }
     }
 
