@@ -305,11 +305,18 @@ class ContinualKtoLoopTest {
     /** Sends part {@code part} of {@code parts} of the scenario's votes, in event-time order, to every partition alike. */
     private static void sendPart(Run run, int part, int parts) {
         List<byte[]> votes = run.scenario.feedback;
-        List<byte[]> sent = votes.subList(votes.size() * part / parts, votes.size() * (part + 1) / parts);
+        sendDealt(run.broker, "chat-feedback" + run.suffix, votes.subList(votes.size() * part / parts, votes.size() * (part + 1) / parts));
+    }
+
+    /**
+     * Deals {@code records} to the partitions in turn, so each partition holds them in their order and
+     * spans their whole range of event time (the producer's own partitioner may give one partition a
+     * run of early records and the other the late ones, and the early one then holds the watermark back).
+     */
+    static void sendDealt(Broker broker, String topic, List<byte[]> records) {
         for (int p = 0; p < PARALLELISM; p++) {
             int partition = p;
-            run.broker.send("chat-feedback" + run.suffix, partition,
-                    IntStream.range(0, sent.size()).filter(i -> i % PARALLELISM == partition).mapToObj(sent::get).toList());
+            broker.send(topic, partition, IntStream.range(0, records.size()).filter(i -> i % PARALLELISM == partition).mapToObj(records::get).toList());
         }
     }
 
@@ -414,7 +421,7 @@ class ContinualKtoLoopTest {
             // Idleness is wall-clock time in which a partition's source emitted nothing, a source thread starved of
             // the CPU included: at 1 s, on a loaded 2-core machine, one partition went idle mid-backlog and the
             // other carried the watermark past its votes, which went late.
-            broker.send("chat-responses" + suffix, scenario.responses);
+            sendDealt(broker, "chat-responses" + suffix, scenario.responses);
             if (backlog) {
                 broker.send("chat-feedback" + suffix, scenario.feedback);
             }
