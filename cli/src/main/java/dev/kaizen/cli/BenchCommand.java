@@ -1,13 +1,17 @@
 package dev.kaizen.cli;
 
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.io.Writer;
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -58,6 +62,8 @@ final class BenchCommand {
         /** The long case: a batch as the job accumulates it at its default max-length, every answer running past it. */
         static final int LONG_BATCH = 16;
         static final int LONG_LENGTH = 512;
+        /** What a timing JVM prints between steps, waiting for the bench to measure the matmul rate. */
+        private static final String BETWEEN_STEPS = "between";
         private static final int ANSWERS_PER_LONG_ROW = 80;
 
         @Spec
@@ -82,8 +88,9 @@ final class BenchCommand {
         DeviceOption device;
 
         @Option(names = "--alone", hidden = true, split = ",", paramLabel = "DIR,CASE,MODE",
-                description = "Times one case and mode of a preset written to DIR in this JVM and prints its seconds a step, "
-                        + "peak resident MiB and the matmul rate measured between its steps: the bench runs each so, in a JVM of its own.")
+                description = "Times one case and mode of a preset written to DIR in this JVM and prints its seconds a step and "
+                        + "peak resident MiB; between steps it prints 'between' and waits for a line on its input, while the bench "
+                        + "measures the matmul rate: the bench runs each case so, in a JVM of its own.")
         List<String> alone;
 
         /** One batch shape to time: its rows (steps + 1 batches of them), batch size and the trainer's max-length. */
@@ -100,8 +107,8 @@ final class BenchCommand {
                             LONG_BATCH, LONG_LENGTH));
             if (alone != null) {
                 resetPeakResident();
-                double[] timed = ktoSeconds(Path.of(alone.get(0)), cases.get(alone.get(1)), alone.get(2).equals("lora"));
-                out.println(timed[0] + " " + peakResidentMiB() + " " + timed[1]);
+                double seconds = ktoSeconds(Path.of(alone.get(0)), cases.get(alone.get(1)), alone.get(2).equals("lora"), out);
+                out.println(seconds + " " + peakResidentMiB());
                 return 0;
             }
             presets.forEachWrittenForTheTask((preset, dir) -> {
@@ -122,9 +129,10 @@ final class BenchCommand {
             out.printf("%-14s %-5s %10s %14s %12s %13s %12s %10s %14s%n", "PRESET", "MODE", "TOKENS/STEP", "KTO TOKENS/S", "S/STEP",
                     "MODEL GFLOP/S", "PEAK GFLOP/S", "% OF PEAK", "PEAK RSS MIB");
             for (String mode : new String[] {"lora", "full"}) {
-                String[] measured = alone(dir, key, mode);
+                List<Double> peaks = new ArrayList<>();
+                String[] measured = alone(dir, key, mode, () -> peaks.add(matmulPeakGflops(config, (int) shape[0], device.device())));
                 double seconds = Double.parseDouble(measured[0]);
-                double peak = Double.parseDouble(measured[2]);
+                double peak = peaks.stream().mapToDouble(Double::doubleValue).average().orElseThrow();
                 double gflops = ktoFlops(config, shape[0], shape[1], mode.equals("lora")) / seconds / 1e9;
                 out.printf("%-14s %-5s %10d %14.1f %12.2f %13.1f %12.1f %9.0f%% %14s%n", preset, mode,
                         shape[0], shape[0] / seconds, seconds, gflops, peak, 100 * gflops / peak, measured[1]);
@@ -135,9 +143,11 @@ final class BenchCommand {
         /**
          * Seconds a step and peak resident MiB of one case and mode, measured by this command with
          * {@code --alone} in a JVM of its own (this one's flags and class path): what the allocator kept
-         * from an earlier case would otherwise count in a later one's peak.
+         * from an earlier case would otherwise count in a later one's peak. Before and after each timed
+         * step the child waits while {@code between} runs here: the matmul rate is measured over the same
+         * minutes as the steps on a machine whose speed drifts, and its matrices never count in the child's memory.
          */
-        private String[] alone(Path dir, String key, String mode) throws IOException, InterruptedException {
+        private String[] alone(Path dir, String key, String mode, Runnable between) throws IOException, InterruptedException {
             List<String> command = new ArrayList<>();
             command.add(ProcessHandle.current().info().command().orElse("java"));
             command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
@@ -145,11 +155,23 @@ final class BenchCommand {
                     "--steps", Integer.toString(steps), "--batch-size", Integer.toString(batchSize), "--device", device.device,
                     "--alone", dir + "," + key + "," + mode));
             Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-            String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
-            if (process.waitFor() != 0) {
-                throw new IllegalStateException("timing " + key + " with " + mode + " failed (exit " + process.exitValue() + "): " + output);
+            String last = "";
+            try (BufferedReader lines = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+                 Writer go = new OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8)) {
+                for (String line = lines.readLine(); line != null; line = lines.readLine()) {
+                    if (line.equals(BETWEEN_STEPS)) {
+                        between.run();
+                        go.write("go\n");
+                        go.flush();
+                    } else if (!line.isBlank()) {
+                        last = line;
+                    }
+                }
             }
-            return output.substring(output.lastIndexOf('\n') + 1).split(" ");
+            if (process.waitFor() != 0) {
+                throw new IllegalStateException("timing " + key + " with " + mode + " failed (exit " + process.exitValue() + "): " + last);
+            }
+            return last.split(" ");
         }
 
         /**
@@ -251,29 +273,32 @@ final class BenchCommand {
         }
 
         /**
-         * Seconds per step over the timed steps, and the matmul rate measured before and after each
-         * of them (their mean): on a shared machine whose speed drifts, the yardstick is taken over the
-         * same minutes as the steps it measures. Without LoRA the trainer computes the reference's sums
-         * for every batch before the first step: the timed batches' share of that counts too.
+         * Seconds per step over the timed steps; after the warm-up step and each timed one it says so on
+         * {@code out} and waits for a line on its input (the parent's matmul timing, outside the timed
+         * window). Without LoRA the trainer computes the reference's sums for every batch before the
+         * first step: the timed batches' share of that counts too.
          */
-        private double[] ktoSeconds(Path dir, Case c, boolean lora) throws IOException {
-            LlamaConfig config = LlamaConfig.read(dir.resolve("config.json"));
-            int tokens = (int) batchShape(dir, c)[0];
+        private double ktoSeconds(Path dir, Case c, boolean lora, PrintWriter out) throws IOException {
+            BufferedReader parent = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
             TrainingOptions options = TrainingOptions.builder(TrainingOptions.Method.KTO).batchSize(c.batchSize())
                     .maxSteps(steps + 1).learningRate(1e-5).maxLength(c.maxLength())
                     .lora(lora ? new LoraAdapter.Config(16, 32, 0, LoraAdapter.ALL_TARGETS) : null).build();
             long[] starts = new long[steps + 2];
             long[] ends = new long[steps + 2];
             long[] referenceMarks = new long[steps + 2];
-            double[] peaks = new double[steps + 1];
             try (ChatTokenizer tokenizer = ChatTokenizer.load(dir);
                  LlamaForCausalLM policy = LlamaForCausalLM.load(dir, device.device());
                  LlamaForCausalLM reference = lora ? null : LlamaForCausalLM.load(dir, device.device());
                  Trainer trainer = Trainer.kto(policy, tokenizer, reference, options, c.rows())) {
                 trainer.train(c.rows(), p -> referenceMarks[p.done()] = System.nanoTime(), step -> {
                     ends[step.step()] = System.nanoTime();
-                    // After the warm-up step and each timed one: outside the timed window.
-                    peaks[step.step() - 1] = matmulPeakGflops(config, tokens, device.device());
+                    out.println(BETWEEN_STEPS);
+                    out.flush();
+                    try {
+                        parent.readLine();
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
                     if (step.step() <= steps) {
                         starts[step.step() + 1] = System.nanoTime();
                     }
@@ -283,7 +308,7 @@ final class BenchCommand {
             for (int s = 2; s <= steps + 1; s++) {
                 stepNanos += ends[s] - starts[s];
             }
-            return new double[] {(stepNanos + referenceMarks[steps + 1] - referenceMarks[1]) / 1e9 / steps, Arrays.stream(peaks).average().orElseThrow()};
+            return (stepNanos + referenceMarks[steps + 1] - referenceMarks[1]) / 1e9 / steps;
         }
     }
 
