@@ -92,10 +92,14 @@ def _time(at):
     return at if at is not None else datetime.now(timezone.utc)
 
 
+def _messages(prompt):
+    return [{"role": m["role"], "content": m["content"]} for m in prompt]
+
+
 def response_record(response_id, model_id, model_version, prompt, completion, created_at=None):
     """A ResponseLogged: one answer as it was served. prompt is a list of {"role", "content"} dicts."""
     return {"response_id": response_id, "model_id": model_id, "model_version": model_version,
-            "prompt": [{"role": m["role"], "content": m["content"]} for m in prompt],
+            "prompt": _messages(prompt),
             "completion": completion, "created_at": _time(created_at)}
 
 
@@ -104,7 +108,7 @@ def feedback_record(event_id, response_id, user_id, model_id, vote, event_time=N
     """A FeedbackEvent: vote is "UP", "DOWN" or "CLEAR"; a retry must reuse event_id so the vote counts once."""
     return {"event_id": event_id, "response_id": response_id, "user_id": user_id, "model_id": model_id,
             "vote": vote, "event_time": _time(event_time),
-            "prompt": None if prompt is None else [{"role": m["role"], "content": m["content"]} for m in prompt],
+            "prompt": None if prompt is None else _messages(prompt),
             "completion": completion, "attributes": attributes}
 
 

@@ -89,8 +89,7 @@ public record ChatRequest(List<ChatTemplate.Message> messages, SamplingParams sa
      * a name for the model as a whole, as before).
      */
     public OptionalLong version(String modelId) {
-        String prefix = ChatBackend.versionName(modelId, 0);
-        prefix = prefix.substring(0, prefix.length() - 1);
+        String prefix = ChatBackend.nameSafe(modelId) + "-v";
         if (model == null || !model.startsWith(prefix) || model.length() == prefix.length() || model.length() > prefix.length() + 18) {
             return OptionalLong.empty();
         }

@@ -4,8 +4,6 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import java.util.function.DoubleConsumer;
@@ -55,9 +53,7 @@ public final class ModelFollower implements ChatBackend {
     private final LlamaForCausalLM base;
     private final AtomicReference<ServedModel> current = new AtomicReference<>();
     private final AtomicReference<ServedModel> candidate = new AtomicReference<>();
-    private final long startedAt = System.currentTimeMillis();
-    private final Set<Long> inService = ConcurrentHashMap.newKeySet();
-    private volatile DoubleConsumer onFirstServed = seconds -> { };
+    private final FirstServed firstServed = new FirstServed();
     private final CanaryRouting routing;
     private VersionFollower follower;
 
@@ -217,14 +213,10 @@ public final class ModelFollower implements ChatBackend {
         return follower.applied();
     }
 
-    /**
-     * Tells {@code listener} the seconds from each version's announcement (its {@code created_at}) to
-     * its first entering service here, as candidate or promoted. Versions announced before this
-     * follower started are left out: their wait measures this replica's downtime, not the loop.
-     */
+    /** See {@link FirstServed}: each version's wait from announcement to swap here. */
     @Override
     public void onFirstServed(DoubleConsumer listener) {
-        onFirstServed = listener;
+        firstServed.listen(listener);
     }
 
     /** Builds each verified version into a model of its own and swaps it in. */
@@ -268,10 +260,7 @@ public final class ModelFollower implements ChatBackend {
                 model = LlamaForCausalLM.fromTensors(base.config(), adapter.mergedTensors(), options.device());
             }
         }
-        long announced = update.getCreatedAt().toEpochMilli();
-        if (announced >= startedAt && inService.add(update.getVersion())) {
-            onFirstServed.accept((System.currentTimeMillis() - announced) / 1000.0);
-        }
+        firstServed.served(update);
         return served(update.getVersion(), update, model);
     }
 

@@ -16,8 +16,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
@@ -40,6 +38,7 @@ import dev.kaizen.serving.api.ApiError;
 import dev.kaizen.serving.api.ChatBackend;
 import dev.kaizen.serving.api.ChatRequest;
 import dev.kaizen.serving.follow.CanaryRouting;
+import dev.kaizen.serving.follow.FirstServed;
 import dev.kaizen.serving.follow.VersionFollower;
 
 /**
@@ -72,10 +71,8 @@ public final class UpstreamBackend implements ChatBackend {
     private final CanaryRouting routing;
     private final Wanted wanted = new Wanted();
     private final ScheduledExecutorService scheduler;
-    private final long startedAt = System.currentTimeMillis();
     private volatile UpstreamModels models = UpstreamModels.NOT_YET;
-    private volatile DoubleConsumer onFirstServed = seconds -> { };
-    private final Set<Long> inService = ConcurrentHashMap.newKeySet();
+    private final FirstServed firstServed = new FirstServed();
     private VersionFollower follower;
 
     private UpstreamBackend(Options options) {
@@ -113,13 +110,11 @@ public final class UpstreamBackend implements ChatBackend {
         if (now.reachable() != before.reachable() || !now.names().equals(before.names())) {
             LOG.info("upstream {}: {}", options.url(), now.reachable() ? "serves " + now.names() : now.problem());
         }
-        long promoted = routedPromoted(now);
-        long candidate = routedCandidate(now);
-        for (long v : List.of(promoted, candidate)) {
+        // A version enters service here when it is first routed to, as serving's own swap reports it.
+        for (long v : List.of(routedPromoted(now), routedCandidate(now))) {
             ModelUpdate update = v > 0 ? announcedVersion(v) : null;
-            // The first time a version is routed to: its announcement's age then, as serving's own swap reports it.
-            if (update != null && update.getCreatedAt().toEpochMilli() >= startedAt && inService.add(v)) {
-                onFirstServed.accept((System.currentTimeMillis() - update.getCreatedAt().toEpochMilli()) / 1000.0);
+            if (update != null) {
+                firstServed.served(update);
             }
         }
     }
@@ -404,7 +399,7 @@ public final class UpstreamBackend implements ChatBackend {
 
     @Override
     public void onFirstServed(DoubleConsumer listener) {
-        onFirstServed = listener;
+        firstServed.listen(listener);
     }
 
     @Override
