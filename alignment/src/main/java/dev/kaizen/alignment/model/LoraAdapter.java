@@ -233,9 +233,10 @@ public final class LoraAdapter implements AutoCloseable {
             }
             NDArray in = training && config.dropout() > 0
                     ? Dropout.dropout(x, (float) config.dropout(), true).singletonOrThrow() : x;
-            NDArray low = ai.djl.nn.core.Linear.linear(in, a).singletonOrThrow();
-            // In place: a linear's backward reads its input, never its output, so neither product is needed as it was.
-            return y.addi(ai.djl.nn.core.Linear.linear(low, b).singletonOrThrow().muli(Scalar.of(x, config.scale())));
+            // Scaled while it is rank wide, not once it is as wide as y; in place: a linear's backward
+            // reads its input, never its output, so neither product is needed as it was.
+            NDArray low = ai.djl.nn.core.Linear.linear(in, a).singletonOrThrow().muli(Scalar.of(x, config.scale()));
+            return y.addi(ai.djl.nn.core.Linear.linear(low, b).singletonOrThrow());
         }
     }
 }

@@ -110,21 +110,20 @@ public final class AdamW implements AutoCloseable {
 
     /**
      * One Adam update of a parameter (or a slice of it: views, changed in place). In place wherever
-     * the math allows, multiplying rather than dividing and with sqrt rather than pow: an update is a
-     * dozen passes over its parameter, with full fine-tuning a fifth of the step; it holds two
-     * temporaries the size of what it updates.
+     * the math allows, and every scalar folded into another pass (the clip into the moments'
+     * coefficients, √(1 − β₂ᵗ) into ε and the step size): with full fine-tuning the update is the
+     * largest cost outside the model, a dozen passes over its parameter; it holds two temporaries
+     * the size of what it updates.
      */
     private void update(NDArray p, NDArray g, NDArray mt, NDArray vt, float clip, double lr, float stepSize, float rootBias2) {
-        if (clip != 1f) {
-            g.muli(clip);
-        }
-        try (NDArray scaled = g.mul((float) (1 - config.beta1()))) {
+        // m ← β₁m + (1 − β₁)·c·g and v ← β₂v + (1 − β₂)·c²·g², c the clipping factor
+        try (NDArray scaled = g.mul((float) ((1 - config.beta1()) * clip))) {
             mt.muli((float) config.beta1()).addi(scaled);
         }
-        vt.muli((float) config.beta2()).addi(g.muli(g).muli((float) (1 - config.beta2())));
-        // √v̂ = √v / √(1 − β₂ᵗ); the update is (lr / (1 − β₁ᵗ)) · m / (√v̂ + ε)
-        NDArray denominator = vt.sqrt().muli(rootBias2).addi((float) config.eps());
-        NDArray update = mt.div(denominator).muli(stepSize);
+        vt.muli((float) config.beta2()).addi(g.muli(g).muli((float) ((1 - config.beta2()) * clip * clip)));
+        // (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε) = (stepSize / rootBias2) · m / (√v + ε / rootBias2)
+        NDArray denominator = vt.sqrt().addi((float) (config.eps() / rootBias2));
+        NDArray update = mt.div(denominator).muli(stepSize / rootBias2);
         denominator.close();
         if (config.weightDecay() > 0) {
             p.muli((float) (1 - lr * config.weightDecay()));
