@@ -13,6 +13,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -376,9 +377,11 @@ class ContinualKtoLoopTest {
                 correctAfter = TwoStyleChat.judgeAnswers(model, tokenizer, TwoStyleChat.trainFacts(), 2, 1.0, 5).correct();
             }
         }
-        System.out.printf("continual KTO: %d versions, %d rejected steps, polite %.1f%% -> %.1f%%, training facts right %.1f%% -> "
+        System.out.printf("continual KTO: %d versions, rejected steps by reason %s, polite %.1f%% -> %.1f%%, training facts right %.1f%% -> "
                         + "%.1f%%, max kl_to_reference %.3f%n", last.getVersion(),
-                steps.stream().filter(s -> s.getRejectionReason() != null).count(), 100 * before, 100 * after, 100 * correctBefore,
+                steps.stream().filter(s -> s.getRejectionReason() != null)
+                        .collect(Collectors.groupingBy(s -> s.getRejectionReason().split(":")[0], TreeMap::new, Collectors.counting())),
+                100 * before, 100 * after, 100 * correctBefore,
                 100 * correctAfter,
                 steps.stream().mapToDouble(s -> s.getMetrics().getOrDefault("kl_to_reference", 0.0)).max().orElse(0));
         assertThat(before).isBetween(0.3, 0.7);
