@@ -81,7 +81,7 @@ public final class AdamW implements AutoCloseable {
             double bias1 = 1 - Math.pow(config.beta1(), steps);
             double bias2 = 1 - Math.pow(config.beta2(), steps);
             float stepSize = (float) (lr / bias1);
-            float rootBias2 = (float) (1 / Math.sqrt(bias2));
+            float rootBias2 = (float) Math.sqrt(bias2);
             for (var e : params.entrySet()) {
                 NDArray p = e.getValue();
                 NDArray g = grads.get(e.getKey());
@@ -121,9 +121,9 @@ public final class AdamW implements AutoCloseable {
             mt.muli((float) config.beta1()).addi(scaled);
         }
         vt.muli((float) config.beta2()).addi(g.muli(g).muli((float) ((1 - config.beta2()) * clip * clip)));
-        // (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε) = (stepSize / rootBias2) · m / (√v + ε / rootBias2)
-        NDArray denominator = vt.sqrt().addi((float) (config.eps() / rootBias2));
-        NDArray update = mt.div(denominator).muli(stepSize / rootBias2);
+        // (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε) = (stepSize · rootBias2) · m / (√v + ε · rootBias2)
+        NDArray denominator = vt.sqrt().addi((float) (config.eps() * rootBias2));
+        NDArray update = mt.div(denominator).muli(stepSize * rootBias2);
         denominator.close();
         if (config.weightDecay() > 0) {
             p.muli((float) (1 - lr * config.weightDecay()));

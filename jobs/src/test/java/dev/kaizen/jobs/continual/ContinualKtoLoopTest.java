@@ -380,7 +380,7 @@ class ContinualKtoLoopTest {
         System.out.printf("continual KTO: %d versions, rejected steps by reason %s, polite %.1f%% -> %.1f%%, training facts right %.1f%% -> "
                         + "%.1f%%, max kl_to_reference %.3f%n", last.getVersion(),
                 steps.stream().filter(s -> s.getRejectionReason() != null)
-                        .collect(Collectors.groupingBy(s -> s.getRejectionReason().split(":")[0], TreeMap::new, Collectors.counting())),
+                        .collect(Collectors.groupingBy(ModelUpdate::getRejectionReason, TreeMap::new, Collectors.counting())),
                 100 * before, 100 * after, 100 * correctBefore,
                 100 * correctAfter,
                 steps.stream().mapToDouble(s -> s.getMetrics().getOrDefault("kl_to_reference", 0.0)).max().orElse(0));
