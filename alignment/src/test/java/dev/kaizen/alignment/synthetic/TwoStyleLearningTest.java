@@ -83,7 +83,7 @@ class TwoStyleLearningTest {
     @Test
     void ktoOnLabelledAnswersRaisesThePoliteShareToEightyFivePercentKeepingTheFacts() {
         List<Row> rows = TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), 2000, 0.5, 9));
-        Learned learned = learn(TrainingOptions.Method.KTO, rows, 0.3, 150);
+        Learned learned = learn(TrainingOptions.Method.KTO, rows, 1.0, 150);
         assertThat(learned.polite()).isGreaterThanOrEqualTo(0.85);
         assertThat(learned.correct()).isGreaterThanOrEqualTo(baseCorrect - 0.05);
     }
@@ -93,7 +93,7 @@ class TwoStyleLearningTest {
         List<Row> rows = TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), 2000, 0.1, 11));
         long desirable = rows.stream().filter(r -> ((Row.Unpaired) r).desirable()).count();
         assertThat(desirable / (double) rows.size()).isBetween(0.07, 0.13);
-        Learned learned = learn(TrainingOptions.Method.KTO, rows, 0.5, 150);
+        Learned learned = learn(TrainingOptions.Method.KTO, rows, 1.0, 150);
         assertThat(learned.polite()).isGreaterThanOrEqualTo(0.80);
         assertThat(learned.correct()).isGreaterThanOrEqualTo(baseCorrect - 0.05);
     }
@@ -240,8 +240,10 @@ class TwoStyleLearningTest {
      * polite share and the training facts with the adapter on. β above TRL's 0.1, and few steps
      * for DPO, whose 111 pairs repeat every 7 steps: a looser KL anchor, or DPO run on, pushes the
      * rejected answers' tokens down until the facts go with them (measured on this base: DPO at
-     * 150 steps fell to 24% polite and 42% right; at 50 steps 90% and 95%; KTO with 10% desirable
-     * labels kept 90% of the facts at β 0.3 and 95% at β 0.5).
+     * 150 steps fell to 24% polite and 42% right; at 50 steps 90% and 95%). KTO at β 1.0: on an
+     * SFT base that came out otherwise (an AdamW change of rounding alone), β 0.3 lost 6.5–7.6
+     * points of the facts in three shuffles and β 0.5 2.9–3.8 in two, while β 1.0 lost 1.3–2.5
+     * in eight runs (both label mixes, three shuffles, other draws), 88–94% polite.
      */
     private static Learned learn(TrainingOptions.Method method, List<Row> rows, double beta, int steps) {
         return learn(method, rows, beta, steps, null);
