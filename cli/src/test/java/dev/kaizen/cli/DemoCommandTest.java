@@ -44,7 +44,7 @@ class DemoCommandTest {
         try {
             // Apart: the SFT's time is the machine's (1:48 to 3:00 on 2 cores), the versions' the loop's.
             awaitPrinted(tmp.resolve("demo.log"), "chat page: ", "the base model trained and the demo up within 10 minutes", 10);
-            awaitPrinted(tmp.resolve("demo.log"), "version    3 ", "a third version within 5 minutes of the demo's start", 5);
+            awaitPrinted(tmp.resolve("demo.log"), "version    3 ", "a third version within 5 minutes of the chat page's line", 5);
             everyDashboardPanelHasData(Files.readString(tmp.resolve("demo.log")), tmp);
             demo.destroy();
             assertThat(demo.waitFor(2, TimeUnit.MINUTES)).as("the demo winds down after SIGTERM").isTrue();

@@ -345,15 +345,15 @@ class ContinualKtoLoopTest {
                 .collect(Collectors.toMap(e -> e.getKey().substring(prefix.length()), e -> e.getValue().from()));
     }
 
+    /** Answers sampled per training fact, before and after: 444 each, so the judge's count varies by about a point, not 1.5. */
+    private static final int FACT_SAMPLES = 4;
+
     /**
      * The model learns from its stream: from the SFT model of the two-style task (about half its
      * answers polite, its facts known), votes by the task's rule drive the polite share of the last
      * announced version's answers to held-out questions to at least 80%, while its answers to the
      * training facts stay right (within 5 points of the base), as the judge reads them.
      */
-    /** Answers sampled per training fact, before and after: 444 each, so the judge's count varies by about a point, not 1.5. */
-    private static final int FACT_SAMPLES = 4;
-
     @Test
     void votesByTheTasksRuleDriveTheAnnouncedModelToPolitenessKeepingTheFacts(@TempDir Path tmp) throws Exception {
         String cache = System.getProperty("kaizen.test-cache");
