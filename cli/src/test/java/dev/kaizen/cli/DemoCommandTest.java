@@ -2,6 +2,8 @@ package dev.kaizen.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
@@ -25,6 +27,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import dev.kaizen.schemas.wire.Topic;
+import dev.kaizen.testkit.Await;
 
 /**
  * The demo end to end, briefly: the base model is trained and cached, versions are announced and
@@ -95,11 +98,15 @@ class DemoCommandTest {
         assertThat(second.out()).contains("(cached)").doesNotContain("SFT-training");
     }
 
-    private static void awaitPrinted(Path log, String text, String what, int minutes) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(minutes);
-        while (!Files.readString(log).contains(text)) {
-            assertThat(System.nanoTime()).as("%s:%n%s", what, Files.readString(log)).isLessThan(deadline);
-            Thread.sleep(100);
+    private static void awaitPrinted(Path log, String text, String what, int minutes) throws InterruptedException {
+        Await.until(() -> read(log).contains(text), Duration.ofMinutes(minutes), () -> what + ":\n" + read(log));
+    }
+
+    private static String read(Path log) {
+        try {
+            return Files.readString(log);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 

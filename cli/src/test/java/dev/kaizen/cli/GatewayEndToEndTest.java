@@ -45,6 +45,7 @@ import dev.kaizen.serving.follow.KafkaClients;
 import dev.kaizen.serving.follow.ModelFollower;
 import dev.kaizen.serving.follow.VersionFollower;
 import dev.kaizen.serving.upstream.UpstreamBackend;
+import dev.kaizen.testkit.Await;
 import dev.kaizen.testkit.EmbeddedKafkaExtension;
 
 /**
@@ -205,10 +206,6 @@ class GatewayEndToEndTest {
     }
 
     private static void await(BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (!condition.getAsBoolean()) {
-            assertThat(System.nanoTime()).as(what).isLessThan(deadline);
-            Thread.sleep(100);
-        }
+        Await.until(condition, Duration.ofSeconds(60), () -> what);
     }
 }
