@@ -24,15 +24,16 @@ final class Attention {
     }
 
     /**
-     * x [B, T, hidden]; cos/sin [B, 1, T, headDim]; mask [B, 1, T, S] additive (0 or a large
-     * negative) over all S = past + T keys; cache, if any, receives this step's keys and values.
+     * x [B, T, hidden], or [N, hidden] with {@code packed} its batch's real tokens; cos/sin [B, 1, T,
+     * headDim]; mask [B, 1, T, S] additive (0 or a large negative) over all S = past + T keys; cache,
+     * if any, receives this step's keys and values. The result is shaped as x.
      */
-    NDArray forward(NDArray x, NDArray cos, NDArray sin, NDArray mask, KvCache.Layer cache) {
-        long b = x.getShape().get(0);
-        long t = x.getShape().get(1);
-        NDArray q = qProj.forward(x).reshape(b, t, heads, headDim).transpose(0, 2, 1, 3);
-        NDArray k = kProj.forward(x).reshape(b, t, kvHeads, headDim).transpose(0, 2, 1, 3);
-        NDArray v = vProj.forward(x).reshape(b, t, kvHeads, headDim).transpose(0, 2, 1, 3);
+    NDArray forward(NDArray x, NDArray cos, NDArray sin, NDArray mask, KvCache.Layer cache, PackedTokens packed) {
+        long b = packed == null ? x.getShape().get(0) : packed.batch();
+        long t = packed == null ? x.getShape().get(1) : packed.length();
+        NDArray q = rows(qProj.forward(x), packed).reshape(b, t, heads, headDim).transpose(0, 2, 1, 3);
+        NDArray k = rows(kProj.forward(x), packed).reshape(b, t, kvHeads, headDim).transpose(0, 2, 1, 3);
+        NDArray v = rows(vProj.forward(x), packed).reshape(b, t, kvHeads, headDim).transpose(0, 2, 1, 3);
         q = RotaryEmbedding.apply(q, cos, sin);
         k = RotaryEmbedding.apply(k, cos, sin);
         if (cache != null) {
@@ -49,6 +50,11 @@ final class Attention {
         // (the product, then softmax's output, which backward keeps), not four times.
         NDArray scores = q.mul(Scalar.of(x, 1 / Math.sqrt(headDim))).matMul(k.transpose(0, 1, 3, 2)).addi(mask);
         NDArray out = scores.softmax(-1).matMul(v).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * headDim);
-        return oProj.forward(out);
+        return oProj.forward(packed == null ? out : packed.pack(out));
+    }
+
+    /** A projection's output in attention's [B, T] rows. */
+    private static NDArray rows(NDArray projected, PackedTokens packed) {
+        return packed == null ? projected : packed.unpack(projected);
     }
 }

@@ -17,8 +17,8 @@ final class DecoderLayer {
         this.mlp = mlp;
     }
 
-    NDArray forward(NDArray h, NDArray cos, NDArray sin, NDArray mask, KvCache.Layer cache) {
-        h = h.add(selfAttn.forward(inputLayernorm.forward(h), cos, sin, mask, cache));
+    NDArray forward(NDArray h, NDArray cos, NDArray sin, NDArray mask, KvCache.Layer cache, PackedTokens packed) {
+        h = h.add(selfAttn.forward(inputLayernorm.forward(h), cos, sin, mask, cache, packed));
         return h.add(mlp.forward(postAttentionLayernorm.forward(h)));
     }
 }

@@ -100,7 +100,7 @@ public final class LlamaModel {
      * The final, normalised hidden states [B, T, hidden] for token ids [B, T]. {@code attentionMask}
      * [B, T] is 1 for real tokens and 0 for padding (null: all real); positions count real tokens
      * only, so left-padded rows match unpadded ones. With a cache, ids are the new tokens and the
-     * cache grows by T.
+     * cache grows by T. Padding positions' hidden states are not meaningful.
      */
     public NDArray forward(NDArray inputIds, NDArray attentionMask, KvCache cache) {
         long b = inputIds.getShape().get(0);
@@ -114,17 +114,21 @@ public final class LlamaModel {
         NDList cosSin = rope.cosSin(positions);
         NDArray mask = attentionMask(m, full, past, t, s);
 
-        NDArray h = Embedding.embedding(inputIds.toType(DataType.INT64, false), embedTokens, SparseFormat.DENSE)
+        // A batch with padding runs on its real tokens alone but in attention; a cache's rows stay as they are.
+        PackedTokens packed = cache == null && attentionMask != null ? PackedTokens.of(step) : null;
+        NDArray ids = inputIds.toType(DataType.INT64, false);
+        NDArray h = Embedding.embedding(packed == null ? ids : packed.packIds(ids), embedTokens, SparseFormat.DENSE)
                 .singletonOrThrow();
         for (int i = 0; i < layers.size(); i++) {
             DecoderLayer layer = layers.get(i);
             KvCache.Layer layerCache = cache == null ? null : cache.layer(i);
             NDArray in = h;
             // One layer's intermediates at a time, not all of them (see Scoped for why this is safe while training).
-            h = Scoped.only(() -> layer.forward(in, cosSin.get(0), cosSin.get(1), mask, layerCache));
+            h = Scoped.only(() -> layer.forward(in, cosSin.get(0), cosSin.get(1), mask, layerCache, packed));
             in.close();
         }
-        return norm.forward(h);
+        NDArray normed = norm.forward(h);
+        return packed == null ? normed : packed.unpack(normed);
     }
 
     /** Additive mask [B, 1, T, S]: a query at position past+i sees keys j ≤ past+i that are not padding. */

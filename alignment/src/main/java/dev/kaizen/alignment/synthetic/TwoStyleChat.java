@@ -248,12 +248,14 @@ public final class TwoStyleChat {
     /**
      * The task's reward model: {@link #writeSftModel}'s model with a score head, trained with the
      * Bradley–Terry loss on style A over style B for every train fact (LoRA, merged on save),
-     * written to {@code out} as a LlamaForSequenceClassification directory.
+     * written to {@code out} as a LlamaForSequenceClassification directory. 100 steps at 1e-3: on an
+     * SFT base whose rounding came out otherwise, 60 steps at 5e-4 ranked 22-24 of the 27 held-out
+     * pairs across score-head seeds, 100 at 1e-3 all 27 with twice the margin.
      */
     public static void writeRewardModel(Path sft, Path out) throws IOException {
         TrainingOptions options = TrainingOptions.builder(TrainingOptions.Method.RM)
                 .lora(new LoraAdapter.Config(8, 16, 0.0, LoraAdapter.ALL_TARGETS))
-                .batchSize(16).maxSteps(60).epochs(50).learningRate(5e-4).shuffle(true).build();
+                .batchSize(16).maxSteps(100).epochs(50).learningRate(1e-3).shuffle(true).build();
         try (LlamaForCausalLM causal = LlamaForCausalLM.load(sft, Device.cpu()); ChatTokenizer tokenizer = ChatTokenizer.load(sft);
              LlamaForSequenceClassification reward = causal.toRewardModel(5);
              Trainer trainer = Trainer.rewardModel(reward, tokenizer, options)) {

@@ -1,0 +1,81 @@
+package dev.kaizen.alignment.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.nn.core.Embedding;
+
+/**
+ * The real tokens of a padded batch [B, T], packed into [N, ·]: the projections, MLPs and norms,
+ * which treat each token alone, run on the N real tokens only, and attention unpacks them into
+ * its [B, T] rows. A batch of answers of unequal length spends a tenth of its matrix products on
+ * padding otherwise. Unpacked, a padding slot holds a copy of the batch's first token: attention
+ * masks it as a key and packing drops it as a query, so nothing reads it and its gradient is zero.
+ */
+final class PackedTokens {
+
+    private final long batch;
+    private final long length;
+    private final NDArray real;
+    private final NDArray slots;
+
+    private PackedTokens(long batch, long length, NDArray real, NDArray slots) {
+        this.batch = batch;
+        this.length = length;
+        this.real = real;
+        this.slots = slots;
+    }
+
+    /** The packing of a batch whose {@code attentionMask} [B, T] has padding, or null when every token is real. */
+    static PackedTokens of(NDArray attentionMask) {
+        long b = attentionMask.getShape().get(0);
+        long t = attentionMask.getShape().get(1);
+        float[] mask = attentionMask.toFloatArray();
+        int n = 0;
+        for (float v : mask) {
+            n += v > 0 ? 1 : 0;
+        }
+        if (n == mask.length) {
+            return null;
+        }
+        long[] real = new long[n];
+        long[] slots = new long[mask.length];
+        int k = 0;
+        for (int i = 0; i < mask.length; i++) {
+            if (mask[i] > 0) {
+                slots[i] = k;
+                real[k++] = i;
+            }
+        }
+        NDManager m = attentionMask.getManager();
+        return new PackedTokens(b, t, m.create(real), m.create(slots));
+    }
+
+    long batch() {
+        return batch;
+    }
+
+    long length() {
+        return length;
+    }
+
+    /** Token ids [B, T] to the real ones [N]. */
+    NDArray packIds(NDArray ids) {
+        return ids.reshape(-1).get(real);
+    }
+
+    /** [B, T, d] (or [B·T, d]) to the real tokens' rows [N, d]; differentiable. */
+    NDArray pack(NDArray x) {
+        return rows(real, x.reshape(-1, x.getShape().get(x.getShape().dimension() - 1)));
+    }
+
+    /** [N, d] back to [B, T, d]; differentiable. */
+    NDArray unpack(NDArray x) {
+        return rows(slots, x).reshape(batch, length, x.getShape().get(1));
+    }
+
+    /** A row gather that autograd differentiates (embedding's backward adds into the rows it took). */
+    private static NDArray rows(NDArray indices, NDArray table) {
+        return Embedding.embedding(indices, table, SparseFormat.DENSE).singletonOrThrow();
+    }
+}
