@@ -26,7 +26,7 @@ final class PackedTokens {
         this.slots = slots;
     }
 
-    /** The packing of a batch whose {@code attentionMask} [B, T] has padding, or null when every token is real. */
+    /** The packing of a batch whose {@code attentionMask} [B, T] has padding, or null when every token is real (or none is). */
     static PackedTokens of(NDArray attentionMask) {
         long b = attentionMask.getShape().get(0);
         long t = attentionMask.getShape().get(1);
@@ -35,7 +35,7 @@ final class PackedTokens {
         for (float v : mask) {
             n += v > 0 ? 1 : 0;
         }
-        if (n == mask.length) {
+        if (n == mask.length || n == 0) {
             return null;
         }
         long[] real = new long[n];
