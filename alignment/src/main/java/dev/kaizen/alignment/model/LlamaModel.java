@@ -12,8 +12,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.ndarray.types.SparseFormat;
-import ai.djl.nn.core.Embedding;
 
 /**
  * Hugging Face's {@code LlamaModel}: token embeddings, the decoder layers and the final norm, the
@@ -117,8 +115,7 @@ public final class LlamaModel {
         // A batch with padding runs on its real tokens alone but in attention; a cache's rows stay as they are.
         PackedTokens packed = cache == null && attentionMask != null ? PackedTokens.of(step) : null;
         NDArray ids = inputIds.toType(DataType.INT64, false);
-        NDArray h = Embedding.embedding(packed == null ? ids : packed.packIds(ids), embedTokens, SparseFormat.DENSE)
-                .singletonOrThrow();
+        NDArray h = Rows.gather(packed == null ? ids : packed.packIds(ids), embedTokens);
         for (int i = 0; i < layers.size(); i++) {
             DecoderLayer layer = layers.get(i);
             KvCache.Layer layerCache = cache == null ? null : cache.layer(i);

@@ -2,8 +2,6 @@ package dev.kaizen.alignment.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.SparseFormat;
-import ai.djl.nn.core.Embedding;
 
 /**
  * The real tokens of a padded batch [B, T], packed into [N, ·]: the projections, MLPs and norms,
@@ -66,16 +64,11 @@ final class PackedTokens {
 
     /** [B, T, d] (or [B·T, d]) to the real tokens' rows [N, d]; differentiable. */
     NDArray pack(NDArray x) {
-        return rows(real, x.reshape(-1, x.getShape().get(x.getShape().dimension() - 1)));
+        return Rows.gather(real, x.reshape(-1, x.getShape().get(x.getShape().dimension() - 1)));
     }
 
     /** [N, d] back to [B, T, d]; differentiable. */
     NDArray unpack(NDArray x) {
-        return rows(slots, x).reshape(batch, length, x.getShape().get(1));
-    }
-
-    /** A row gather that autograd differentiates (embedding's backward adds into the rows it took). */
-    private static NDArray rows(NDArray indices, NDArray table) {
-        return Embedding.embedding(indices, table, SparseFormat.DENSE).singletonOrThrow();
+        return Rows.gather(slots, x).reshape(batch, length, x.getShape().get(1));
     }
 }

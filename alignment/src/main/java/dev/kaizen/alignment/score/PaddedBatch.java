@@ -4,10 +4,9 @@ import java.util.List;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.SparseFormat;
-import ai.djl.nn.core.Embedding;
 
 import dev.kaizen.alignment.model.LlamaForCausalLM;
+import dev.kaizen.alignment.model.Rows;
 
 /**
  * Sequences right-padded into one batch, with the attention mask and the mask of positions that
@@ -58,8 +57,7 @@ public record PaddedBatch(long[][] ids, float[][] attention, float[][] completio
     private NDArray completionHidden(LlamaForCausalLM model, Completions c, NDManager m) {
         NDArray hidden = model.model().forward(m.create(ids), m.create(attention), null);
         NDArray flat = hidden.reshape(-1, hidden.getShape().get(2));
-        // A row gather that autograd differentiates (embedding's backward adds into the rows it took).
-        return Embedding.embedding(m.create(c.positions()), flat, SparseFormat.DENSE).singletonOrThrow();
+        return Rows.gather(m.create(c.positions()), flat);
     }
 
     /**
