@@ -9,20 +9,9 @@ import ai.djl.ndarray.NDManager;
  * its [B, T] rows. A batch of answers of unequal length spends a tenth of its matrix products on
  * padding otherwise. Unpacked, a padding slot holds a copy of the batch's first token: attention
  * masks it as a key and packing drops it as a query, so nothing reads it and its gradient is zero.
+ * {@code real} [N] are the real tokens' flat positions in [B·T], {@code slots} [B·T] each slot's packed row.
  */
-final class PackedTokens {
-
-    private final long batch;
-    private final long length;
-    private final NDArray real;
-    private final NDArray slots;
-
-    private PackedTokens(long batch, long length, NDArray real, NDArray slots) {
-        this.batch = batch;
-        this.length = length;
-        this.real = real;
-        this.slots = slots;
-    }
+record PackedTokens(long batch, long length, NDArray real, NDArray slots) {
 
     /** The packing of a batch whose {@code attentionMask} [B, T] has padding, or null when every token is real (or none is). */
     static PackedTokens of(NDArray attentionMask) {
@@ -47,14 +36,6 @@ final class PackedTokens {
         }
         NDManager m = attentionMask.getManager();
         return new PackedTokens(b, t, m.create(real), m.create(slots));
-    }
-
-    long batch() {
-        return batch;
-    }
-
-    long length() {
-        return length;
     }
 
     /** Token ids [B, T] to the real ones [N]. */
