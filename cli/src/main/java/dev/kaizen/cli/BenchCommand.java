@@ -33,6 +33,7 @@ import picocli.CommandLine.Spec;
 import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.generate.Generator;
 import dev.kaizen.alignment.generate.SamplingParams;
+import dev.kaizen.alignment.loss.KtoLoss;
 import dev.kaizen.alignment.model.LlamaConfig;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LlamaForSequenceClassification;
@@ -40,6 +41,7 @@ import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.ModelPresets;
 import dev.kaizen.alignment.model.NoGrad;
 import dev.kaizen.alignment.score.Scorer;
+import dev.kaizen.alignment.score.SharedPromptBatch;
 import dev.kaizen.alignment.synthetic.TwoStyleChat;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 import dev.kaizen.alignment.tokenize.Prompt;
@@ -126,16 +128,23 @@ final class BenchCommand {
             out.printf("%s, %s (%d tokens a step, %d of them predicting an answer token); fp32 matmul peak: DJL on %s, the model's "
                     + "projections and head at the batch's tokens, measured before and after each timed step%n", preset, c.name(),
                     shape[0], shape[1], device.device());
-            out.printf("%-14s %-5s %10s %14s %12s %13s %12s %10s %14s%n", "PRESET", "MODE", "TOKENS/STEP", "KTO TOKENS/S", "S/STEP",
-                    "MODEL GFLOP/S", "PEAK GFLOP/S", "% OF PEAK", "PEAK RSS MIB");
+            if (shape[2] == 1) {
+                out.println("each answer and its mismatched pair share their prompt, which a step computes once a model: "
+                        + "% OF PEAK counts every forward over whole sequences, EXECUTED the products the step runs");
+            }
+            out.printf("%-14s %-5s %10s %14s %12s %13s %12s %10s %10s %14s%n", "PRESET", "MODE", "TOKENS/STEP", "KTO TOKENS/S", "S/STEP",
+                    "MODEL GFLOP/S", "PEAK GFLOP/S", "% OF PEAK", "EXECUTED", "PEAK RSS MIB");
             for (String mode : new String[] {"lora", "full"}) {
                 List<Double> peaks = new ArrayList<>();
                 String[] measured = alone(dir, key, mode, () -> peaks.add(matmulPeakGflops(config, (int) shape[0], device.device())));
                 double seconds = Double.parseDouble(measured[0]);
                 double peak = peaks.stream().mapToDouble(Double::doubleValue).average().orElseThrow();
-                double gflops = ktoFlops(config, shape[0], shape[1], mode.equals("lora")) / seconds / 1e9;
-                out.printf("%-14s %-5s %10d %14.1f %12.2f %13.1f %12.1f %9.0f%% %14s%n", preset, mode,
-                        shape[0], shape[0] / seconds, seconds, gflops, peak, 100 * gflops / peak, measured[1]);
+                boolean lora = mode.equals("lora");
+                double gflops = ktoFlops(config, shape[0], shape[1], lora) / seconds / 1e9;
+                double executed = (shape[2] == 0 ? ktoFlops(config, shape[0], shape[1], lora)
+                        : sharedPromptKtoFlops(config, shape[0], shape[1], lora)) / seconds / 1e9;
+                out.printf("%-14s %-5s %10d %14.1f %12.2f %13.1f %12.1f %9.0f%% %9.0f%% %14s%n", preset, mode,
+                        shape[0], shape[0] / seconds, seconds, gflops, peak, 100 * gflops / peak, 100 * executed / peak, measured[1]);
                 out.flush();
             }
         }
@@ -185,6 +194,20 @@ final class BenchCommand {
         static double ktoFlops(LlamaConfig c, long tokens, long predicting, boolean lora) {
             long head = (long) c.vocabSize() * c.hiddenSize();
             return (lora ? 10.0 : 12.0) * ((double) (c.matmulParameters() - head) * tokens + (double) head * predicting);
+        }
+
+        /**
+         * What a KTO step computes of {@link #ktoFlops} when each answer and its mismatched pair share
+         * their prompt, laid out once a row: the reference's forward, and with LoRA the policy's forward
+         * and backward, run over the prompt, the answer and the pair's answer (another row's, so as many
+         * tokens in all as the answers), the head at both answers; fully fine-tuned, the policy's passes
+         * are as {@link #ktoFlops} counts them.
+         */
+        static double sharedPromptKtoFlops(LlamaConfig c, long tokens, long predicting, boolean lora) {
+            long head = (long) c.vocabSize() * c.hiddenSize();
+            double decoder = c.matmulParameters() - head;
+            double shared = decoder * (tokens + predicting) + head * 2.0 * predicting;
+            return (lora ? 6 : 2) * shared + (lora ? 0 : 8 * (decoder * tokens + (double) head * predicting));
         }
 
         /** KTO rows whose answers run past {@link #LONG_LENGTH} tokens, so the trainer cuts every sequence to exactly that. */
@@ -260,16 +283,25 @@ final class BenchCommand {
         private long[] batchShape(Path dir, Case c) throws IOException {
             long tokens = 0;
             long predicting = 0;
+            long shared = 0;
             try (ChatTokenizer tokenizer = ChatTokenizer.load(dir)) {
                 Sequences sequences = new Sequences(tokenizer, c.maxLength());
-                for (int i = c.batchSize(); i < c.rows().size(); i++) {
-                    Row.Unpaired r = (Row.Unpaired) c.rows().get(i);
-                    Scorer.Sequence s = sequences.of(sequences.prompt(r), sequences.completion(r.completion()));
-                    tokens += s.ids().length;
-                    predicting += s.ids().length - s.completionStart();
+                for (int from = c.batchSize(); from < c.rows().size(); from += c.batchSize()) {
+                    List<Row> batch = c.rows().subList(from, from + c.batchSize());
+                    List<Scorer.Sequence> own = new ArrayList<>();
+                    List<Scorer.Sequence> pairs = new ArrayList<>();
+                    for (int i = 0; i < batch.size(); i++) {
+                        Row.Unpaired r = (Row.Unpaired) batch.get(i);
+                        Row.Unpaired partner = (Row.Unpaired) batch.get(KtoLoss.mismatchedPartner(i, batch.size()));
+                        own.add(sequences.of(sequences.prompt(r), sequences.completion(r.completion())));
+                        pairs.add(sequences.of(sequences.prompt(r), sequences.completion(partner.completion())));
+                        tokens += own.get(i).ids().length;
+                        predicting += own.get(i).ids().length - own.get(i).completionStart();
+                    }
+                    shared += SharedPromptBatch.of(own, pairs) == null ? 0 : 1;
                 }
             }
-            return new long[] {Math.round((double) tokens / steps), Math.round((double) predicting / steps)};
+            return new long[] {Math.round((double) tokens / steps), Math.round((double) predicting / steps), shared == steps ? 1 : 0};
         }
 
         /**

@@ -109,11 +109,24 @@ public final class LlamaModel {
         long s = full.getShape().get(1);
         long past = s - t;
         NDArray positions = full.cumSum(1).sub(1).maximum(0).get(":, " + past + ":");
-        NDList cosSin = rope.cosSin(positions);
-        NDArray mask = attentionMask(m, full, past, t, s);
-
         // A batch with padding runs on its real tokens alone but in attention; a cache's rows stay as they are.
         PackedTokens packed = cache == null && attentionMask != null ? PackedTokens.of(step) : null;
+        return decode(inputIds, positions, attentionMask(m, full, past, t, s), packed, cache);
+    }
+
+    /**
+     * As {@link #forward(NDArray, NDArray, KvCache)}, with the positions and what each token attends
+     * to spelled out, as Hugging Face's position_ids and 4-D attention_mask: {@code visible} [B, 1, T, T]
+     * is 1 where query i may read key j. For rows that hold one prompt and several answers to it.
+     */
+    public NDArray forward(NDArray inputIds, NDArray attentionMask, NDArray positionIds, NDArray visible) {
+        NDArray mask = Scoped.only(() -> visible.toType(DataType.FLOAT32, false).sub(1).muli(-MASKED));
+        return decode(inputIds, positionIds, mask, PackedTokens.of(attentionMask.toType(DataType.FLOAT32, false)), null);
+    }
+
+    /** The decoder over ids at {@code positions} [B, T], with the additive attention mask [B, 1, T, S]. */
+    private NDArray decode(NDArray inputIds, NDArray positions, NDArray mask, PackedTokens packed, KvCache cache) {
+        NDList cosSin = rope.cosSin(positions);
         NDArray ids = inputIds.toType(DataType.INT64, false);
         NDArray h = Rows.gather(packed == null ? ids : packed.packIds(ids), embedTokens);
         for (int i = 0; i < layers.size(); i++) {

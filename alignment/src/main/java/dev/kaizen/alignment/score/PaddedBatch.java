@@ -12,7 +12,7 @@ import dev.kaizen.alignment.model.Rows;
  * Sequences right-padded into one batch, with the attention mask and the mask of positions that
  * predict completion tokens. Right padding keeps each row's positions as if it were alone.
  */
-public record PaddedBatch(long[][] ids, float[][] attention, float[][] completionMask, int[] lengths) {
+public record PaddedBatch(long[][] ids, float[][] attention, float[][] completionMask, int[] lengths) implements CompletionBatch {
 
     public static PaddedBatch of(List<Scorer.Sequence> sequences) {
         int t = sequences.stream().mapToInt(s -> s.ids().length).max().orElseThrow();
@@ -43,6 +43,7 @@ public record PaddedBatch(long[][] ids, float[][] attention, float[][] completio
      * only at the positions that predict a completion token: a prompt's positions cost the decoder
      * alone, and the vocabulary-wide tensors are as large as the answers, not the batch.
      */
+    @Override
     public NDArray completionSums(LlamaForCausalLM model, NDManager m) {
         Completions c = completions();
         NDArray logProbs = TokenLogProbs.atPositions(model, completionHidden(model, c, m), m.create(c.targets()));

@@ -9,7 +9,7 @@ import dev.kaizen.alignment.data.Row;
 import dev.kaizen.alignment.loss.DpoLoss;
 import dev.kaizen.alignment.loss.LossOutput;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
-import dev.kaizen.alignment.score.PaddedBatch;
+import dev.kaizen.alignment.score.CompletionBatch;
 
 /**
  * DPO (or IPO), as TRL's DPOTrainer: chosen and rejected answers scored by the policy and the
@@ -37,10 +37,10 @@ final class DpoObjective implements Objective<Sequences.Pair> {
 
     @Override
     public LossOutput loss(List<Sequences.Pair> batch, NDManager m) {
-        PaddedBatch padded = Sequences.chosenThenRejected(batch);
-        NDArray policySums = padded.completionSums(policy, m);
-        NDArray refSums = reference.completionSums(padded, m);
-        NDArray tokens = m.create(padded.completionTokens());
+        CompletionBatch scored = Sequences.scoredChosenThenRejected(batch);
+        NDArray policySums = scored.completionSums(policy, m);
+        NDArray refSums = reference.completionSums(scored, m);
+        NDArray tokens = m.create(Sequences.chosenThenRejected(batch).completionTokens());
         long n = batch.size();
         NDArray chosenSums = policySums.get(":" + n);
         if (options.dpoLoss() == DpoLoss.Type.IPO) {
@@ -57,7 +57,7 @@ final class DpoObjective implements Objective<Sequences.Pair> {
         if (!reference.separate()) {
             return false;
         }
-        reference.computeAhead(Sequences.chosenThenRejected(batch));
+        reference.computeAhead(Sequences.scoredChosenThenRejected(batch));
         return true;
     }
 

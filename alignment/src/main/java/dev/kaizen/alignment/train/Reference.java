@@ -12,6 +12,7 @@ import ai.djl.ndarray.NDScope;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.NoGrad;
+import dev.kaizen.alignment.score.CompletionBatch;
 import dev.kaizen.alignment.score.PaddedBatch;
 
 /**
@@ -42,20 +43,25 @@ final class Reference {
         return reference != null ? new Reference(reference, null) : new Reference(policy, adapter);
     }
 
+    /** Whether this reference is the policy with its adapter switched off. */
+    boolean isPolicyWithAdapterOff() {
+        return adapter != null;
+    }
+
     /** Whether this reference is a model of its own, whose memory {@link #close} gives back. */
     boolean separate() {
         return adapter == null && model != null;
     }
 
     /** Computes now the sums {@link #completionSums} will be asked for on {@code batch}, next after those already ahead. */
-    void computeAhead(PaddedBatch batch) {
+    void computeAhead(CompletionBatch batch) {
         try (NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {
             ahead.add(new Ahead(Arrays.deepHashCode(batch.ids()), withoutGradient(() -> batch.completionSums(model, m)).toFloatArray()));
         }
     }
 
     /** Each sequence's summed log-probability of its completion tokens [B]: the next computed ahead, if any. */
-    NDArray completionSums(PaddedBatch batch, NDManager m) {
+    NDArray completionSums(CompletionBatch batch, NDManager m) {
         Ahead next = ahead.poll();
         if (next == null) {
             return withoutGradient(() -> batch.completionSums(live(), m));

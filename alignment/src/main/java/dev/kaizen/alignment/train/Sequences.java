@@ -5,8 +5,10 @@ import java.util.Arrays;
 import java.util.List;
 
 import dev.kaizen.alignment.data.Row;
+import dev.kaizen.alignment.score.CompletionBatch;
 import dev.kaizen.alignment.score.PaddedBatch;
 import dev.kaizen.alignment.score.Scorer;
+import dev.kaizen.alignment.score.SharedPromptBatch;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 
 /**
@@ -64,6 +66,12 @@ public final class Sequences {
         pairs.forEach(p -> seqs.add(p.chosen()));
         pairs.forEach(p -> seqs.add(p.rejected()));
         return PaddedBatch.of(seqs);
+    }
+
+    /** The chosen and rejected sequences scored as {@link #chosenThenRejected} orders them: in rows that share each pair's prompt where that pays. */
+    static CompletionBatch scoredChosenThenRejected(List<Pair> pairs) {
+        SharedPromptBatch shared = SharedPromptBatch.of(pairs.stream().map(Pair::chosen).toList(), pairs.stream().map(Pair::rejected).toList());
+        return shared != null ? shared : chosenThenRejected(pairs);
     }
 
     /** Prompt then completion, cut to max length: the completion keeps its start, the prompt its end. */

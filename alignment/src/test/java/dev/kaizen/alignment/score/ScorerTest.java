@@ -76,6 +76,38 @@ class ScorerTest {
     }
 
     @Test
+    void answersSharingAPromptScoreInOneRowAsEachDoesAlone() {
+        int[] prompt = {5, 80, 31, 200, 7};
+        int[] otherPrompt = {17, 42};
+        List<Scorer.Sequence> first = List.of(sequence(prompt, 64, 99, 12), sequence(otherPrompt, 9, 300, 150, 3), sequence(prompt));
+        List<Scorer.Sequence> second = List.of(sequence(prompt, 150), sequence(otherPrompt, 64, 12), sequence(prompt, 99, 3));
+        SharedPromptBatch shared = SharedPromptBatch.of(first, second);
+        assertThat(shared).isNotNull();
+        try (NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {
+            float[] sums = shared.completionSums(model, m).toFloatArray();
+            float[] alone = PaddedBatch.of(first).completionSums(model, m).toFloatArray();
+            float[] secondAlone = PaddedBatch.of(second).completionSums(model, m).toFloatArray();
+            assertThat(sums).hasSize(6);
+            for (int b = 0; b < 3; b++) {
+                assertThat(sums[b]).as("first %d", b).isCloseTo(alone[b], within(1e-4f));
+                assertThat(sums[3 + b]).as("second %d", b).isCloseTo(secondAlone[b], within(1e-4f));
+            }
+            assertThat(sums[2]).isZero();
+        }
+        // Prompts that differ (a long answer cut its own), or answers so much longer than their prompt that sharing it saves little, are not shared.
+        assertThat(SharedPromptBatch.of(List.of(sequence(prompt, 64)), List.of(sequence(otherPrompt, 64)))).isNull();
+        int[] longAnswer = new int[40];
+        java.util.Arrays.fill(longAnswer, 12);
+        assertThat(SharedPromptBatch.of(List.of(sequence(otherPrompt, longAnswer)), List.of(sequence(otherPrompt, longAnswer)))).isNull();
+    }
+
+    private static Scorer.Sequence sequence(int[] prompt, int... completion) {
+        int[] ids = java.util.Arrays.copyOf(prompt, prompt.length + completion.length);
+        System.arraycopy(completion, 0, ids, prompt.length, completion.length);
+        return new Scorer.Sequence(ids, prompt.length);
+    }
+
+    @Test
     void withoutGradientsTheHeadRunsInChunksThatGiveTheSameLogProbs() {
         int vocab = model.config().vocabSize();
         try (NoGrad noGrad = NoGrad.enter(); NDScope scope = new NDScope(); NDManager m = model.manager().newSubManager()) {

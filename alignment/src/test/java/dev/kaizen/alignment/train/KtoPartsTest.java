@@ -27,10 +27,16 @@ import dev.kaizen.alignment.loss.LossOutput;
 import dev.kaizen.alignment.model.LlamaForCausalLM;
 import dev.kaizen.alignment.model.LoraAdapter;
 import dev.kaizen.alignment.model.NoGrad;
+import dev.kaizen.alignment.score.PaddedBatch;
+import dev.kaizen.alignment.score.Scorer;
+import dev.kaizen.alignment.score.SharedPromptBatch;
 import dev.kaizen.alignment.synthetic.TwoStyleChat;
 import dev.kaizen.alignment.tokenize.ChatTokenizer;
 
-/** A long KTO batch differentiated in parts of rows has the whole batch's gradients and metrics. */
+/**
+ * A long KTO batch differentiated in parts of rows, and a short one whose answers share their
+ * prompts' rows, have the gradients and metrics of the batch scored in separate passes.
+ */
 class KtoPartsTest {
 
     /** Eight rows of 512 tokens (answers cut): above {@link KtoObjective#PART_TOKENS}, so they go in parts. */
@@ -79,6 +85,64 @@ class KtoPartsTest {
                 }
             });
             assertThat(whole.values().stream().anyMatch(g -> g[0] != 0)).isTrue();
+        }
+    }
+
+    @Test
+    void answersSharingTheirPromptsRowsGiveTheGradientsAndMetricsOfSeparatePasses() {
+        try (LlamaForCausalLM policy = LlamaForCausalLM.load(TestModels.tiny(), Device.cpu());
+             ChatTokenizer tokenizer = ChatTokenizer.load(TestModels.tiny());
+             LoraAdapter adapter = LoraAdapter.attach(policy, new LoraAdapter.Config(4, 8, 0, LoraAdapter.ALL_TARGETS), 3)) {
+            adapter.parameters().values().forEach(p -> p.setRequiresGradient(true));
+            try (NoGrad noGrad = NoGrad.enter()) {
+                adapter.parameters().forEach((name, p) -> p.addi(name.endsWith("lora_B.weight") ? 0.02f : 0f));
+            }
+            Sequences sequences = new Sequences(tokenizer, 512);
+            KtoLoss.Config config = new KtoLoss.Config(KtoLoss.Type.KTO, 0.1, 1, 1.2);
+            KtoObjective kto = new KtoObjective(policy, Reference.of(policy, null, adapter, "KTO"), sequences, config);
+            List<KtoObjective.Example> batch = TwoStyleChat.ktoRows(TwoStyleChat.sample(TwoStyleChat.trainFacts(), 6, 0.5, 5))
+                    .stream().map(kto::encode).toList();
+            List<Scorer.Sequence> own = new ArrayList<>();
+            List<Scorer.Sequence> pairs = new ArrayList<>();
+            float[] desirable = new float[batch.size()];
+            for (int i = 0; i < batch.size(); i++) {
+                own.add(sequences.of(batch.get(i).prompt(), batch.get(i).completion()));
+                pairs.add(sequences.of(batch.get(i).prompt(), batch.get(KtoLoss.mismatchedPartner(i, batch.size())).completion()));
+                desirable[i] = batch.get(i).desirable() ? 1 : 0;
+            }
+            assertThat(SharedPromptBatch.of(own, pairs)).as("the batch shares its prompts' rows").isNotNull();
+            Map<String, Double> sharedMetrics = new LinkedHashMap<>();
+            Map<String, float[]> shared = gradients(adapter, (m, c) -> sharedMetrics.putAll(differentiated(kto.loss(batch, m), c)));
+            Map<String, Double> separateMetrics = new LinkedHashMap<>();
+            Map<String, float[]> separate = gradients(adapter, (m, c) -> {
+                NDArray policyPairs;
+                NDArray referenceOwn;
+                NDArray referencePairs;
+                try (NoGrad noGrad = NoGrad.enter()) {
+                    policyPairs = PaddedBatch.of(pairs).completionSums(policy, m);
+                    try (LoraAdapter.Scope off = adapter.disabled()) {
+                        referenceOwn = PaddedBatch.of(own).completionSums(policy, m);
+                        referencePairs = PaddedBatch.of(pairs).completionSums(policy, m);
+                    }
+                }
+                NDArray policyOwn = PaddedBatch.of(own).completionSums(policy, m);
+                separateMetrics.putAll(differentiated(KtoLoss.compute(policyOwn, referenceOwn, policyPairs, referencePairs,
+                        m.create(desirable), config), c));
+            });
+            assertThat(sharedMetrics.keySet()).isEqualTo(separateMetrics.keySet());
+            separateMetrics.forEach((name, v) -> assertThat(sharedMetrics.get(name)).as(name).isCloseTo(v, within(1e-5 + 1e-5 * Math.abs(v))));
+            assertThat(separateMetrics.get("kl")).isPositive();
+            separate.forEach((name, g) -> {
+                float[] p = shared.get(name);
+                double scale = 1e-7;
+                for (float x : g) {
+                    scale = Math.max(scale, Math.abs(x));
+                }
+                for (int i = 0; i < g.length; i++) {
+                    assertThat((double) p[i]).as(name + "[" + i + "]").isCloseTo(g[i], within(1e-4 * scale));
+                }
+            });
+            assertThat(separate.values().stream().anyMatch(g -> g[0] != 0)).isTrue();
         }
     }
 
