@@ -56,12 +56,7 @@ class KtoPartsTest {
     void partsGiveTheWholeBatchsGradientsAndMetrics() {
         try (LlamaForCausalLM policy = LlamaForCausalLM.load(TestModels.tiny(), Device.cpu());
              ChatTokenizer tokenizer = ChatTokenizer.load(TestModels.tiny());
-             LoraAdapter adapter = LoraAdapter.attach(policy, new LoraAdapter.Config(4, 8, 0, LoraAdapter.ALL_TARGETS), 3)) {
-            adapter.parameters().values().forEach(p -> p.setRequiresGradient(true));
-            try (NoGrad noGrad = NoGrad.enter()) {
-                // Non-zero B: the policy differs from its reference and every adapter weight gets a gradient.
-                adapter.parameters().forEach((name, p) -> p.addi(name.endsWith("lora_B.weight") ? 0.02f : 0f));
-            }
+             LoraAdapter adapter = trainedLookingAdapter(policy)) {
             KtoObjective kto = new KtoObjective(policy, Reference.of(policy, null, adapter, "KTO"), new Sequences(tokenizer, 512),
                     new KtoLoss.Config(KtoLoss.Type.KTO, 0.1, 1, 1.2));
             List<KtoObjective.Example> batch = longRows().stream().map(kto::encode).toList();
@@ -72,19 +67,7 @@ class KtoPartsTest {
             Map<String, float[]> inParts = gradients(adapter, (m, c) -> partMetrics.putAll(kto.differentiate(batch, m,
                     out -> parts.add(differentiated(out, c).get("loss")))));
             assertThat(parts).hasSizeGreaterThan(1);
-            assertThat(partMetrics.keySet()).isEqualTo(wholeMetrics.keySet());
-            wholeMetrics.forEach((name, v) -> assertThat(partMetrics.get(name)).as(name).isCloseTo(v, within(1e-5 + 1e-5 * Math.abs(v))));
-            whole.forEach((name, g) -> {
-                float[] p = inParts.get(name);
-                double scale = 1e-7;
-                for (float x : g) {
-                    scale = Math.max(scale, Math.abs(x));
-                }
-                for (int i = 0; i < g.length; i++) {
-                    assertThat((double) p[i]).as(name + "[" + i + "]").isCloseTo(g[i], within(1e-4 * scale));
-                }
-            });
-            assertThat(whole.values().stream().anyMatch(g -> g[0] != 0)).isTrue();
+            assertSame(partMetrics, inParts, wholeMetrics, whole);
         }
     }
 
@@ -92,11 +75,7 @@ class KtoPartsTest {
     void answersSharingTheirPromptsRowsGiveTheGradientsAndMetricsOfSeparatePasses() {
         try (LlamaForCausalLM policy = LlamaForCausalLM.load(TestModels.tiny(), Device.cpu());
              ChatTokenizer tokenizer = ChatTokenizer.load(TestModels.tiny());
-             LoraAdapter adapter = LoraAdapter.attach(policy, new LoraAdapter.Config(4, 8, 0, LoraAdapter.ALL_TARGETS), 3)) {
-            adapter.parameters().values().forEach(p -> p.setRequiresGradient(true));
-            try (NoGrad noGrad = NoGrad.enter()) {
-                adapter.parameters().forEach((name, p) -> p.addi(name.endsWith("lora_B.weight") ? 0.02f : 0f));
-            }
+             LoraAdapter adapter = trainedLookingAdapter(policy)) {
             Sequences sequences = new Sequences(tokenizer, 512);
             KtoLoss.Config config = new KtoLoss.Config(KtoLoss.Type.KTO, 0.1, 1, 1.2);
             KtoObjective kto = new KtoObjective(policy, Reference.of(policy, null, adapter, "KTO"), sequences, config);
@@ -129,21 +108,37 @@ class KtoPartsTest {
                 separateMetrics.putAll(differentiated(KtoLoss.compute(policyOwn, referenceOwn, policyPairs, referencePairs,
                         m.create(desirable), config), c));
             });
-            assertThat(sharedMetrics.keySet()).isEqualTo(separateMetrics.keySet());
-            separateMetrics.forEach((name, v) -> assertThat(sharedMetrics.get(name)).as(name).isCloseTo(v, within(1e-5 + 1e-5 * Math.abs(v))));
             assertThat(separateMetrics.get("kl")).isPositive();
-            separate.forEach((name, g) -> {
-                float[] p = shared.get(name);
-                double scale = 1e-7;
-                for (float x : g) {
-                    scale = Math.max(scale, Math.abs(x));
-                }
-                for (int i = 0; i < g.length; i++) {
-                    assertThat((double) p[i]).as(name + "[" + i + "]").isCloseTo(g[i], within(1e-4 * scale));
-                }
-            });
-            assertThat(separate.values().stream().anyMatch(g -> g[0] != 0)).isTrue();
+            assertSame(sharedMetrics, shared, separateMetrics, separate);
         }
+    }
+
+    /** An adapter with non-zero B: the policy differs from its reference and every adapter weight gets a gradient. */
+    private static LoraAdapter trainedLookingAdapter(LlamaForCausalLM policy) {
+        LoraAdapter adapter = LoraAdapter.attach(policy, new LoraAdapter.Config(4, 8, 0, LoraAdapter.ALL_TARGETS), 3);
+        adapter.parameters().values().forEach(p -> p.setRequiresGradient(true));
+        try (NoGrad noGrad = NoGrad.enter()) {
+            adapter.parameters().forEach((name, p) -> p.addi(name.endsWith("lora_B.weight") ? 0.02f : 0f));
+        }
+        return adapter;
+    }
+
+    /** The same metrics, and gradients equal to a ten-thousandth of each array's largest, not all zero. */
+    private static void assertSame(Map<String, Double> metrics, Map<String, float[]> gradients, Map<String, Double> expectedMetrics,
+                                   Map<String, float[]> expected) {
+        assertThat(metrics.keySet()).isEqualTo(expectedMetrics.keySet());
+        expectedMetrics.forEach((name, v) -> assertThat(metrics.get(name)).as(name).isCloseTo(v, within(1e-5 + 1e-5 * Math.abs(v))));
+        expected.forEach((name, g) -> {
+            float[] p = gradients.get(name);
+            double scale = 1e-7;
+            for (float x : g) {
+                scale = Math.max(scale, Math.abs(x));
+            }
+            for (int i = 0; i < g.length; i++) {
+                assertThat((double) p[i]).as(name + "[" + i + "]").isCloseTo(g[i], within(1e-4 * scale));
+            }
+        });
+        assertThat(expected.values().stream().anyMatch(g -> g[0] != 0)).isTrue();
     }
 
     private static Map<String, Double> differentiated(LossOutput out, GradientCollector collector) {
