@@ -57,7 +57,8 @@ final class BenchCommand {
     @Command(name = "train", mixinStandardHelpOptions = true,
             description = "KTO step throughput (policy and reference log-probs of a batch and its mismatched pairs, "
                     + "backward, optimizer step) in tokens/s, as model FLOPs against the device's fp32 matmul rate at the "
-                    + "model's shapes measured in the same run, and peak resident memory, for the presets with LoRA and "
+                    + "model's shapes measured in the same run (and the products a step executes, where an answer and its "
+                    + "pair share their prompt's row), and peak resident memory, for the presets with LoRA and "
                     + "with full fine-tuning: on a batch of the two-style task's rows, and for the --long-presets on "
                     + "16 answers of 512 tokens.")
     static final class Train implements Callable<Integer> {
